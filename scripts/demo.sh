@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# socd's main job on this machine, end to end:
+#   1. installs socd into .venv (first run only),
+#   2. starts a local Kafka-protocol broker and Elasticsearch-API server (.socd-dev/),
+#   3. runs `socd setup` and `socd run` with deploy/socd.example.yaml and the shipped rules,
+#   4. sends a realistic stream of Cyradar-style sensor events,
+#   5. shows the Prometheus counters and where the threat documents are, then stops socd.
+# Options: --count N (events, default 3000), --rate R (events/s, default 1000),
+#          --down (stop the local servers and exit).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+count=3000
+rate=1000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --count) count=$2; shift 2 ;;
+    --rate) rate=$2; shift 2 ;;
+    --down) .venv/bin/python -m socd.devservers down --dir .socd-dev; echo "local servers stopped"; exit 0 ;;
+    *) echo "usage: scripts/demo.sh [--count N] [--rate R] [--down]" >&2; exit 2 ;;
+  esac
+done
+
+./scripts/bootstrap.sh
+PY=.venv/bin/python
+SOCD=.venv/bin/socd
+
+echo "==> starting local Kafka and Elasticsearch (.socd-dev/)"
+eval "$($PY -m socd.devservers up --dir .socd-dev --env)"
+echo "    Kafka          $SOCD_TEST_KAFKA"
+echo "    Elasticsearch  $SOCD_TEST_ELASTICSEARCH"
+
+metrics_port=$($PY -c 'from socd.devservers import free_port; print(free_port())')
+export SOCD_KAFKA__BOOTSTRAP_SERVERS="$SOCD_TEST_KAFKA"
+export SOCD_ELASTICSEARCH__HOSTS="$SOCD_TEST_ELASTICSEARCH"
+export SOCD_METRICS__LISTEN="127.0.0.1:$metrics_port"
+export SOCD_RULES__PATHS="[\"$PWD/rules\"]"
+export SOCD_LOGGING__FORMAT=console
+config=deploy/socd.example.yaml
+
+$PY - "$SOCD_TEST_KAFKA" <<'EOF'
+import asyncio, sys
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+async def main(bootstrap: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        have = set(await admin.list_topics())
+        want = [NewTopic(t, 3, 1) for t in ("sensors.cyradar", "socd.dead-letter", "socd.national") if t not in have]
+        if want:
+            await admin.create_topics(want)
+    finally:
+        await admin.close()
+asyncio.run(main(sys.argv[1]))
+EOF
+
+echo "==> socd check-config && socd setup"
+$SOCD check-config -c $config
+$SOCD setup -c $config
+
+echo "==> socd run (log: .socd-dev/socd.log)"
+$SOCD run -c $config > .socd-dev/socd.log 2>&1 &
+socd_pid=$!
+trap 'kill -TERM $socd_pid 2>/dev/null || true' EXIT
+
+echo "==> sending $count Cyradar-style events at $rate/s to sensors.cyradar"
+$SOCD simulate --bootstrap-servers "$SOCD_TEST_KAFKA" --topic sensors.cyradar \
+  --count "$count" --rate "$rate" --seed "$RANDOM"
+
+$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" <<'EOF'
+import json, sys, time, urllib.request
+port, want, es = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+
+def metrics() -> list[str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        return [l for l in r.read().decode().splitlines() if l.startswith("socd_")]
+
+def total(lines, name):
+    return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name + "{") or l.startswith(name + " "))
+
+deadline = time.time() + 120
+while True:
+    lines = metrics()
+    if total(lines, "socd_events_total") >= want and time.time() > deadline - 118:
+        time.sleep(1.5)   # let the last batch finish and commit
+        lines = metrics()
+        break
+    if time.time() > deadline:
+        print("socd did not take every event in time; see .socd-dev/socd.log"); break
+    time.sleep(0.5)
+
+print(f"\n==> Prometheus counters (http://127.0.0.1:{port}/metrics)")
+for l in lines:
+    if l.startswith(("socd_events_total", "socd_threats_total", "socd_dead_letter_total")) and not l.endswith(" 0.0"):
+        print("   ", l)
+
+def post(path, body):
+    req = urllib.request.Request(es + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)
+
+urllib.request.urlopen(urllib.request.Request(es + "/socd-alerts*/_refresh", method="POST"), timeout=10)
+result = post("/socd-alerts*/_search", {"size": 1, "sort": [{"@timestamp": "desc"}], "aggs": {
+    "class": {"terms": {"field": "socd.class"}, "aggs": {"layer": {"terms": {"field": "socd.layer"}}}}}})
+hits = result["hits"]
+print(f"\n==> Elasticsearch: threat documents in socd-alerts* ({es})")
+for bucket in result["aggregations"]["class"]["buckets"]:
+    layers = ", ".join(f"layer {b['key']}: {b['doc_count']}" for b in bucket["layer"]["buckets"])
+    print(f"    {bucket['key']:<10} {bucket['doc_count']:>6}   ({layers})")
+if hits["hits"]:
+    doc = hits["hits"][0]["_source"]
+    doc["event"].pop("original", None)
+    print("\n    the newest one:")
+    print("   ", json.dumps({k: doc[k] for k in ("@timestamp", "event", "source", "destination", "rule", "threat", "socd") if k in doc}, ensure_ascii=False)[:1200])
+print(f"\n    search them:  curl '{es}/socd-alerts*/_search?q=socd.class:critical&size=5'")
+EOF
+
+echo
+echo "==> stopping socd (SIGTERM: drain, commit, exit 0)"
+kill -TERM $socd_pid
+wait $socd_pid && echo "    socd stopped cleanly" || echo "    socd exited with status $?; see .socd-dev/socd.log"
+trap - EXIT
+echo
+echo "The local servers keep running for you to explore (addresses above)."
+echo "Stop them with: scripts/demo.sh --down"

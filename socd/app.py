@@ -1,0 +1,249 @@
+"""The daemon: wires source → pipeline → sinks, and owns ordering, signals and shutdown.
+
+Delivery, in order for every batch::
+
+    fetch ─► pipeline.process ─► [dead letters acknowledged] ─► [bulk durable]
+          ─► rejected documents dead-lettered ─► threats counted ─► commit offsets
+
+Up to ``elasticsearch.max_in_flight`` batches are delivered at once; offsets are committed
+strictly in fetch order, so a commit never covers a message that is not yet durable. When
+all slots are busy the partitions are paused, and polling goes on so that the consumer
+stays in its group. On a rebalance, every batch in flight is finished and committed before
+the partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
+the rules; a broken set is rejected with a log line and the running one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+
+from socd.classify import RuleSet
+from socd.config import Config
+from socd.errors import RuleError, SocdError
+from socd.event import DeadLetter
+from socd.pipeline import Batch, Partition, Pipeline
+from socd.sinks.dead_letter import DeadLetterSink
+from socd.sinks.elasticsearch import ElasticsearchSink
+from socd.source.kafka import KafkaSource
+from socd.telemetry.logging import get_logger
+from socd.telemetry.metrics import Metrics, MetricsServer
+
+log = get_logger("socd.app")
+
+FETCH_TIMEOUT_MS = 500
+
+
+@dataclass(slots=True)
+class _InFlight:
+    task: asyncio.Task[None]
+    offsets: dict[Partition, int]
+
+
+def load_rules(config: Config) -> RuleSet:
+    rules, _ = RuleSet.load(config.rules.paths, strict=True)
+    return rules
+
+
+class Daemon:
+    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+        self.config = config
+        self.metrics = metrics or Metrics()
+        self._stopping = asyncio.Event()
+        self._in_flight: deque[_InFlight] = deque()
+        self._pipeline: Pipeline | None = None
+        self._source: KafkaSource | None = None
+        self._es: ElasticsearchSink | None = None
+        self._dead: DeadLetterSink | None = None
+        self._metrics_server: MetricsServer | None = None
+        self._fatal: BaseException | None = None
+        self._commit_lock = asyncio.Lock()
+        self.first_indexed_at: float | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        """Start everything, consume until asked to stop, drain, commit. Exit status."""
+        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
+        try:
+            await self._start()
+            log.info("started", seconds=round(time.monotonic() - started, 3),
+                     inputs=[i.label for i in self.config.inputs],
+                     rules=len(self.pipeline.rules.rules))
+            _sd_notify("READY=1")
+            self.metrics.ready.set(1)
+            await self._consume()
+        except SocdError as exc:
+            log.error("fatal", error=str(exc), error_type=type(exc).__name__)
+            self._fatal = exc
+        finally:
+            self.metrics.ready.set(0)
+            _sd_notify("STOPPING=1")
+            await self._shutdown()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        return 1 if self._fatal else 0
+
+    def request_stop(self, why: str = "request") -> None:
+        if not self._stopping.is_set():
+            log.info("stopping", reason=why)
+            self._stopping.set()
+
+    @property
+    def pipeline(self) -> Pipeline:
+        assert self._pipeline is not None
+        return self._pipeline
+
+    async def _start(self) -> None:
+        cfg = self.config
+        self._pipeline = Pipeline(cfg, load_rules(cfg))
+        self.metrics.rules_loaded.set(len(self._pipeline.rules.rules))
+        for runtime in self._pipeline.inputs:
+            self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor, runtime.cfg.layer)
+        if cfg.metrics.listen:
+            self._metrics_server = self.metrics.serve(cfg.metrics.listen)
+            log.info("metrics_listening", address=cfg.metrics.listen)
+        self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
+        await self._es.start()
+        if not await self._es.template_installed():
+            await self._es.setup()
+        self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
+        await self._dead.start()
+        self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain)
+        await self._source.start()
+
+    async def _shutdown(self) -> None:
+        try:
+            if self._fatal is None:
+                await self._drain()
+        except SocdError as exc:
+            log.error("drain_failed", error=str(exc))
+            self._fatal = exc
+        finally:
+            for pending in self._in_flight:
+                pending.task.cancel()
+            for close in (self._source, self._dead, self._es):
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close.stop()
+            if self._metrics_server is not None:
+                self._metrics_server.close()
+            log.info("stopped", status="error" if self._fatal else "ok")
+
+    # ------------------------------------------------------------------ the loop
+
+    async def _consume(self) -> None:
+        assert self._source is not None
+        source = self._source
+        slots = self.config.elasticsearch.max_in_flight
+        while not self._stopping.is_set():
+            await self._commit_finished()
+            if len(self._in_flight) >= slots:
+                source.pause(True)
+                await source.fetch(timeout_ms=0)  # a poll: keeps the consumer in its group
+                await asyncio.wait({self._in_flight[0].task}, timeout=1.0)
+                continue
+            source.pause(False)
+            records = await source.fetch(FETCH_TIMEOUT_MS)
+            if not records:
+                continue
+            batch = self.pipeline.process(records)
+            for (input_name, sensor), count in batch.events.items():
+                self.metrics.events.labels(input=input_name, sensor=sensor).inc(count)
+            task = asyncio.create_task(self._deliver(batch))
+            self._in_flight.append(_InFlight(task, batch.offsets))
+        log.info("fetching_stopped", in_flight=len(self._in_flight))
+
+    async def _deliver(self, batch: Batch) -> None:
+        """Make one batch durable: dead letters, documents, then late dead letters."""
+        assert self._es is not None and self._dead is not None
+        await self._send_dead(batch.dead)
+        if batch.actions:
+            started = time.monotonic()
+            rejected = await self._es.index(batch.actions)
+            self.metrics.bulk_seconds.observe(time.monotonic() - started)
+            refused = {id(action) for action, _ in rejected}
+            await self._send_dead([
+                DeadLetter(action.record, "index_rejected", why,
+                           self.pipeline.connector_of(action.record.topic))
+                for action, why in rejected])
+            for action in batch.actions:
+                if id(action) not in refused:
+                    threat_class, layer, sensor = action.labels
+                    self.metrics.threats.labels(
+                        **{"class": threat_class, "layer": layer, "sensor": sensor}).inc()
+            if self.first_indexed_at is None and len(refused) < len(batch.actions):
+                self.first_indexed_at = time.monotonic()
+                log.info("first_document_indexed")
+
+    async def _send_dead(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        assert self._dead is not None
+        await self._dead.send(letters)
+        for letter in letters:
+            self.metrics.dead_letters.labels(reason=letter.reason).inc()
+
+    async def _commit_finished(self) -> None:
+        """Commit the offsets of the finished batches at the head of the queue."""
+        assert self._source is not None
+        async with self._commit_lock:  # commits must not overtake each other
+            await self._commit_head(self._source)
+
+    async def _commit_head(self, source: KafkaSource) -> None:
+        offsets: dict[Partition, int] = {}
+        while self._in_flight and self._in_flight[0].task.done():
+            head = self._in_flight.popleft()
+            error = head.task.exception()
+            if error is not None:
+                self._fatal = error
+                self._stopping.set()
+                raise error if isinstance(error, SocdError) else SocdError(repr(error))
+            offsets.update(head.offsets)
+        if offsets:
+            await source.commit(offsets)
+            self.metrics.commits.inc()
+            self.metrics.last_commit.set(time.time())
+
+    async def _drain(self) -> None:
+        """Finish every batch in flight and commit (shutdown and partition revocation)."""
+        if self._in_flight:
+            await asyncio.wait([pending.task for pending in self._in_flight])
+        if self._source is not None:
+            await self._commit_finished()
+
+    # ------------------------------------------------------------------ reload
+
+    def reload_rules(self) -> None:
+        try:
+            rules = load_rules(self.config)
+        except RuleError as exc:
+            self.metrics.rule_reload_failures.inc()
+            log.error("rules_reload_rejected", problems=[str(p) for p in exc.problems],
+                      kept=len(self.pipeline.rules.rules))
+            return
+        self.pipeline.use_rules(rules)
+        self.metrics.rules_loaded.set(len(rules.rules))
+        log.info("rules_reloaded", rules=len(rules.rules))
+
+
+def _sd_notify(state: str) -> None:
+    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.connect(address)
+        sock.sendall(state.encode())

@@ -1,0 +1,110 @@
+"""Every error socd raises derives from :class:`SocdError`.
+
+::
+
+    SocdError                     root; ``retriable`` says whether trying again can help
+    ├── ConfigError               the configuration is wrong; carries every problem found
+    ├── RuleError                 a rule file cannot be loaded; carries every problem found
+    ├── ConnectorError            a connector mapping file is wrong (start-up)
+    ├── InputError                one message cannot be used; becomes a dead letter
+    │   ├── DecodeError           not UTF-8, not JSON, not an object, too large
+    │   └── NormalizeError        required field missing, wrong type
+    └── SinkError                 Elasticsearch or Kafka refused or could not be reached
+        └── DeadLetterUnavailable the dead-letter topic cannot take a message: stop consuming
+
+Errors of aiokafka and elasticsearch-py are translated into these at the source and sink
+boundaries; the stages in between never see them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a file: where (file, line, key) and what to do about it."""
+
+    file: str | None
+    message: str
+    line: int | None = None
+    key: str | None = None
+
+    def __str__(self) -> str:
+        where = self.file or "<config>"
+        if self.line is not None:
+            where = f"{where}:{self.line}"
+        if self.key:
+            where = f"{where}: {self.key}"
+        return f"{where}: {self.message}"
+
+
+class SocdError(Exception):
+    """Root of socd's errors."""
+
+    retriable: bool = False
+
+
+class _ProblemsError(SocdError):
+    """An error that carries every problem found, not only the first."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class ConfigError(_ProblemsError):
+    """The configuration file (or an environment override) is wrong."""
+
+
+class RuleError(_ProblemsError):
+    """One or more rule files cannot be loaded."""
+
+
+class ConnectorError(_ProblemsError):
+    """A connector mapping file is wrong."""
+
+
+class InputError(SocdError):
+    """One input message cannot be used. ``reason`` is one of :data:`DEAD_LETTER_REASONS`."""
+
+    reason: str = "invalid"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if reason is not None:
+            self.reason = reason
+
+
+class DecodeError(InputError):
+    """The bytes are not a JSON object (or not UTF-8, or too large)."""
+
+    reason = "not_json"
+
+
+class NormalizeError(InputError):
+    """The message decoded but its fields do not fit the connector."""
+
+    reason = "invalid_event"
+
+
+class SinkError(SocdError):
+    """A sink (Elasticsearch, a Kafka producer) failed."""
+
+    retriable = True
+
+
+class DeadLetterUnavailable(SinkError):
+    """The dead-letter topic cannot take a message; consuming must stop."""
+
+
+DEAD_LETTER_REASONS: tuple[str, ...] = (
+    "not_utf8",        # bytes are not UTF-8
+    "not_json",        # not JSON, or JSON but not an object
+    "too_large",       # over the configured message size limit
+    "invalid_event",   # required field missing or of the wrong type
+    "index_rejected",  # Elasticsearch refused the document as malformed (4xx)
+)
+"""The fixed set of dead-letter reason codes (a metric label and a header value)."""

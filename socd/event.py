@@ -1,0 +1,44 @@
+"""The types that flow between stages.
+
+* :class:`Record` — one Kafka message as the source hands it on (bytes and origin).
+* :class:`IndexAction` — one threat document ready for the Elasticsearch bulk API.
+* :class:`DeadLetter` — one message that cannot be used, with why and where from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+    timestamp_ms: int | None = None
+
+
+@dataclass(slots=True)
+class IndexAction:
+    """A document and where it goes; ``body`` is the encoded NDJSON pair for _bulk."""
+
+    index: str
+    doc_id: str
+    body: bytes
+    record: Record
+    doc: dict[str, Any] = field(repr=False)
+    labels: tuple[str, str, str] = ("", "", "")
+    """``socd_threats_total`` labels (class, layer, sensor), counted once durable."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    record: Record
+    reason: str
+    """One of :data:`socd.errors.DEAD_LETTER_REASONS`."""
+    detail: str
+    connector: str

@@ -1,0 +1,170 @@
+"""Value converters for connector mappings: sensor values in, ECS-typed values out.
+
+Each converter takes the sensor's value and returns the ECS value or raises
+:class:`ValueError` with a short reason. They are plain functions so that a compiled
+mapping calls them directly on the hot path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+from collections.abc import Callable
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+Converter = Callable[[Any], Any]
+"""sensor value → ECS value; raises ValueError('why') when the value does not fit."""
+
+# Epoch values above this are milliseconds (year 2286 in seconds; 1970-04-26 in ms).
+_EPOCH_MS_THRESHOLD = 10_000_000_000
+
+
+def to_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return str(value)
+
+
+def to_integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("expected an integer, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return int(text)
+        except ValueError:
+            try:
+                number = float(text)
+            except ValueError:
+                pass
+            else:
+                if number.is_integer():
+                    return int(number)
+    raise ValueError(f"expected an integer, got {_show(value)}")
+
+
+def to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise ValueError(f"expected a number, got {_show(value)}") from None
+    else:
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if not math.isfinite(number):
+        raise ValueError(f"expected a finite number, got {_show(value)}")
+    return number
+
+
+def to_port(value: Any) -> int:
+    port = to_integer(value)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"port {port} is outside 0..65535")
+    return port
+
+
+def to_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "yes", "1"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "no", "0"}:
+        return False
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"expected a boolean, got {_show(value)}")
+
+
+def to_ip(value: Any) -> str:
+    """A valid IPv4 or IPv6 address in canonical form; anything else is refused."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected an IP address string, got {type(value).__name__}")
+    text = value.strip()
+    # ipaddress accepts IPv4 octets with leading zeros in no Python version we support, and
+    # refuses 24.273.97.14: exactly what an `ip` field of Elasticsearch needs.
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        raise ValueError(f"{_show(value)} is not an IP address") from None
+
+
+def to_string_list(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [to_string(item) for item in value if item is not None and item != ""]
+    return [to_string(value)]
+
+
+def timestamp_converter(default_zone: tzinfo) -> Converter:
+    """ISO-8601 (offset with or without a colon, or none → ``default_zone``) or epoch
+    seconds/milliseconds (numbers or numeric strings) → UTC ISO string with milliseconds."""
+
+    def convert(value: Any) -> str:
+        moment = parse_timestamp(value, default_zone)
+        return format_utc(moment)
+
+    return convert
+
+
+def parse_timestamp(value: Any, default_zone: tzinfo) -> datetime:
+    if isinstance(value, bool):
+        raise ValueError("expected a timestamp, got a boolean")
+    if isinstance(value, int | float):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        raise ValueError(f"expected a timestamp, got {type(value).__name__}")
+    text = value.strip()
+    if not text:
+        raise ValueError("empty timestamp")
+    if text[0].isdigit() and text.replace(".", "", 1).isdigit():
+        return _from_epoch(float(text))
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{_show(value)} is not an ISO-8601 timestamp") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=default_zone)
+    return moment
+
+
+def _from_epoch(number: float) -> datetime:
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{number!r} is not an epoch time")
+    if number >= _EPOCH_MS_THRESHOLD:
+        number /= 1000.0
+    try:
+        return datetime.fromtimestamp(number, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"{number!r} is out of range for a time") from None
+
+
+def format_utc(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+CONVERTERS: dict[str, Converter] = {
+    "string": to_string,
+    "integer": to_integer,
+    "float": to_float,
+    "port": to_port,
+    "boolean": to_boolean,
+    "ip": to_ip,
+    "strings": to_string_list,
+}
+"""Converters by the ``type`` name a mapping file uses (``timestamp`` is built per zone)."""

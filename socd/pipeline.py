@@ -1,0 +1,178 @@
+"""One batch of Kafka records → threat documents, dead letters and offsets. No I/O here.
+
+For each record: size check → connector (decode + normalise to ECS) → the input's rules →
+for a threat, socd's verdict (``socd.*``) and a deterministic document id. What cannot be
+used becomes a :class:`~socd.event.DeadLetter`; nothing is dropped without a trace. The
+daemon (:mod:`socd.app`) makes the batch durable and then commits ``offsets``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from socd.config import Config, InputConfig
+from socd.errors import InputError
+from socd.event import DeadLetter, IndexAction, Record
+from socd.normalize import Normalizer, build_normalizer
+from socd.normalize.convert import format_utc
+from socd.sinks.elasticsearch import encode_action
+from socd.sinks.templates import alerts_index
+from socd.telemetry.logging import get_logger
+
+if TYPE_CHECKING:
+    from socd.classify import BoundRules, RuleSet, Verdict
+
+log = get_logger("socd.pipeline")
+
+Partition = tuple[str, int]
+
+
+@dataclass(slots=True)
+class Batch:
+    """What one fetch produced. ``offsets`` are the next offsets to read, per partition."""
+
+    actions: list[IndexAction] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    offsets: dict[Partition, int] = field(default_factory=dict)
+    events: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(input, sensor) → events consumed."""
+
+
+@dataclass(slots=True)
+class InputRuntime:
+    """One configured input, bound to its connector and to the rules its events can meet."""
+
+    cfg: InputConfig
+    normalizer: Normalizer
+    logsource: Mapping[str, str]
+    rules: BoundRules
+
+    @property
+    def connector(self) -> str:
+        return self.normalizer.name
+
+
+def document_id(connector: str, doc: Mapping[str, Any], record: Record) -> str:
+    """Same event → same id, so a replay overwrites instead of duplicating.
+
+    The sensor's own event id (with the connector and observer) when it has one, otherwise
+    the Kafka position of the message.
+    """
+    event = doc.get("event")
+    event_id = event.get("id") if isinstance(event, dict) else None
+    if event_id:
+        observer = doc.get("observer")
+        name = observer.get("name", "") if isinstance(observer, dict) else ""
+        key = f"{connector}\x1f{name}\x1f{event_id}"
+    else:
+        key = f"{record.topic}\x1f{record.partition}\x1f{record.offset}"
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+class Pipeline:
+    """The per-event stages, bound to the configuration and the rules in force."""
+
+    def __init__(self, config: Config, rules: RuleSet) -> None:
+        self._config = config
+        self._prefix = config.elasticsearch.index_prefix
+        self._max_bytes = config.kafka.max_message_bytes
+        self._inputs: dict[str, InputRuntime] = {}
+        for item in config.inputs:
+            normalizer = build_normalizer(
+                item.connector, sensor=item.sensor,
+                timezone=item.timezone or config.report.timezone,
+                keep_original=item.keep_original)
+            logsource = ({str(k): v for k, v in item.logsource.items()} if item.logsource
+                         else dict(normalizer.logsource))
+            self._inputs[item.topic] = InputRuntime(item, normalizer, logsource,
+                                                    rules.bind(logsource))
+        self.rules = rules
+
+    @property
+    def inputs(self) -> Iterable[InputRuntime]:
+        return self._inputs.values()
+
+    def connector_of(self, topic: str) -> str:
+        runtime = self._inputs.get(topic)
+        return runtime.connector if runtime else ""
+
+    def use_rules(self, rules: RuleSet) -> None:
+        """Swap the rule set (SIGHUP); batches already processed keep their verdicts."""
+        for runtime in self._inputs.values():
+            runtime.rules = rules.bind(runtime.logsource)
+        self.rules = rules
+
+    def process(self, records: Iterable[Record]) -> Batch:
+        batch = Batch()
+        now = format_utc(datetime.now(UTC))
+        for record in records:
+            runtime = self._inputs.get(record.topic)
+            batch.offsets[(record.topic, record.partition)] = record.offset + 1
+            if runtime is None:  # not subscribed; cannot happen unless Kafka misbehaves
+                continue
+            batch.events[(runtime.cfg.label, runtime.cfg.sensor)] += 1
+            value = record.value
+            if value is None:
+                batch.dead.append(DeadLetter(record, "not_json", "empty message (no value)",
+                                             runtime.connector))
+                continue
+            if len(value) > self._max_bytes:
+                batch.dead.append(DeadLetter(
+                    record, "too_large",
+                    f"{len(value)} bytes, over kafka.max_message_bytes ({self._max_bytes})",
+                    runtime.connector))
+                continue
+            try:
+                doc = runtime.normalizer.normalize(value)
+            except InputError as exc:
+                batch.dead.append(DeadLetter(record, exc.reason, exc.detail, runtime.connector))
+                continue
+            except Exception as exc:  # a connector defect must not lose the message
+                log.exception("connector_failed", connector=runtime.connector,
+                              topic=record.topic, partition=record.partition,
+                              offset=record.offset)
+                batch.dead.append(DeadLetter(record, "invalid_event",
+                                             f"connector error: {exc!r}", runtime.connector))
+                continue
+            verdict = runtime.rules.classify(doc)
+            if verdict is None:
+                continue
+            batch.actions.append(self._threat(runtime, record, doc, verdict, now))
+        return batch
+
+    def _threat(self, runtime: InputRuntime, record: Record, doc: dict[str, Any],
+                verdict: Verdict, now: str) -> IndexAction:
+        layer = verdict.rule.layer or runtime.cfg.layer
+        timestamp = doc.get("@timestamp")
+        if not isinstance(timestamp, str):
+            moment = (datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
+                      if record.timestamp_ms else datetime.now(UTC))
+            timestamp = doc["@timestamp"] = format_utc(moment)
+        event = doc.get("event")
+        if not isinstance(event, dict):
+            event = doc["event"] = {}
+        event["ingested"] = now
+        event.setdefault("kind", "alert")
+        doc["socd"] = {
+            **(doc.get("socd") or {}),
+            "class": verdict.threat_class,
+            "layer": layer,
+            "input": runtime.cfg.label,
+            "rule": {
+                "id": verdict.rule.id,
+                "name": verdict.rule.title,
+                "level": verdict.rule.level,
+                "ids": list(verdict.rule_ids),
+            },
+        }
+        return encode_action(
+            alerts_index(self._prefix, timestamp),
+            document_id(runtime.connector, doc, record),
+            doc, record,
+            labels=(verdict.threat_class, str(layer), runtime.cfg.sensor),
+        )

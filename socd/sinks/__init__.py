@@ -1,0 +1,2 @@
+"""Where results go: Elasticsearch (:mod:`.elasticsearch`, :mod:`.templates`) and the
+dead-letter topic (:mod:`.dead_letter`)."""

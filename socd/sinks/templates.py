@@ -1,0 +1,169 @@
+"""What ``socd setup`` installs in Elasticsearch: the alerts index template with ECS types.
+
+Threat documents go to monthly indices ``<prefix>-alerts-YYYY.MM`` (by ``@timestamp``,
+UTC) and are searchable as ``<prefix>-alerts*`` or through the alias ``<prefix>-alerts``.
+Classic indices rather than a data stream, because a replay must be able to overwrite a
+document by its deterministic id. A lifecycle policy is installed where the server has
+ILM (detected at run time).
+
+:data:`ECS_FIELDS` lists every field a shipped connector writes with its ECS type; a test
+checks it against the ECS reference. Strings socd does not list are mapped as ``keyword``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TEMPLATE_VERSION = 1
+
+ECS_FIELDS: dict[str, str] = {
+    "@timestamp": "date",
+    "message": "match_only_text",
+    "tags": "keyword",
+    "labels": "object",
+    # event
+    "event.id": "keyword",
+    "event.kind": "keyword",
+    "event.module": "keyword",
+    "event.dataset": "keyword",
+    "event.category": "keyword",
+    "event.type": "keyword",
+    "event.action": "keyword",
+    "event.outcome": "keyword",
+    "event.severity": "long",
+    "event.ingested": "date",
+    "event.created": "date",
+    "event.original": "keyword",
+    "event.provider": "keyword",
+    "event.reference": "keyword",
+    # observer, organization
+    "observer.name": "keyword",
+    "observer.vendor": "keyword",
+    "observer.product": "keyword",
+    "observer.type": "keyword",
+    "observer.hostname": "keyword",
+    "observer.ip": "ip",
+    "organization.name": "keyword",
+    "organization.id": "keyword",
+    # network endpoints
+    "source.ip": "ip",
+    "source.port": "long",
+    "source.domain": "keyword",
+    "source.address": "keyword",
+    "source.bytes": "long",
+    "source.packets": "long",
+    "source.mac": "keyword",
+    "destination.ip": "ip",
+    "destination.port": "long",
+    "destination.domain": "keyword",
+    "destination.address": "keyword",
+    "destination.bytes": "long",
+    "destination.packets": "long",
+    "destination.mac": "keyword",
+    "network.transport": "keyword",
+    "network.protocol": "keyword",
+    "network.direction": "keyword",
+    "network.community_id": "keyword",
+    "network.bytes": "long",
+    "network.packets": "long",
+    # hosts and users
+    "host.name": "keyword",
+    "host.hostname": "keyword",
+    "host.ip": "ip",
+    "user.name": "keyword",
+    "url.full": "wildcard",
+    "url.domain": "keyword",
+    "url.path": "wildcard",
+    "file.name": "keyword",
+    "file.path": "keyword",
+    "file.hash.md5": "keyword",
+    "file.hash.sha1": "keyword",
+    "file.hash.sha256": "keyword",
+    "dns.question.name": "keyword",
+    "http.request.method": "keyword",
+    "user_agent.original": "keyword",
+    # the sensor's own verdict
+    "rule.id": "keyword",
+    "rule.uuid": "keyword",
+    "rule.name": "keyword",
+    "rule.category": "keyword",
+    "rule.ruleset": "keyword",
+    "rule.version": "keyword",
+    "rule.description": "keyword",
+    "rule.reference": "keyword",
+    # threat intelligence
+    "threat.framework": "keyword",
+    "threat.technique.id": "keyword",
+    "threat.technique.name": "keyword",
+    "threat.tactic.id": "keyword",
+    "threat.tactic.name": "keyword",
+    "threat.indicator.type": "keyword",
+    "threat.indicator.name": "keyword",
+    "threat.indicator.confidence": "keyword",
+    "threat.indicator.ip": "ip",
+    "threat.software.name": "keyword",
+}
+
+SOCD_FIELDS: dict[str, str] = {
+    "socd.class": "keyword",
+    "socd.layer": "integer",
+    "socd.input": "keyword",
+    "socd.rule.id": "keyword",
+    "socd.rule.name": "keyword",
+    "socd.rule.level": "keyword",
+    "socd.rule.ids": "keyword",
+    "socd.warnings": "keyword",
+}
+"""socd's own verdict and notes (a custom namespace, outside ECS)."""
+
+_NOT_INDEXED = {"event.original"}
+
+
+def _properties(fields: dict[str, str]) -> dict[str, Any]:
+    root: dict[str, Any] = {}
+    for name, kind in fields.items():
+        node = root
+        parts = name.split(".") if name != "@timestamp" else [name]
+        for part in parts[:-1]:
+            node = node.setdefault(part, {"properties": {}})["properties"]
+        spec: dict[str, Any] = {"type": kind}
+        if name in _NOT_INDEXED:
+            spec.update(index=False, doc_values=False)
+        elif kind == "keyword":
+            spec["ignore_above"] = 1024
+        node[parts[-1]] = spec
+    return root
+
+
+def alerts_template(prefix: str) -> dict[str, Any]:
+    """Keyword arguments for ``indices.put_index_template``."""
+    return {
+        "name": f"{prefix}-alerts",
+        "index_patterns": [f"{prefix}-alerts-*"],
+        "priority": 200,
+        "version": TEMPLATE_VERSION,
+        "meta": {"managed_by": "socd", "description": "socd threat documents (ECS)"},
+        "template": {
+            "settings": {"index": {"mapping": {"total_fields": {"limit": 2000}}}},
+            "mappings": {
+                "dynamic_templates": [
+                    {"strings_as_keyword": {"match_mapping_type": "string",
+                                            "mapping": {"type": "keyword",
+                                                        "ignore_above": 1024}}},
+                ],
+                "properties": _properties({**ECS_FIELDS, **SOCD_FIELDS}),
+            },
+            "aliases": {f"{prefix}-alerts": {}},
+        },
+    }
+
+
+def lifecycle_policy() -> dict[str, Any]:
+    """Roll nothing over (monthly indices), delete after about 13 months of data."""
+    return {"phases": {"hot": {"actions": {}},
+                       "delete": {"min_age": "400d", "actions": {"delete": {}}}}}
+
+
+def alerts_index(prefix: str, timestamp: str) -> str:
+    """The monthly index of a document: ``@timestamp`` 2026-11-22T... → ``socd-alerts-2026.11``."""
+    return f"{prefix}-alerts-{timestamp[0:4]}.{timestamp[5:7]}"

@@ -1,0 +1,154 @@
+"""The Kafka source: one aiokafka consumer in a consumer group over every input's topic.
+
+Auto-commit is off. The daemon commits ``offset + 1`` per partition once everything before
+it is durable (indexed or dead-lettered), and again, after draining, before partitions are
+revoked in a rebalance. aiokafka's errors are translated into :class:`~socd.errors.SinkError`
+here; nothing past this module sees them.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from socd.config import KafkaConfig
+from socd.errors import SinkError
+from socd.event import Record
+from socd.telemetry.logging import get_logger
+
+log = get_logger("socd.source")
+
+Partition = tuple[str, int]
+Offsets = Mapping[Partition, int]
+"""(topic, partition) → the next offset to read (last processed + 1)."""
+
+
+def client_options(cfg: KafkaConfig) -> dict[str, Any]:
+    """aiokafka connection settings shared by the consumer and the producers."""
+    options: dict[str, Any] = {
+        "bootstrap_servers": cfg.bootstrap_servers,
+        "client_id": cfg.client_id,
+        "security_protocol": cfg.security_protocol,
+    }
+    if cfg.security_protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = ssl.create_default_context(
+            cafile=str(cfg.ssl_cafile) if cfg.ssl_cafile else None)
+    if cfg.sasl_mechanism:
+        options.update(sasl_mechanism=cfg.sasl_mechanism,
+                       sasl_plain_username=cfg.sasl_username,
+                       sasl_plain_password=cfg.sasl_password)
+    return options
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, before_revoke: Callable[[], Awaitable[None]]) -> None:
+        self._before_revoke = before_revoke
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        revoked = sorted(revoked)
+        if revoked:
+            log.info("partitions_revoked", partitions=[f"{tp.topic}/{tp.partition}"
+                                                        for tp in revoked])
+            await self._before_revoke()
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("partitions_assigned", partitions=[f"{tp.topic}/{tp.partition}"
+                                                     for tp in sorted(assigned)])
+
+
+class KafkaSource:
+    """start() once, fetch()/commit() while running, stop() (safe twice)."""
+
+    def __init__(self, cfg: KafkaConfig, topics: Iterable[str],
+                 before_revoke: Callable[[], Awaitable[None]]) -> None:
+        self._cfg = cfg
+        self._topics = sorted(set(topics))
+        self._before_revoke = before_revoke
+        self._consumer: AIOKafkaConsumer | None = None
+        self._paused = False
+
+    async def start(self) -> None:
+        if self._consumer is not None:
+            raise RuntimeError("KafkaSource.start() called twice")
+        consumer = AIOKafkaConsumer(
+            **client_options(self._cfg),
+            group_id=self._cfg.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset=self._cfg.auto_offset_reset,
+            session_timeout_ms=self._cfg.session_timeout_ms,
+            max_partition_fetch_bytes=max(self._cfg.max_message_bytes + 1024, 1_048_576),
+            fetch_max_bytes=max(self._cfg.max_message_bytes * 4, 52_428_800),
+        )
+        consumer.subscribe(self._topics, listener=_Listener(self._before_revoke))
+        try:
+            await consumer.start()
+        except KafkaError as exc:
+            await consumer.stop()
+            raise SinkError(f"cannot reach Kafka at {','.join(self._cfg.bootstrap_servers)}: "
+                            f"{exc}") from exc
+        self._consumer = consumer
+        log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)
+
+    async def fetch(self, timeout_ms: int) -> list[Record]:
+        """Up to ``max_batch`` records from all assigned partitions (may be empty)."""
+        consumer = self._require()
+        try:
+            batches = await consumer.getmany(timeout_ms=timeout_ms,
+                                             max_records=self._cfg.max_batch)
+        except KafkaError as exc:
+            raise SinkError(f"Kafka fetch failed: {exc}") from exc
+        records: list[Record] = []
+        for tp, messages in batches.items():
+            topic, partition = tp.topic, tp.partition
+            records.extend(
+                Record(topic, partition, m.offset, m.value, m.key,
+                       tuple(m.headers or ()), m.timestamp)
+                for m in messages
+            )
+        return records
+
+    def pause(self, paused: bool) -> None:
+        """Stop (or resume) fetching while downstream is full; polls still keep us in the group."""
+        consumer = self._require()
+        if paused == self._paused:
+            return
+        assignment = list(consumer.assignment())
+        if paused:
+            consumer.pause(*assignment)
+        else:
+            consumer.resume(*consumer.paused())
+        self._paused = paused
+
+    async def commit(self, offsets: Offsets) -> bool:
+        """Commit; False (logged) when a rebalance took the partitions away meanwhile."""
+        if not offsets:
+            return True
+        consumer = self._require()
+        assigned = consumer.assignment()
+        wanted = {TopicPartition(t, p): o for (t, p), o in offsets.items()
+                  if TopicPartition(t, p) in assigned}
+        if not wanted:
+            return False
+        try:
+            await consumer.commit(wanted)
+        except CommitFailedError as exc:
+            log.warning("commit_failed_rebalance", error=str(exc))
+            return False
+        except KafkaError as exc:
+            raise SinkError(f"offset commit failed: {exc}") from exc
+        return True
+
+    async def stop(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
+            log.info("consumer_stopped")
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError("KafkaSource is not started")
+        return self._consumer

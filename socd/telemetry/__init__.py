@@ -1,0 +1,1 @@
+"""Telemetry: Prometheus metrics (:mod:`.metrics`) and structured logs (:mod:`.logging`)."""

@@ -1,0 +1,61 @@
+"""Real Kafka and Elasticsearch for integration tests.
+
+``SOCD_TEST_KAFKA`` (HOST:PORT) and ``SOCD_TEST_ELASTICSEARCH`` (URL) point the suite at
+existing servers; without them, local servers are started on free loopback ports for the
+session and stopped afterwards (see socd.devservers).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from elasticsearch import AsyncElasticsearch
+
+from socd.devservers import Endpoints, LocalServers
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    kafka = os.environ.get("SOCD_TEST_KAFKA")
+    elastic = os.environ.get("SOCD_TEST_ELASTICSEARCH")
+    if kafka and elastic:
+        yield Endpoints(kafka, elastic)
+        return
+    with LocalServers(Path(tmp_path_factory.mktemp("servers"))) as endpoints:
+        yield endpoints
+
+
+@pytest.fixture
+def unique() -> str:
+    """A fresh name part, so that tests sharing servers never see each other's data."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+async def es(servers: Endpoints) -> AsyncIterator[AsyncElasticsearch]:
+    client = AsyncElasticsearch(servers.elasticsearch)
+    yield client
+    await client.close()
+
+
+TopicMaker = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def create_topics(servers: Endpoints) -> TopicMaker:
+    """``await create_topics(*names, partitions=3)`` on the test broker."""
+
+    async def create(*names: str, partitions: int = 3) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+        finally:
+            await admin.close()
+
+    return create
