@@ -116,7 +116,8 @@ class Daemon:
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
         if not await self._es.template_installed():
-            await self._es.setup()
+            for line in await self._es.setup():
+                log.info("setup", action=line)
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
         await self._dead.start()
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain)

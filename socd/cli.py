@@ -88,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_FAILED
+    except BrokenPipeError:  # `socd normalize ... | head`: the reader has enough
+        sys.stderr.close()
+        return EXIT_OK
 
 
 def _dispatch(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from socd.errors import ConnectorError, DecodeError, NormalizeError, Problem
-from socd.normalize.mapping import Mapping_, load_mapping_file, put
+from socd.normalize.codegen import Apply, compile_mapping
+from socd.normalize.mapping import MappingFile, load_mapping_file
 
 __all__ = ["Normalizer", "build_normalizer", "builtin_connectors", "connectors_dir"]
 
@@ -51,24 +52,30 @@ def decode_json(raw: bytes) -> dict[str, Any]:
 class Normalizer:
     """One input's connector: ``normalize(raw)`` → ECS document (nested dict)."""
 
-    def __init__(self, mapping: Mapping_, *, sensor: str, keep_original: bool) -> None:
-        self.name = mapping.spec.name
-        self.logsource: Mapping[str, str] = {str(k): v for k, v in mapping.spec.logsource.items()}
-        self._mapping = mapping
+    def __init__(self, spec: MappingFile, zone: ZoneInfo, *, sensor: str,
+                 keep_original: bool) -> None:
+        self.name = spec.name
+        self.logsource: Mapping[str, str] = {str(k): v for k, v in spec.logsource.items()}
+        self._apply: Apply = compile_mapping(spec, zone)
         self._sensor = sensor
         self._keep_original = keep_original
 
     def normalize(self, raw: bytes) -> dict[str, Any]:
         event = decode_json(raw)
         try:
-            doc = self._mapping.apply(event)
+            doc = self._apply(event)
         except RecursionError:
             raise NormalizeError("the event nests too deeply") from None
         observer = doc.get("observer")
-        if not isinstance(observer, dict) or "name" not in observer:
-            put(doc, ("observer", "name"), self._sensor)
+        if observer is None:
+            doc["observer"] = {"name": self._sensor}
+        elif "name" not in observer:
+            observer["name"] = self._sensor
         if self._keep_original:
-            put(doc, ("event", "original"), raw.decode("utf-8", "replace"))
+            event_field = doc.get("event")
+            if event_field is None:
+                event_field = doc["event"] = {}
+            event_field["original"] = raw.decode("utf-8", "replace")
         return doc
 
 
@@ -86,5 +93,4 @@ def build_normalizer(connector: str, *, sensor: str, timezone: str,
                                       f"{known}, or the path of a mapping file",
                                       key="inputs.connector")])
     spec = load_mapping_file(path)
-    return Normalizer(Mapping_(spec, ZoneInfo(timezone)), sensor=sensor,
-                      keep_original=keep_original)
+    return Normalizer(spec, ZoneInfo(timezone), sensor=sensor, keep_original=keep_original)

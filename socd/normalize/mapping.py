@@ -26,15 +26,13 @@ missing or unfit required field rejects the message (:class:`~socd.errors.Normal
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from socd.errors import ConnectorError, NormalizeError
+from socd.errors import ConnectorError
 from socd.normalize.convert import CONVERTERS, Converter, timestamp_converter
 from socd.yamlfile import YamlFileError, read_yaml, validation_problems
 
@@ -74,66 +72,23 @@ class MappingFile(_Model):
     fields: dict[str, FieldSpec]
     set: dict[str, Any] = Field(default_factory=dict)
 
-
-Getter = Callable[[Mapping[str, Any]], Any]
-_MISSING: Any = object()
-
-
-def _getter(path: str) -> Getter:
-    """Look up a dotted path: the literal key first, then nested objects."""
-    parts = tuple(path.split("."))
-    if len(parts) == 1:
-        return lambda event: event.get(path, _MISSING)
-
-    def get(event: Mapping[str, Any]) -> Any:
-        value = event.get(path, _MISSING)
-        if value is not _MISSING:
-            return value
-        node: Any = event
-        for part in parts:
-            if not isinstance(node, dict):
-                return _MISSING
-            node = node.get(part, _MISSING)
-            if node is _MISSING:
-                return _MISSING
-        return node
-
-    return get
+    @model_validator(mode="after")
+    def _targets_fit(self) -> MappingFile:
+        targets = sorted([*self.fields, *self.set])
+        for name in targets:
+            if name in self.fields and name in self.set:
+                raise ValueError(f"{name} is both a field and a constant (set:); keep one")
+            parts = name.split(".")
+            for depth in range(1, len(parts)):
+                parent = ".".join(parts[:depth])
+                if parent in self.fields or parent in self.set:
+                    raise ValueError(f"{name} would go inside {parent}, which is a value")
+        return self
 
 
-def put(doc: dict[str, Any], parts: tuple[str, ...], value: Any) -> None:
-    """Set a nested field, creating the objects on the way."""
-    node = doc
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
-
-
-@dataclass(frozen=True, slots=True)
-class _CompiledField:
-    target: str
-    parts: tuple[str, ...]
-    getters: tuple[Getter, ...]
-    source: str
-    convert: Converter
-    required: bool
-    default: Any
-
-    def read(self, event: Mapping[str, Any]) -> Any:
-        for get in self.getters:
-            value = get(event)
-            if value is not _MISSING and value is not None and value != "":
-                return value
-        return _MISSING
-
-
-def _compile_field(target: str, spec: FieldSpec, zone: tzinfo) -> _CompiledField:
-    base = timestamp_converter(zone) if spec.type == "timestamp" else CONVERTERS[spec.type]
-    convert = base
+def converter_for(spec: FieldSpec, zone: tzinfo) -> Converter:
+    """The field's type conversion composed with its range check and transform."""
+    convert = timestamp_converter(zone) if spec.type == "timestamp" else CONVERTERS[spec.type]
     if spec.lowercase:
         inner = convert
 
@@ -155,13 +110,14 @@ def _compile_field(target: str, spec: FieldSpec, zone: tzinfo) -> _CompiledField
     if spec.map is not None:
         inner_map = convert
         table = {str(k).lower(): v for k, v in spec.map.items()}
+        fallback = spec.default
 
         def convert_map(value: Any) -> Any:
             key = str(inner_map(value)).lower()
             if key in table:
                 return table[key]
-            if spec.default is not None:
-                return spec.default
+            if fallback is not None:
+                return fallback
             raise ValueError(f"{value!r} is not one of {sorted(table)}")
 
         convert = convert_map
@@ -185,59 +141,13 @@ def _compile_field(target: str, spec: FieldSpec, zone: tzinfo) -> _CompiledField
             return constant
 
         convert = convert_const
-    sources = [spec.from_] if isinstance(spec.from_, str) else list(spec.from_)
-    return _CompiledField(
-        target=target,
-        parts=tuple(target.split(".")),
-        getters=tuple(_getter(path) for path in sources),
-        source=" or ".join(sources),
-        convert=convert,
-        required=spec.required,
-        default=spec.default,
-    )
+    return convert
 
 
-class Mapping_:
-    """A compiled mapping: ``apply(event)`` returns the ECS document for one decoded event."""
-
-    def __init__(self, spec: MappingFile, zone: tzinfo) -> None:
-        self.spec = spec
-        self._fields = tuple(_compile_field(t, f, zone) for t, f in spec.fields.items())
-        self._constants = tuple((tuple(k.split(".")), v) for k, v in spec.set.items())
-
-    def apply(self, event: Mapping[str, Any]) -> dict[str, Any]:
-        doc: dict[str, Any] = {}
-        warnings: list[str] | None = None
-        for constant_parts, constant in self._constants:
-            put(doc, constant_parts, constant)
-        for compiled in self._fields:
-            value = compiled.read(event)
-            if value is _MISSING:
-                if compiled.required:
-                    raise NormalizeError(f"required field {compiled.source!r} is missing")
-                if compiled.default is not None:
-                    put(doc, compiled.parts, compiled.default)
-                continue
-            try:
-                converted = compiled.convert(value)
-            except ValueError as exc:
-                if compiled.required:
-                    raise NormalizeError(f"{compiled.source}: {exc}") from None
-                if warnings is None:
-                    warnings = []
-                warnings.append(f"{compiled.target} left out: {compiled.source}: {exc}")
-                continue
-            except (TypeError, RecursionError):
-                if compiled.required:
-                    raise NormalizeError(f"{compiled.source}: wrong type") from None
-                if warnings is None:
-                    warnings = []
-                warnings.append(f"{compiled.target} left out: {compiled.source}: wrong type")
-                continue
-            put(doc, compiled.parts, converted)
-        if warnings:
-            put(doc, ("socd", "warnings"), warnings)
-        return doc
+def is_plain(spec: FieldSpec) -> bool:
+    """No conversion beyond the type itself (the compiled code can skip the call)."""
+    return (not spec.lowercase and spec.min is None and spec.max is None and spec.map is None
+            and spec.thresholds is None and spec.value is None)
 
 
 def load_mapping_file(path: Path) -> MappingFile:

@@ -108,8 +108,6 @@ class ElasticsearchSink:
                         f"installed for {template['index_patterns'][0]}")
         except (es_exc.ApiError, es_exc.TransportError) as exc:
             raise SinkError(f"Elasticsearch setup failed: {exc}") from exc
-        for line in done:
-            log.info("setup", action=line)
         return done
 
     async def template_installed(self) -> bool:

@@ -1,0 +1,293 @@
+"""The shipped rules in rules/: valid Sigma, socd's conventions, and the policy they encode."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sigma.collection import SigmaCollection
+from sigma.rule import SigmaRule
+
+RULES = Path(__file__).parents[2] / "rules"
+RULE_FILES = sorted(p for p in RULES.rglob("*") if p.suffix in (".yml", ".yaml"))
+LEVELS = {"critical", "high", "medium", "low", "informational"}
+MODIFIERS = {"contains", "startswith", "endswith", "gt", "gte", "lt", "lte"}
+CONDITION_WORDS = {"and", "or", "not", "of", "1", "all", "them", "(", ")"}
+ECS_FIELDS = {
+    "event.severity", "event.action", "event.kind", "event.module", "rule.category",
+    "rule.name", "source.ip", "source.port", "source.domain", "destination.ip",
+    "destination.port", "destination.domain", "network.transport", "threat.indicator.type",
+    "threat.indicator.name", "threat.indicator.confidence", "threat.technique.id",
+    "observer.name", "organization.name",
+}
+CYRADAR = {"product": "cyradar"}
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key repeated in one mapping (PyYAML keeps the last)."""
+
+
+def _no_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [loader.construct_object(k) for k, _ in node.value]
+    repeated = {k for k in keys if keys.count(k) > 1}
+    if repeated:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"repeated key(s) {sorted(repeated)}", node.start_mark)
+    return loader.construct_mapping(node)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def raw_rules() -> Iterator[tuple[Path, dict[str, Any]]]:
+    for path in RULE_FILES:
+        yield path, yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+
+
+def rule_id(path: Path) -> str:
+    return str(yaml.safe_load(path.read_text(encoding="utf-8"))["id"])
+
+
+# --------------------------------------------------------------------------- the files
+
+
+def test_there_are_shipped_rules_of_both_classes() -> None:
+    """rules/ holds a few tens of rules at most, with critical and high ones among them."""
+    levels = [rule["level"] for _, rule in raw_rules()]
+    assert 10 <= len(levels) <= 50
+    assert "critical" in levels
+    assert "high" in levels
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_is_valid_sigma_for_pysigma(path: Path) -> None:
+    """pySigma parses each file into exactly one rule, without errors."""
+    collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
+    assert collection.errors == []
+    assert len(collection.rules) == 1
+    (rule,) = collection.rules
+    assert isinstance(rule, SigmaRule)
+    assert rule.errors == []
+    assert rule.detection.parsed_condition
+
+
+def test_whole_folder_loads_as_one_pysigma_collection() -> None:
+    """pySigma loads the folder recursively: one rule per file, none with errors."""
+    collection = SigmaCollection.load_ruleset([RULES], collect_errors=True)
+    assert len(collection.rules) == len(RULE_FILES)
+    assert all(rule.errors == [] for rule in collection.rules)
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_has_no_repeated_yaml_key(path: Path) -> None:
+    """No mapping repeats a key: YAML would silently keep only the last condition."""
+    yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_has_socd_metadata(path: Path) -> None:
+    """Title, UUIDv4 id, status, description, author socd, date, cyradar logsource, an
+    allowed level and ATT&CK tags in Sigma's lowercase form."""
+    rule = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    assert isinstance(rule["title"], str)
+    assert rule["title"].startswith("Cyradar - ")
+    assert len(rule["title"]) <= 110
+    assert uuid.UUID(rule["id"]).version == 4
+    assert rule["status"] in {"stable", "test", "experimental"}
+    assert isinstance(rule["description"], str)
+    assert len(rule["description"]) > 40
+    assert rule["author"] == "socd"
+    assert isinstance(rule["date"], date)
+    assert rule["logsource"] == {"product": "cyradar"}
+    assert rule["level"] in LEVELS
+    assert rule["tags"]
+    assert all(re.fullmatch(r"attack\.([a-z-]+|t\d{4}(\.\d{3})?)", t) for t in rule["tags"])
+
+
+def test_rule_ids_are_unique() -> None:
+    """No two shipped rules share an id."""
+    ids = [rule_id(p) for p in RULE_FILES]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_socd_key_holds_only_layer_and_share(path: Path) -> None:
+    """The custom socd: key, where present, has only layer (1..4) and share (bool)."""
+    settings = yaml.safe_load(path.read_text(encoding="utf-8")).get("socd", {})
+    assert isinstance(settings, dict)
+    assert set(settings) <= {"layer", "share"}
+    if "layer" in settings:
+        assert settings["layer"] in {1, 2, 3, 4}
+    if "share" in settings:
+        assert isinstance(settings["share"], bool)
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_rule_uses_only_the_supported_sigma_subset(path: Path) -> None:
+    """Detections name ECS fields of the Cyradar connector, use only the supported modifiers,
+    and conditions use only and/or/not, '1 of', 'all of' and parentheses."""
+    detection = yaml.safe_load(path.read_text(encoding="utf-8"))["detection"]
+    condition = detection.pop("condition")
+    assert isinstance(condition, str)
+    for word in re.findall(r"\(|\)|[^\s()]+", condition):
+        if word.endswith("*"):
+            assert any(name.startswith(word[:-1]) for name in detection), word
+        else:
+            assert word in CONDITION_WORDS or word in detection, word
+    for selection in detection.values():
+        maps = selection if isinstance(selection, list) else [selection]
+        for mapping in maps:
+            assert isinstance(mapping, dict)
+            for key in mapping:
+                field, *modifiers = key.split("|")
+                assert field in ECS_FIELDS, field
+                assert set(modifiers) <= MODIFIERS, modifiers
+
+
+def test_readme_documents_the_policy_and_the_checks() -> None:
+    """rules/README.md names both classes, the socd: key and the commands that check rules."""
+    text = (RULES / "README.md").read_text(encoding="utf-8")
+    for needle in ("critical", "high-risk", "socd:", "layer", "share",
+                   "socd rules validate rules/", "socd rules test --rules rules/ --events"):
+        assert needle in text, needle
+
+
+# --------------------------------------------------------------------------- the policy
+
+
+def ecs(category: str, severity: int, *, action: str = "alerted", confidence: str = "Medium",
+        src_domain: str = "ws-ketoan-02", dst_domain: str = "update-cdn.example") -> dict[str, Any]:
+    """An event as the Cyradar connector writes it, with the fields the policy reads varied."""
+    return {
+        "event": {"severity": severity, "action": action, "kind": "alert", "module": "cyradar"},
+        "rule": {"category": category, "name": f"test {category}"},
+        "source": {"ip": "10.20.1.15", "port": 52344, "domain": src_domain},
+        "destination": {"ip": "203.0.113.7", "port": 443, "domain": dst_domain},
+        "network": {"transport": "tcp"},
+        "threat": {
+            "indicator": {"type": "domain-name", "name": dst_domain, "confidence": confidence},
+            "technique": {"id": ["T1071.001"]},
+        },
+        "observer": {"name": "core-dc"},
+        "organization": {"name": "So TTTT Binh Phuoc"},
+    }
+
+
+PORTAL = "dichvucong.binhphuoc.gov.vn"
+POLICY: list[tuple[str, dict[str, Any], str | None]] = [
+    # APT C2, ransomware, exfiltration: critical from severity 7, blocked or not; below, high-risk
+    ("apt_c2 8 blocked: the host is compromised", ecs("apt_c2", 8, action="blocked"), "critical"),
+    ("apt_c2 7 alerted", ecs("apt_c2", 7), "critical"),
+    ("apt_c2 6: high-risk", ecs("apt_c2", 6), "high-risk"),
+    ("apt_c2 1: still high-risk", ecs("apt_c2", 1, confidence="Low"), "high-risk"),
+    ("ransomware 9 blocked", ecs("ransomware", 9, action="blocked"), "critical"),
+    ("ransomware 4", ecs("ransomware", 4), "high-risk"),
+    ("data_exfiltration 7 blocked", ecs("data_exfiltration", 7, action="blocked"), "critical"),
+    ("data_exfiltration 6", ecs("data_exfiltration", 6), "high-risk"),
+    # defacement: a .gov.vn portal not blocked is critical at any severity; blocked high-risk
+    ("gov portal defaced", ecs("defacement", 3, dst_domain=PORTAL), "critical"),
+    ("gov portal defaced, seen outbound", ecs("defacement", 5, src_domain=PORTAL), "critical"),
+    ("gov portal defacement blocked", ecs("defacement", 9, action="blocked", dst_domain=PORTAL),
+     "high-risk"),
+    ("gov portal, upper-case domain", ecs("defacement", 4, dst_domain="BINHPHUOC.GOV.VN"),
+     "critical"),
+    ("look-alike domain is not a gov portal", ecs("defacement", 5, dst_domain="gov.vn.example"),
+     None),
+    ("other site defaced at 6", ecs("defacement", 6, dst_domain="thpt-bp.example"), "high-risk"),
+    ("other site defaced at 5", ecs("defacement", 5, dst_domain="thpt-bp.example"), None),
+    # malware, botnet, exploit, phishing: high-risk from 6;
+    # malware, botnet, exploit at 9+ not blocked: critical
+    ("malware 6 blocked", ecs("malware", 6, action="blocked"), "high-risk"),
+    ("malware 5", ecs("malware", 5, confidence="High"), None),
+    ("malware 9 not blocked", ecs("malware", 9), "critical"),
+    ("malware 10 blocked", ecs("malware", 10, action="blocked"), "high-risk"),
+    ("botnet 9 not blocked", ecs("botnet", 9), "critical"),
+    ("botnet 7", ecs("botnet", 7), "high-risk"),
+    ("exploit 10 not blocked", ecs("exploit", 10), "critical"),
+    ("exploit 8 not blocked", ecs("exploit", 8), "high-risk"),
+    ("exploit 5", ecs("exploit", 5), None),
+    ("phishing 6", ecs("phishing", 6, action="blocked"), "high-risk"),
+    ("phishing 10 not blocked", ecs("phishing", 10), "high-risk"),
+    # brute force and DDoS: high-risk from 8, or from 6 with a High-confidence indicator
+    ("bruteforce 8", ecs("bruteforce", 8, action="blocked"), "high-risk"),
+    ("bruteforce 7", ecs("bruteforce", 7), None),
+    ("bruteforce 6 known-bad", ecs("bruteforce", 6, confidence="High"), "high-risk"),
+    ("bruteforce 5 known-bad", ecs("bruteforce", 5, confidence="High"), None),
+    ("ddos 9", ecs("ddos", 9), "high-risk"),
+    ("ddos 7 known-bad", ecs("ddos", 7, confidence="High"), "high-risk"),
+    ("ddos 7", ecs("ddos", 7, confidence="Low"), None),
+    # scans and policy violations: not threats below 9
+    ("scan 8", ecs("scan", 8, confidence="High"), None),
+    ("scan 9", ecs("scan", 9), "high-risk"),
+    ("policy 3", ecs("policy", 3), None),
+    ("policy 10", ecs("policy", 10), "high-risk"),
+    ("unknown category", ecs("spam", 10), None),
+]
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Any:
+    """The shipped rules loaded by socd's engine (strict: any problem fails here)."""
+    from socd.classify import RuleSet
+
+    rules, problems = RuleSet.load([RULES])
+    assert problems == []
+    assert len(rules.rules) == len(RULE_FILES)
+    return rules
+
+
+@pytest.mark.parametrize(("event", "expected"), [(e, c) for _, e, c in POLICY],
+                         ids=[name for name, _, _ in POLICY])
+def test_policy_classifies_event(shipped: Any, event: dict[str, Any], expected: str | None) -> None:
+    """Each hand-written ECS event gets the class the policy in rules/README.md gives it."""
+    verdict = shipped.classify(event, CYRADAR)
+    assert (verdict.threat_class if verdict else None) == expected
+
+
+def test_critical_rule_wins_over_high_rule(shipped: Any) -> None:
+    """Malware 9 not blocked matches the high malware rule and the critical one: the
+    critical rule classifies it and the high one is listed after it."""
+    verdict = shipped.classify(ecs("malware", 9), CYRADAR)
+    critical = rule_id(RULES / "cyradar/critical/active_compromise_not_blocked.yml")
+    high = rule_id(RULES / "cyradar/high-risk/malware_severity_6_plus.yml")
+    assert verdict.rule.id == critical
+    assert verdict.rule_ids == (critical, high)
+
+
+def test_low_severity_apt_c2_is_shared(shipped: Any) -> None:
+    """APT C2 below 7 is high-risk and its rule asks to share it with the national centre."""
+    verdict = shipped.classify(ecs("apt_c2", 5), CYRADAR)
+    assert verdict.threat_class == "high-risk"
+    assert verdict.rule.share is True
+    assert verdict.rule.layer is None
+
+
+def test_notable_scan_matches_a_medium_rule_but_is_no_threat(shipped: Any) -> None:
+    """A scan at 7 matches the medium rule (visible in rules test) but is not classified."""
+    matched = shipped.bind(CYRADAR).match(ecs("scan", 7))
+    assert [rule.level for rule in matched] == ["medium"]
+    assert shipped.classify(ecs("scan", 7), CYRADAR) is None
+
+
+def test_rules_meet_only_cyradar_events(shipped: Any) -> None:
+    """An APT C2 event from an input with another logsource meets none of these rules."""
+    assert shipped.classify(ecs("apt_c2", 9), {"product": "suricata"}) is None
+    assert shipped.classify(ecs("apt_c2", 9), CYRADAR) is not None
+
+
+def test_every_shipped_threat_rule_is_exercised_by_the_policy_table(shipped: Any) -> None:
+    """Each critical or high rule classifies at least one event of the table, so the table
+    documents every rule."""
+    winners = set()
+    for _, event, _ in POLICY:
+        verdict = shipped.classify(event, CYRADAR)
+        if verdict is not None:
+            winners.add(verdict.rule.id)
+    threat_rules = {r.id for r in shipped.rules if r.level in ("critical", "high")}
+    assert winners == threat_rules
