@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from socd.classify import RuleSet
 from socd.config import Config
-from socd.errors import RuleError, SocdError
+from socd.errors import RuleError, SinkError, SocdError
 from socd.event import DeadLetter
 from socd.pipeline import Batch, Partition, Pipeline
 from socd.sinks.dead_letter import DeadLetterSink
@@ -77,6 +77,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
         try:
             await self._start()
+            if self._stopping.is_set():
+                return 0
             log.info("started", seconds=round(time.monotonic() - started, 3),
                      inputs=[i.label for i in self.config.inputs],
                      rules=len(self.pipeline.rules.rules))
@@ -115,13 +117,33 @@ class Daemon:
             log.info("metrics_listening", address=cfg.metrics.listen)
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
-        if not await self._es.template_installed():
-            for line in await self._es.setup():
-                log.info("setup", action=line)
+        if not await self._ensure_template(self._es):
+            return
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
         await self._dead.start()
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain)
         await self._source.start()
+
+    async def _ensure_template(self, es: ElasticsearchSink) -> bool:
+        """Install the index template if missing; wait for Elasticsearch while it is down.
+
+        False when asked to stop meanwhile.
+        """
+        attempt = 0
+        while True:
+            try:
+                if not await es.template_installed():
+                    for line in await es.setup():
+                        log.info("setup", action=line)
+                return True
+            except SinkError as exc:
+                attempt += 1
+                delay = min(self.config.elasticsearch.retry_backoff_max, 0.5 * 2 ** attempt)
+                log.warning("elasticsearch_unavailable", error=str(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                if self._stopping.is_set():
+                    return False
 
     async def _shutdown(self) -> None:
         try:
@@ -226,6 +248,9 @@ class Daemon:
     # ------------------------------------------------------------------ reload
 
     def reload_rules(self) -> None:
+        if self._pipeline is None:
+            log.warning("rules_reload_ignored", reason="still starting")
+            return
         try:
             rules = load_rules(self.config)
         except RuleError as exc:

@@ -1,0 +1,166 @@
+"""Helpers for integration tests that run socd as a user does: a real process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from elasticsearch import AsyncElasticsearch
+
+from socd.devservers import Endpoints
+
+RULES = Path(__file__).resolve().parent.parent / "files" / "rules"
+
+
+def write_config(path: Path, servers: Endpoints, unique: str, metrics_port: int, *,
+                 rules: Path = RULES, connector: str = "cyradar",
+                 elasticsearch: str | None = None) -> Path:
+    path.write_text(f"""
+kafka:
+  bootstrap_servers: "{servers.kafka}"
+  group_id: socd-test-{unique}
+inputs:
+  - topic: sensors.cyradar.{unique}
+    connector: {connector}
+    layer: 2
+    sensor: cyradar-ndr
+rules:
+  paths: ["{rules}"]
+elasticsearch:
+  hosts: ["{elasticsearch or servers.elasticsearch}"]
+  index_prefix: t{unique}
+metrics:
+  listen: "127.0.0.1:{metrics_port}"
+dead_letter:
+  topic: socd.dead-letter.{unique}
+logging:
+  format: json
+""")
+    return path
+
+
+@contextmanager
+def daemon(config: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "socd", "run", "-c", str(config)],
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            samples[name] = float(value)
+    return samples
+
+
+async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    """Until socd reports socd_ready 1 (consuming)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "socd exited early"
+        with contextlib.suppress(OSError):
+            if scrape(port).get("socd_ready") == 1:
+                return
+        await asyncio.sleep(0.1)
+    raise AssertionError("socd did not become ready")
+
+
+async def wait_for_metrics(port: int, process: subprocess.Popen[bytes], *, threats: int,
+                           events: int, timeout: float = 60) -> dict[str, float]:
+    """Scrape until the daemon has counted ``events`` events and ``threats`` threats."""
+    deadline = time.monotonic() + timeout
+    metrics: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "socd exited early"
+        try:
+            metrics = scrape(port)
+        except OSError:
+            metrics = {}
+        seen_events = sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
+        seen_threats = sum(v for k, v in metrics.items() if k.startswith("socd_threats_total"))
+        if seen_events >= events and seen_threats >= threats:
+            return metrics
+        await asyncio.sleep(0.2)
+    return metrics
+
+
+async def wait_for_count(es: AsyncElasticsearch, index: str, want: int,
+                         process: subprocess.Popen[bytes] | None, timeout: float = 60) -> int:
+    """Poll until ``index`` holds ``want`` documents; the last count seen."""
+    deadline = time.monotonic() + timeout
+    count = -1
+    while time.monotonic() < deadline:
+        assert process is None or process.poll() is None, "socd exited early"
+        await es.indices.refresh(index=index, allow_no_indices=True)
+        count = int((await es.count(index=index, allow_no_indices=True))["count"])
+        if count >= want:
+            return count
+        await asyncio.sleep(0.2)
+    return count
+
+
+async def produce(bootstrap: str, topic: str, messages: list[bytes]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for i, message in enumerate(messages):
+            await producer.send_and_wait(topic, message, key=str(i).encode())
+    finally:
+        await producer.stop()
+
+
+async def read_topic(bootstrap: str, topic: str, want: int,
+                     timeout: float = 20) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(found) < want and time.monotonic() < deadline:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.extend(records)
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def committed_total(bootstrap: str, group: str, topic: str) -> int:
+    """The sum of the group's committed offsets over the topic's partitions."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        committed = 0
+        for partition in partitions:
+            committed += await consumer.committed(TopicPartition(topic, partition)) or 0
+    finally:
+        await consumer.stop()
+    return committed
+
+
+async def assert_all_committed(bootstrap: str, group: str, topic: str, total: int) -> None:
+    # Offsets start at 0 on a fresh topic, so the committed offsets add up to the count.
+    assert await committed_total(bootstrap, group, topic) == total
