@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from socd.classify import RuleSet
 from socd.config import Config
 from socd.errors import RuleError, SinkError, SocdError
-from socd.event import DeadLetter
+from socd.event import DeadLetter, Record
 from socd.pipeline import Batch, Partition, Pipeline
 from socd.sinks.dead_letter import DeadLetterSink
 from socd.sinks.elasticsearch import ElasticsearchSink
@@ -38,6 +38,9 @@ from socd.telemetry.metrics import Metrics, MetricsServer
 log = get_logger("socd.app")
 
 FETCH_TIMEOUT_MS = 500
+DRAIN_TIMEOUT_S = 30.0
+"""On shutdown, how long batches in flight may take to become durable and be committed.
+What is not committed by then is read again by the next start (ids make that harmless)."""
 
 
 @dataclass(slots=True)
@@ -148,17 +151,22 @@ class Daemon:
     async def _shutdown(self) -> None:
         try:
             if self._fatal is None:
-                await self._drain()
+                await asyncio.wait_for(self._drain(), timeout=DRAIN_TIMEOUT_S)
         except SocdError as exc:
             log.error("drain_failed", error=str(exc))
             self._fatal = exc
+        except TimeoutError:
+            log.error("drain_timeout", seconds=DRAIN_TIMEOUT_S,
+                      batches_not_committed=len(self._in_flight),
+                      note="they will be read again at the next start")
+            self._fatal = SocdError("shutdown could not commit every batch in time")
         finally:
             for pending in self._in_flight:
                 pending.task.cancel()
             for close in (self._source, self._dead, self._es):
                 if close is not None:
-                    with contextlib.suppress(Exception):
-                        await close.stop()
+                    with contextlib.suppress(Exception):  # TimeoutError included
+                        await asyncio.wait_for(close.stop(), timeout=20)
             if self._metrics_server is not None:
                 self._metrics_server.close()
             log.info("stopped", status="error" if self._fatal else "ok")
@@ -171,21 +179,39 @@ class Daemon:
         slots = self.config.elasticsearch.max_in_flight
         while not self._stopping.is_set():
             await self._commit_finished()
-            if len(self._in_flight) >= slots:
-                source.pause(True)
-                await source.fetch(timeout_ms=0)  # a poll: keeps the consumer in its group
+            full = len(self._in_flight) >= slots
+            source.pause(full)
+            # While full, the poll only keeps the consumer in its group; it can still return
+            # records (from partitions a rebalance just assigned), and those are never dropped.
+            records = await self._fetch_unless_stopping(source, 0 if full else FETCH_TIMEOUT_MS)
+            if records:
+                self._launch(records)
+            elif full:
                 await asyncio.wait({self._in_flight[0].task}, timeout=1.0)
-                continue
-            source.pause(False)
-            records = await source.fetch(FETCH_TIMEOUT_MS)
-            if not records:
-                continue
-            batch = self.pipeline.process(records)
-            for (input_name, sensor), count in batch.events.items():
-                self.metrics.events.labels(input=input_name, sensor=sensor).inc(count)
-            task = asyncio.create_task(self._deliver(batch))
-            self._in_flight.append(_InFlight(task, batch.offsets))
         log.info("fetching_stopped", in_flight=len(self._in_flight))
+
+    async def _fetch_unless_stopping(self, source: KafkaSource, timeout_ms: int) -> list[Record]:
+        """A fetch that a stop request interrupts: while a rebalance is pending, aiokafka's
+        fetch waits for the new assignment however long the broker takes."""
+        fetch = asyncio.ensure_future(source.fetch(timeout_ms))
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not fetch.done():
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch
+            return []
+        return fetch.result()
+
+    def _launch(self, records: list[Record]) -> None:
+        batch = self.pipeline.process(records)
+        for (input_name, sensor), count in batch.events.items():
+            self.metrics.events.labels(input=input_name, sensor=sensor).inc(count)
+        task = asyncio.create_task(self._deliver(batch))
+        self._in_flight.append(_InFlight(task, batch.offsets))
 
     async def _deliver(self, batch: Batch) -> None:
         """Make one batch durable: dead letters, documents, then late dead letters."""

@@ -8,6 +8,7 @@ here; nothing past this module sees them.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -112,14 +113,15 @@ class KafkaSource:
         return records
 
     def pause(self, paused: bool) -> None:
-        """Stop (or resume) fetching while downstream is full; polls still keep us in the group."""
+        """Stop (or resume) fetching while downstream is full; polls still keep us in the group.
+
+        Pausing covers the whole current assignment every time, including partitions a
+        rebalance has just added.
+        """
         consumer = self._require()
-        if paused == self._paused:
-            return
-        assignment = list(consumer.assignment())
         if paused:
-            consumer.pause(*assignment)
-        else:
+            consumer.pause(*consumer.assignment())
+        elif self._paused:
             consumer.resume(*consumer.paused())
         self._paused = paused
 
@@ -142,11 +144,15 @@ class KafkaSource:
             raise SinkError(f"offset commit failed: {exc}") from exc
         return True
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 15.0) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
-            log.info("consumer_stopped")
+            try:
+                await asyncio.wait_for(consumer.stop(), timeout=timeout_s)
+            except TimeoutError:
+                log.warning("consumer_stop_timeout", seconds=timeout_s)
+            else:
+                log.info("consumer_stopped")
 
     def _require(self) -> AIOKafkaConsumer:
         if self._consumer is None:

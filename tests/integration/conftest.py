@@ -19,12 +19,17 @@ from elasticsearch import AsyncElasticsearch
 from socd.devservers import Endpoints, LocalServers
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+def given_servers() -> Endpoints | None:
     kafka = os.environ.get("SOCD_TEST_KAFKA")
     elastic = os.environ.get("SOCD_TEST_ELASTICSEARCH")
-    if kafka and elastic:
-        yield Endpoints(kafka, elastic)
+    return Endpoints(kafka, elastic) if kafka and elastic else None
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    given = given_servers()
+    if given:
+        yield given
         return
     with LocalServers(Path(tmp_path_factory.mktemp("servers"))) as endpoints:
         yield endpoints
@@ -51,11 +56,15 @@ def create_topics(servers: Endpoints) -> TopicMaker:
     """``await create_topics(*names, partitions=3)`` on the test broker."""
 
     async def create(*names: str, partitions: int = 3) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka)
-        await admin.start()
-        try:
-            await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
-        finally:
-            await admin.close()
+        await make_topics(servers.kafka, *names, partitions=partitions)
 
     return create
+
+
+async def make_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
