@@ -1,0 +1,53 @@
+"""The shipped systemd unit verifies and keeps a tight sandbox."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "socd.service"
+
+
+@pytest.fixture
+def installed_unit(tmp_path: Path) -> Path:
+    """The unit as installed, with ExecStart pointing at this environment's socd."""
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze is not installed")
+    socd = Path(sys.executable).parent / "socd"
+    path = tmp_path / "socd.service"
+    path.write_text(UNIT.read_text().replace("/opt/socd/bin/socd", str(socd)))
+    return path
+
+
+def test_unit_verifies_cleanly(installed_unit: Path) -> None:
+    """systemd-analyze verify reports nothing about the unit."""
+    result = subprocess.run(["systemd-analyze", "verify", str(installed_unit)],
+                            capture_output=True, text=True, check=False)
+    complaints = [line for line in (result.stdout + result.stderr).splitlines()
+                  if "socd.service" in line]
+    assert complaints == []
+
+
+def test_sandbox_exposure_is_low(installed_unit: Path) -> None:
+    """systemd-analyze security rates the sandbox 2.0 or better (0 safest, 10 none)."""
+    result = subprocess.run(["systemd-analyze", "security", "--offline=yes",
+                             str(installed_unit)], capture_output=True, text=True, check=False)
+    found = re.search(r"Overall exposure level for socd\.service: ([0-9.]+)", result.stdout)
+    assert found is not None, result.stdout[-2000:]
+    assert float(found.group(1)) <= 2.0
+
+
+def test_unit_runs_the_contract_commands() -> None:
+    """Start-up validates first, runs the daemon, reloads with SIGHUP, never restarts on a
+    configuration error (exit 2)."""
+    text = UNIT.read_text()
+    assert "ExecStartPre=/opt/socd/bin/socd check-config -c /etc/socd/socd.yaml" in text
+    assert "ExecStart=/opt/socd/bin/socd run -c /etc/socd/socd.yaml" in text
+    assert "ExecReload=/bin/kill -HUP $MAINPID" in text
+    assert "Type=notify" in text
+    assert "RestartPreventExitStatus=2" in text
