@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass
 
 from socd.classify import RuleSet
@@ -38,6 +38,10 @@ from socd.telemetry.metrics import Metrics, MetricsServer
 log = get_logger("socd.app")
 
 FETCH_TIMEOUT_MS = 500
+LINGER_S = 0.05
+"""How long a bulk request may wait for more documents from further fetches."""
+STALL_S = 10.0
+"""How long delivery may hold every slot before the partitions are paused."""
 DRAIN_TIMEOUT_S = 30.0
 """On shutdown, how long batches in flight may take to become durable and be committed.
 What is not committed by then is read again by the next start (ids make that harmless)."""
@@ -174,21 +178,51 @@ class Daemon:
     # ------------------------------------------------------------------ the loop
 
     async def _consume(self) -> None:
+        """Fetch, process, and hand batches to delivery, gathering small fetches into one
+        bulk request of up to ``bulk_max_docs`` documents (waiting at most LINGER_S)."""
         assert self._source is not None
         source = self._source
         slots = self.config.elasticsearch.max_in_flight
+        target = self.config.elasticsearch.bulk_max_docs
+        pending: Batch | None = None
+        pending_since = 0.0
         while not self._stopping.is_set():
             await self._commit_finished()
-            full = len(self._in_flight) >= slots
-            source.pause(full)
-            # While full, the poll only keeps the consumer in its group; it can still return
-            # records (from partitions a rebalance just assigned), and those are never dropped.
-            records = await self._fetch_unless_stopping(source, 0 if full else FETCH_TIMEOUT_MS)
+            if len(self._in_flight) >= slots:
+                await self._wait_for_slot(source)
+                continue
+            timeout_ms = int(LINGER_S * 1000) if pending else FETCH_TIMEOUT_MS
+            records = await self._fetch_unless_stopping(source, timeout_ms)
             if records:
-                self._launch(records)
-            elif full:
-                await asyncio.wait({self._in_flight[0].task}, timeout=1.0)
+                batch = self._process(records)
+                if pending is None:
+                    pending, pending_since = batch, time.monotonic()
+                else:
+                    pending.merge(batch)
+            if pending is not None and (not records or len(pending.actions) >= target
+                                        or time.monotonic() - pending_since >= LINGER_S):
+                self._launch(pending)
+                pending = None
+        if pending is not None:  # processed: deliver it, so that the drain commits it
+            self._launch(pending)
         log.info("fetching_stopped", in_flight=len(self._in_flight))
+
+    async def _wait_for_slot(self, source: KafkaSource) -> None:
+        """Wait for the oldest batch in flight. Past STALL_S (Elasticsearch slow or down),
+        pause the partitions and poll, so that the consumer stays in its group. Pausing
+        makes aiokafka discard what it prefetched, which is why it is not done at once."""
+        head = self._in_flight[0].task
+        await asyncio.wait({head}, timeout=STALL_S)
+        if head.done():
+            return
+        log.warning("delivery_stalled", seconds=STALL_S, in_flight=len(self._in_flight))
+        while not head.done() and not self._stopping.is_set():
+            source.pause(True)
+            records = await self._fetch_unless_stopping(source, 0)
+            if records:  # from partitions a rebalance has just assigned: never dropped
+                self._launch(self._process(records))
+            await asyncio.wait({head}, timeout=1.0)
+        source.pause(False)
 
     async def _fetch_unless_stopping(self, source: KafkaSource, timeout_ms: int) -> list[Record]:
         """A fetch that a stop request interrupts: while a rebalance is pending, aiokafka's
@@ -206,10 +240,13 @@ class Daemon:
             return []
         return fetch.result()
 
-    def _launch(self, records: list[Record]) -> None:
+    def _process(self, records: list[Record]) -> Batch:
         batch = self.pipeline.process(records)
         for (input_name, sensor), count in batch.events.items():
             self.metrics.events.labels(input=input_name, sensor=sensor).inc(count)
+        return batch
+
+    def _launch(self, batch: Batch) -> None:
         task = asyncio.create_task(self._deliver(batch))
         self._in_flight.append(_InFlight(task, batch.offsets))
 
@@ -226,11 +263,11 @@ class Daemon:
                 DeadLetter(action.record, "index_rejected", why,
                            self.pipeline.connector_of(action.record.topic))
                 for action, why in rejected])
-            for action in batch.actions:
-                if id(action) not in refused:
-                    threat_class, layer, sensor = action.labels
-                    self.metrics.threats.labels(
-                        **{"class": threat_class, "layer": layer, "sensor": sensor}).inc()
+            counts = Counter(action.labels for action in batch.actions
+                             if id(action) not in refused)
+            for (threat_class, layer, sensor), count in counts.items():
+                self.metrics.threats.labels(
+                    **{"class": threat_class, "layer": layer, "sensor": sensor}).inc(count)
             if self.first_indexed_at is None and len(refused) < len(batch.actions):
                 self.first_indexed_at = time.monotonic()
                 log.info("first_document_indexed")

@@ -61,7 +61,7 @@ class KafkaConfig(_Model):
     ssl_cafile: Path | None = None
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 2000
-    """Most records taken from Kafka in one batch (one bulk request per batch at most)."""
+    """Most records taken from Kafka in one fetch."""
     max_message_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     """A larger message goes to the dead-letter topic with reason ``too_large``."""
     session_timeout_ms: Annotated[int, Field(ge=1000)] = 30_000
@@ -122,6 +122,8 @@ class ElasticsearchConfig(_Model):
     request_timeout: Annotated[float, Field(gt=0)] = 30.0
     max_in_flight: Annotated[int, Field(ge=1, le=16)] = 2
     """Bulk requests in flight at once; offsets are still committed in order."""
+    bulk_max_docs: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    """Documents gathered into one bulk request (from one or more fetches)."""
     retry_backoff_max: Annotated[float, Field(gt=0)] = 30.0
     """Longest wait between retries while Elasticsearch is unreachable or overloaded."""
 

@@ -34,13 +34,20 @@ Partition = tuple[str, int]
 
 @dataclass(slots=True)
 class Batch:
-    """What one fetch produced. ``offsets`` are the next offsets to read, per partition."""
+    """What one or more fetches produced; ``offsets`` are the next offsets to read."""
 
     actions: list[IndexAction] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(input, sensor) → events consumed."""
+
+    def merge(self, later: Batch) -> None:
+        """Append a batch fetched after this one (its offsets are the newer ones)."""
+        self.actions.extend(later.actions)
+        self.dead.extend(later.dead)
+        self.offsets.update(later.offsets)
+        self.events.update(later.events)
 
 
 @dataclass(slots=True)

@@ -81,8 +81,10 @@ class KafkaSource:
             enable_auto_commit=False,
             auto_offset_reset=self._cfg.auto_offset_reset,
             session_timeout_ms=self._cfg.session_timeout_ms,
+            # Modest fetches: when delivery stalls and partitions are paused, aiokafka drops
+            # what it prefetched, and the broker sends it again later.
             max_partition_fetch_bytes=max(self._cfg.max_message_bytes + 1024, 1_048_576),
-            fetch_max_bytes=max(self._cfg.max_message_bytes * 4, 52_428_800),
+            fetch_max_bytes=max(self._cfg.max_message_bytes * 2, 8_388_608),
         )
         consumer.subscribe(self._topics, listener=_Listener(self._before_revoke))
         try:
