@@ -1,0 +1,380 @@
+"""A rule's condition tree (parsed by pySigma) compiled into one predicate on events.
+
+Each node becomes a closure: and/or/not call their children; a leaf fetches its field once and
+applies the compiled value test (see :mod:`socd.classify.values`). Sibling leaves of an ``or``
+on the same field are merged into one leaf, so a list of values costs one field lookup and one
+lowercasing. Nothing walks the tree per event.
+
+Every compiled node also carries a *clause* for the index: a set of field atoms at least one of
+which holds whenever the node matches (None when no such literal fact is known); an ``and``
+keeps its two most selective clauses, both of which must hold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sigma.conditions import (
+    ConditionAND,
+    ConditionFieldEqualsValueExpression,
+    ConditionNOT,
+    ConditionOR,
+    ConditionValueExpression,
+)
+from sigma.rule import SigmaRule
+from sigma.types import SigmaExists, SigmaFieldReference, SigmaString, SigmaType
+
+from socd.classify.clauses import ANYWHERE, Clause, Requirements, best_two, simplify
+from socd.classify.fields import MISSING, iter_scalars, make_getter, text_of
+from socd.classify.patterns import TextTest
+from socd.classify.values import CompileError, Placeholders, ValueGroup, compile_values
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+"""A compiled detection: does this event match?"""
+
+
+class LocatedCompileError(CompileError):
+    """A compile error with the detection (and field) it comes from."""
+
+    def __init__(self, message: str, detection: str | None, field: str | None) -> None:
+        super().__init__(message)
+        self.detection = detection
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Compiled:
+    """A compiled node: its predicate and the clause the index may use."""
+
+    predicate: Predicate
+    clause: Clause
+    folded: TextTest | None = None
+    """For a leaf of case-insensitive strings only: its test on the lowercased text."""
+    second: Clause = None
+    """Another clause that must hold too (from another and-linked node)."""
+
+    @property
+    def requirements(self) -> Requirements:
+        """The clauses that must all hold when the node matches."""
+        return tuple(c for c in (self.clause, self.second) if c)
+
+
+def compile_rule(rule: SigmaRule, placeholders: Placeholders) -> Compiled:
+    """Compile a rule's detection; its conditions (if several) are OR-linked.
+
+    Raises pySigma's errors for a condition it cannot parse and :class:`LocatedCompileError`
+    for a value socd cannot compile.
+    """
+    parts: list[Compiled] = []
+    for condition in rule.detection.parsed_condition:
+        tree = condition.parse()
+        if tree is None:
+            raise LocatedCompileError("the condition selects no detection", None, None)
+        parts.append(_compile(tree, placeholders))
+    return _either(parts)
+
+
+def _compile(node: Any, placeholders: Placeholders) -> Compiled:
+    if isinstance(node, ConditionOR):
+        return _compile_or(node.args, placeholders)
+    if isinstance(node, ConditionAND):
+        return _compile_and(node.args, placeholders)
+    if isinstance(node, ConditionNOT):
+        inner = _compile(node.args[0], placeholders).predicate
+        return Compiled(lambda event: not inner(event), None)
+    if isinstance(node, ConditionFieldEqualsValueExpression):
+        return _field_leaf(node.field, [node.value], node, placeholders)
+    if isinstance(node, ConditionValueExpression):
+        return _keyword_leaf([node.value], node, placeholders)
+    raise LocatedCompileError(
+        f"condition element {type(node).__name__} is not supported", None, None
+    )
+
+
+def _compile_or(args: Sequence[Any], placeholders: Placeholders) -> Compiled:
+    """An ``or``: leaves on the same field (and keyword leaves) are merged first."""
+    by_field: dict[str, tuple[Any, list[SigmaType]]] = {}
+    keywords: tuple[Any, list[SigmaType]] | None = None
+    slots: list[Any] = []  # a node, or ("field", name) / ("keywords",) placeholders
+    for arg in args:
+        if isinstance(arg, ConditionFieldEqualsValueExpression) and not isinstance(
+            arg.value, (SigmaExists, SigmaFieldReference)
+        ):
+            if arg.field not in by_field:
+                by_field[arg.field] = (arg, [])
+                slots.append(("field", arg.field))
+            by_field[arg.field][1].append(arg.value)
+        elif isinstance(arg, ConditionValueExpression):
+            if keywords is None:
+                keywords = (arg, [])
+                slots.append(("keywords",))
+            keywords[1].append(arg.value)
+        else:
+            slots.append(arg)
+    children: list[Compiled] = []
+    for slot in slots:
+        if isinstance(slot, tuple) and slot[0] == "field":
+            first, values = by_field[slot[1]]
+            children.append(_field_leaf(slot[1], values, first, placeholders))
+        elif isinstance(slot, tuple):
+            assert keywords is not None
+            children.append(_keyword_leaf(keywords[1], keywords[0], placeholders))
+        else:
+            children.append(_compile(slot, placeholders))
+    return _either(children)
+
+
+def _compile_and(args: Sequence[Any], placeholders: Placeholders) -> Compiled:
+    """An ``and``: case-insensitive string leaves on one field (``|all``) share one fetch."""
+    by_field: dict[str, list[Any]] = {}
+    for arg in args:
+        if (isinstance(arg, ConditionFieldEqualsValueExpression)
+                and type(arg.value) is SigmaString and "." not in arg.field):
+            by_field.setdefault(arg.field, []).append(arg)
+    children: list[Compiled] = []
+    merged: set[int] = set()
+    for arg in args:
+        if id(arg) in merged:
+            continue
+        group = by_field.get(getattr(arg, "field", ""), [])
+        if len(group) > 1 and arg is group[0]:
+            leaves = [_field_leaf(a.field, [a.value], a, placeholders) for a in group]
+            children.append(_all_on_field(arg.field, leaves))
+            merged.update(id(a) for a in group)
+        else:
+            children.append(_compile(arg, placeholders))
+    clause, second = _conjunction(children)
+    return Compiled(_all(children), clause, second=second)
+
+
+def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
+    """Several string values that must all match one (plain) field: lowercase it once."""
+    tests = [leaf.folded for leaf in leaves]
+    slow = _all(leaves)
+    clause, second = _conjunction(leaves)
+    if any(test is None for test in tests):
+        return Compiled(slow, clause, second=second)
+    folded = tuple(t for t in tests if t is not None)
+
+    def all_leaf(event: Mapping[str, Any]) -> bool:
+        value = event.get(field)
+        if type(value) is str:
+            text = value.lower()
+            for test in folded:
+                if not test(text):
+                    return False
+            return True
+        return slow(event)  # lists and other types: each value on its own
+
+    return Compiled(all_leaf, clause, second=second)
+
+
+def _conjunction(children: Sequence[Compiled]) -> tuple[Clause, Clause]:
+    """The clause and second clause of and-linked nodes (any of theirs is necessary)."""
+    return best_two(c for child in children for c in (child.clause, child.second))
+
+
+def _either(children: Sequence[Compiled]) -> Compiled:
+    if len(children) == 1:
+        return children[0]
+    clause: Clause = ()
+    for child in children:
+        clause = None if child.clause is None or clause is None else clause + child.clause
+    return Compiled(_any(children), simplify(clause))
+
+
+def _all(children: Sequence[Compiled]) -> Predicate:
+    preds = tuple(c.predicate for c in children)
+    if len(preds) == 1:
+        return preds[0]
+    if len(preds) == 2:
+        first, second = preds
+        return lambda event: first(event) and second(event)
+    if len(preds) == 3:
+        one, two, three = preds
+        return lambda event: one(event) and two(event) and three(event)
+
+    def all_of(event: Mapping[str, Any]) -> bool:
+        for pred in preds:
+            if not pred(event):
+                return False
+        return True
+
+    return all_of
+
+
+def _any(children: Sequence[Compiled]) -> Predicate:
+    preds = tuple(c.predicate for c in children)
+    if len(preds) == 2:
+        first, second = preds
+        return lambda event: first(event) or second(event)
+
+    def any_of(event: Mapping[str, Any]) -> bool:
+        for pred in preds:
+            if pred(event):
+                return True
+        return False
+
+    return any_of
+
+
+def _where(node: Any) -> str | None:
+    """The detection (search identifier) a leaf of the condition tree comes from."""
+    for parent in node.parent_chain():
+        identifier = getattr(parent, "identifier", None)
+        if isinstance(identifier, str):
+            return identifier
+    return None
+
+
+def _field_leaf(
+    field: str, values: list[SigmaType], node: Any, placeholders: Placeholders
+) -> Compiled:
+    try:
+        if len(values) == 1 and isinstance(values[0], SigmaExists):
+            return _exists_leaf(field, values[0].exists)
+        if len(values) == 1 and isinstance(values[0], SigmaFieldReference):
+            return _fieldref_leaf(field, values[0])
+        group = compile_values(values, placeholders)
+    except LocatedCompileError:
+        raise
+    except CompileError as error:
+        raise LocatedCompileError(str(error), _where(node), field) from None
+    clause: Clause = None
+    if group.atoms is not None:
+        clause = simplify(tuple((field, kind, key) for kind, key in group.atoms))
+    return Compiled(_value_leaf(field, group), clause, group.folded)
+
+
+def _value_leaf(field: str, group: ValueGroup) -> Predicate:
+    test = group.test
+    null_ok = group.null
+    if test is None:
+        get_null = make_getter(field)
+
+        def null_leaf(event: Mapping[str, Any]) -> bool:
+            value = get_null(event)
+            if value is MISSING or value is None:
+                return True
+            return type(value) is list and (not value or None in value)
+
+        return null_leaf
+
+    def on_list(items: list[Any]) -> bool:
+        if not items:
+            return null_ok
+        for item in items:
+            if item is None:
+                if null_ok:
+                    return True
+            elif test(item):
+                return True
+        return False
+
+    folded = group.folded
+    if "." not in field and folded is not None:
+
+        def text_leaf(event: Mapping[str, Any]) -> bool:
+            value = event.get(field)
+            if type(value) is str:
+                return folded(value.lower())
+            if value is None:
+                return null_ok
+            if type(value) is list:
+                return on_list(value)
+            return test(value)
+
+        return text_leaf
+
+    if "." not in field:
+
+        def plain_leaf(event: Mapping[str, Any]) -> bool:
+            value = event.get(field)
+            if value is None:
+                return null_ok
+            if type(value) is list:
+                return on_list(value)
+            return test(value)
+
+        return plain_leaf
+
+    get = make_getter(field)
+
+    def dotted_leaf(event: Mapping[str, Any]) -> bool:
+        value = get(event)
+        if value is MISSING or value is None:
+            return null_ok
+        if type(value) is list:
+            return on_list(value)
+        return test(value)
+
+    return dotted_leaf
+
+
+def _present(value: Any) -> bool:
+    """Whether a field has a value: not missing, not null, not a list of nothing but nulls."""
+    if value is MISSING or value is None:
+        return False
+    if type(value) is list:
+        return any(item is not None for item in value)
+    return True
+
+
+def _exists_leaf(field: str, exists: bool) -> Compiled:
+    get = make_getter(field)
+    if exists:
+        return Compiled(lambda event: _present(get(event)), ((field, "present", ""),))
+    return Compiled(lambda event: not _present(get(event)), None)
+
+
+def _fieldref_leaf(field: str, ref: SigmaFieldReference) -> Compiled:
+    get = make_getter(field)
+    get_other = make_getter(ref.field)
+    starts, ends = ref.starts_with, ref.ends_with
+
+    def related(text: str, other: str) -> bool:
+        if starts and ends:
+            return other in text
+        if starts:
+            return text.startswith(other)
+        if ends:
+            return text.endswith(other)
+        return text == other
+
+    def fieldref_leaf(event: Mapping[str, Any]) -> bool:
+        mine = _texts(get(event))
+        if not mine:
+            return False
+        others = _texts(get_other(event))
+        return any(related(a, b) for a in mine for b in others)
+
+    return Compiled(fieldref_leaf, ((field, "present", ""),))
+
+
+def _texts(value: Any) -> list[str]:
+    items = value if type(value) is list else [value]
+    texts = [text_of(item) for item in items]
+    return [t.lower() for t in texts if t is not None]
+
+
+def _keyword_leaf(values: list[SigmaType], node: Any, placeholders: Placeholders) -> Compiled:
+    try:
+        group = compile_values(values, placeholders, keyword=True)
+    except CompileError as error:
+        raise LocatedCompileError(str(error), _where(node), None) from None
+    test = group.test
+    if test is None:
+        raise LocatedCompileError("a keyword cannot be null", _where(node), None)
+
+    def keyword_leaf(event: Mapping[str, Any]) -> bool:
+        for value in iter_scalars(event):
+            if value is not None and test(value):
+                return True
+        return False
+
+    clause: Clause = None
+    if group.atoms is not None:
+        clause = tuple((ANYWHERE, kind, key) for kind, key in group.atoms)
+    return Compiled(keyword_leaf, clause)

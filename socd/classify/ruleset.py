@@ -1,0 +1,211 @@
+"""The loaded rule set: load (read → collect every problem → compile), bind, match, classify."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sigma import exceptions as sx
+
+from socd.classify.clauses import Requirements
+from socd.classify.compile import LocatedCompileError, Predicate, compile_rule
+from socd.classify.index import RuleIndex
+from socd.classify.load import LoadedRule, read_rules, rule_files
+from socd.classify.locate import detection_key, locate, message_of
+from socd.classify.model import LEVEL_RANK, RuleInfo, Verdict
+from socd.classify.values import Placeholders
+from socd.errors import Problem, RuleError
+
+SMALL_SET = 4
+"""Up to this many rules, evaluating each is cheaper than consulting the index."""
+
+LOGSOURCE_KEYS = ("product", "category", "service")
+"""The logsource keys that decide whether a rule meets an input's events."""
+
+
+class BoundRules:
+    """The rules one input's events can meet, indexed; ``classify`` is the per-event hot path."""
+
+    __slots__ = ("_candidates", "_predicates", "_severity", "index", "rules")
+
+    def __init__(
+        self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
+        requirements: Sequence[Requirements], *, indexed: bool | None = None,
+    ) -> None:
+        self.rules: tuple[RuleInfo, ...] = tuple(rules)
+        self._predicates = tuple(predicates)
+        self._severity = tuple(LEVEL_RANK[rule.level] for rule in self.rules)
+        if indexed is None:
+            indexed = len(self.rules) > SMALL_SET
+        self.index: RuleIndex | None = RuleIndex(requirements) if indexed else None
+        """The index narrowing the rules an event meets (None: every rule is evaluated)."""
+        if self.index is not None:
+            self._candidates = self.index.candidates
+        else:
+            everything = list(range(len(self.rules)))
+            self._candidates = lambda event: everything
+
+    def matching(self, event: Mapping[str, Any]) -> list[int]:
+        """Positions (load order) of the rules that match ``event``."""
+        predicates = self._predicates
+        return [i for i in self._candidates(event) if predicates[i](event)]
+
+    def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
+        """The rules that match ``event``, in load order."""
+        rules = self.rules
+        return [rules[i] for i in self.matching(event)]
+
+    def classify(self, event: Mapping[str, Any]) -> Verdict | None:
+        """The verdict for ``event``, or None when no matching rule is high or critical."""
+        matched = self.matching(event)
+        if not matched:
+            return None
+        severity = self._severity
+        if len(matched) > 1:
+            matched.sort(key=lambda i: -severity[i])  # stable: load order within a level
+        winner = self.rules[matched[0]]
+        if winner.threat_class is None:
+            return None
+        rules = self.rules
+        return Verdict(winner.threat_class, winner, tuple(rules[i].id for i in matched))
+
+
+class RuleSet:
+    """Every loaded rule, in load order (sorted file path, then position in the file)."""
+
+    __slots__ = ("_bound", "_predicates", "_requirements", "rules")
+
+    def __init__(
+        self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
+        requirements: Sequence[Requirements],
+    ) -> None:
+        self.rules: tuple[RuleInfo, ...] = tuple(rules)
+        self._predicates = tuple(predicates)
+        self._requirements = tuple(requirements)
+        self._bound: dict[tuple[tuple[str, str], ...] | None, BoundRules] = {}
+
+    @classmethod
+    def load(
+        cls, paths: Sequence[str | Path], *, strict: bool = True,
+        placeholders: Placeholders | None = None,
+    ) -> tuple[RuleSet, list[Problem]]:
+        """Load rule files and directories (searched recursively for .yml/.yaml).
+
+        Every problem is collected before anything is compiled. ``strict`` raises
+        :class:`socd.errors.RuleError` carrying all of them; otherwise the rules that loaded
+        are returned with the problems. ``placeholders`` gives the values of ``|expand``
+        placeholders.
+        """
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        collecting = gc.isenabled()
+        gc.disable()  # loading allocates many long-lived objects: collecting meanwhile is waste
+        try:
+            return cls._load(paths, strict, placeholders or {})
+        finally:
+            if collecting:
+                gc.enable()
+
+    @classmethod
+    def _load(
+        cls, paths: Sequence[str | Path], strict: bool, placeholders: Placeholders
+    ) -> tuple[RuleSet, list[Problem]]:
+        files, problems = rule_files(paths)
+        loaded, read_problems = read_rules(files)
+        problems.extend(read_problems)
+        unique = _drop_duplicate_ids(loaded, problems)
+        infos: list[RuleInfo] = []
+        predicates: list[Predicate] = []
+        requirements: list[Requirements] = []
+        for rule in unique:
+            try:
+                compiled = compile_rule(rule.sigma, placeholders)
+            except LocatedCompileError as error:
+                path = detection_key(rule.lines, error.detection, error.field)
+                problems.append(_compile_problem(rule, path, str(error)))
+                continue
+            except sx.SigmaError as error:
+                problems.append(locate(rule.info.source, message_of(error), error, None,
+                                       rule.lines, _start(rule)))
+                continue
+            infos.append(rule.info)
+            predicates.append(compiled.predicate)
+            requirements.append(compiled.requirements)
+        problems.sort(key=lambda p: (p.file or "", p.line or 0))
+        if strict and problems:
+            raise RuleError(problems)
+        return cls(infos, predicates, requirements), problems
+
+    def bind(
+        self, logsource: Mapping[str, str] | None, *, indexed: bool | None = None
+    ) -> BoundRules:
+        """The rules that meet events of an input with this logsource (None: every rule).
+
+        ``indexed`` chooses whether an event meets only its candidate rules (the default for
+        all but small sets) or every rule (False; for checking the index).
+        """
+        key = None if logsource is None else tuple(sorted(
+            (k, str(v).lower()) for k, v in logsource.items() if k in LOGSOURCE_KEYS))
+        if indexed is not None:
+            return self._bind(key, indexed)
+        bound = self._bound.get(key)
+        if bound is None:
+            bound = self._bound[key] = self._bind(key, None)
+        return bound
+
+    def _bind(self, key: tuple[tuple[str, str], ...] | None, indexed: bool | None) -> BoundRules:
+        wanted = dict(key) if key is not None else None
+        chosen = [
+            i for i, rule in enumerate(self.rules)
+            if wanted is None or all(wanted.get(k) == v for k, v in rule.logsource.items())
+        ]
+        return BoundRules(
+            [self.rules[i] for i in chosen], [self._predicates[i] for i in chosen],
+            [self._requirements[i] for i in chosen], indexed=indexed,
+        )
+
+    def match(
+        self, event: Mapping[str, Any], logsource: Mapping[str, str] | None = None
+    ) -> list[RuleInfo]:
+        """The rules matching ``event`` in load order (``logsource`` None: ignore logsource)."""
+        return self.bind(logsource).match(event)
+
+    def classify(
+        self, event: Mapping[str, Any], logsource: Mapping[str, str] | None = None
+    ) -> Verdict | None:
+        """The verdict for ``event`` (``logsource`` None: ignore logsource)."""
+        return self.bind(logsource).classify(event)
+
+
+def _drop_duplicate_ids(loaded: list[LoadedRule], problems: list[Problem]) -> list[LoadedRule]:
+    first: dict[str, LoadedRule] = {}
+    unique: list[LoadedRule] = []
+    for rule in loaded:
+        other = first.get(rule.info.id)
+        if other is None:
+            first[rule.info.id] = rule
+            unique.append(rule)
+            continue
+        where = other.info.source
+        other_line = other.lines.get(("id",))
+        if other_line is not None:
+            where = f"{where}:{other_line}"
+        problems.append(Problem(
+            rule.info.source,
+            f"duplicate rule id {rule.info.id} (also at {where}): give each rule its own id",
+            line=rule.lines.get(("id",), _start(rule)), key="id",
+        ))
+    return unique
+
+
+def _start(rule: LoadedRule) -> int | None:
+    return min(rule.lines.values(), default=None)
+
+
+
+
+def _compile_problem(rule: LoadedRule, path: tuple[str, ...], message: str) -> Problem:
+    line = rule.lines.get(path) or rule.lines.get(path[:2]) or _start(rule)
+    return Problem(rule.info.source, message, line=line, key=".".join(path))

@@ -1,0 +1,75 @@
+"""Rule tooling behind ``socd rules validate`` and ``socd rules test``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import orjson
+
+from socd.classify.model import LEVEL_RANK
+from socd.classify.ruleset import BoundRules, RuleSet
+from socd.errors import Problem
+
+
+def _report(problems: Sequence[Problem], stream: TextIO) -> None:
+    for problem in problems:
+        print(str(problem), file=stream)
+
+
+def validate(paths: Sequence[str]) -> int:
+    """Load the rules; print one ``file:line: message`` line per problem to stderr.
+
+    Returns 0 when every rule loads, 2 otherwise.
+    """
+    _, problems = RuleSet.load(paths, strict=False)
+    _report(problems, sys.stderr)
+    return 2 if problems else 0
+
+
+def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: TextIO) -> int:
+    """Evaluate the rules on each JSON line of ``events_file``, logsource ignored.
+
+    Prints one JSON line per input line: ``{"line": N, "matches": [ids], "class": ...}``, or
+    ``{"line": N, "error": "..."}`` for a blank or non-JSON line. Rules that cannot be loaded
+    are reported on stderr and the rest are evaluated (0); with ``strict`` the run stops (2).
+    """
+    ruleset, problems = RuleSet.load(rule_paths, strict=False)
+    _report(problems, sys.stderr)
+    if strict and problems:
+        return 2
+    bound = ruleset.bind(None)
+    try:
+        with open(events_file, "rb") as stream:
+            for number, raw in enumerate(stream, start=1):
+                out.write(_result(bound, number, raw))
+                out.write("\n")
+    except OSError as error:
+        print(f"{events_file}: cannot read the events: {error.strerror}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _result(bound: BoundRules, number: int, raw: bytes) -> str:
+    line: dict[str, Any] = {"line": number}
+    if not raw.strip():
+        line["error"] = "blank line: expected one JSON object"
+        return orjson.dumps(line).decode()
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        line["error"] = f"not JSON: {error}"
+        return orjson.dumps(line).decode()
+    if not isinstance(event, dict):
+        line["error"] = f"not a JSON object but {type(event).__name__}"
+        return orjson.dumps(line).decode()
+    verdict = bound.classify(event)
+    if verdict is not None:
+        line["matches"] = list(verdict.rule_ids)
+        line["class"] = verdict.threat_class
+    else:  # the same order as a verdict's: most severe first, then load order
+        matched = sorted(bound.match(event), key=lambda rule: -LEVEL_RANK[rule.level])
+        line["matches"] = [rule.id for rule in matched]
+        line["class"] = None
+    return orjson.dumps(line).decode()

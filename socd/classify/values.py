@@ -1,0 +1,336 @@
+"""Sigma values (pySigma types, modifiers already applied) compiled into value tests.
+
+A *value test* takes one scalar of an event (str, int, float or bool; never a list or None)
+and says whether it matches. The values of one detection item are OR-linked, so they are
+compiled together into a single test: all plain case-insensitive strings share one lowercasing
+of the event value and are checked with a set lookup, ``str.startswith``/``endswith`` on tuples
+and ``in``; only genuinely wildcarded patterns become one regular expression (see
+:mod:`socd.classify.patterns`). Numbers, booleans, regular expressions, CIDR networks,
+comparisons and timestamp parts get tests of their own.
+
+Each compiled group also yields *atoms* (see :mod:`socd.classify.clauses`): literal facts at
+least one of which holds whenever the test matches, used to skip rules that cannot match.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+from sigma.types import (
+    CompareOperators,
+    Placeholder,
+    SigmaBool,
+    SigmaCasedString,
+    SigmaCIDRExpression,
+    SigmaCompareExpression,
+    SigmaExpansion,
+    SigmaNull,
+    SigmaNumber,
+    SigmaRegularExpression,
+    SigmaRegularExpressionFlag,
+    SigmaString,
+    SigmaTimestampPart,
+    SigmaType,
+    SpecialChars,
+    TimestampPart,
+)
+
+from socd.classify.clauses import Atom
+from socd.classify.fields import number_of, text_of
+from socd.classify.patterns import TextSet, TextTest, any_of
+from socd.classify.regex_literals import required_literals
+
+Test = Callable[[Any], bool]
+"""A test on one scalar event value."""
+
+Placeholders = Mapping[str, Sequence[str]]
+"""Values for ``|expand`` placeholders: ``%name%`` becomes any of the listed patterns."""
+
+
+class CompileError(Exception):
+    """A detection value socd cannot compile; the message says what to change."""
+
+
+@lru_cache(maxsize=8192)
+def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+    try:
+        return ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ValueGroup:
+    """OR-linked values of one detection item, compiled."""
+
+    test: Test | None
+    """The test on one scalar (None: no value can match a present scalar)."""
+    null: bool
+    """Whether a missing field (or null, or an empty list) matches."""
+    atoms: tuple[Atom, ...] | None
+    """(kind, key) literal facts, one of which holds for every matching scalar; None if the
+    group can match a missing field."""
+    folded: TextTest | None = None
+    """When the group holds only case-insensitive strings: the test on a lowercased string."""
+
+
+def compile_values(
+    values: Sequence[SigmaType], placeholders: Placeholders, *, keyword: bool = False
+) -> ValueGroup:
+    """Compile OR-linked Sigma values into one :class:`ValueGroup`.
+
+    ``keyword`` compiles field-less values: a string matches when it occurs anywhere in a value.
+    """
+    folded = TextSet()
+    cased = TextSet()
+    cased_atoms = TextSet()
+    numbers: set[int | float] = set()
+    others: list[Test] = []
+    atoms: list[Atom] = []
+    null = False
+    pending = list(values)
+    while pending:
+        value = pending.pop(0)
+        if isinstance(value, SigmaExpansion):
+            pending[0:0] = value.values
+        elif isinstance(value, SigmaNull):
+            null = True
+        elif isinstance(value, SigmaString):
+            for parts in _expand(value, placeholders, keyword):
+                if isinstance(value, SigmaCasedString):
+                    cased.add(parts, fold=False)
+                    cased_atoms.add(parts, fold=True)
+                else:
+                    folded.add(parts, fold=True)
+        elif isinstance(value, SigmaTimestampPart):
+            others.append(_timestamp_test(value))
+            atoms.append(("present", ""))
+        elif isinstance(value, SigmaNumber):
+            numbers.add(value.number)
+            atoms.append(("num", value.number))
+        elif isinstance(value, SigmaBool):
+            others.append(_bool_test(value.boolean))
+            atoms.append(("eq", "true" if value.boolean else "false"))
+        else:
+            others.append(_typed_test(value, placeholders))
+            atoms.extend(_typed_atoms(value))
+    atoms.extend(folded.atoms)
+    atoms.extend(cased_atoms.atoms)
+    folded_test = folded.build()
+    cased_test = cased.build()
+    test = _group_test(folded_test, cased_test, frozenset(numbers), others)
+    if numbers or others or cased_test is not None:
+        folded_test = None
+    if null:
+        group_atoms: tuple[Atom, ...] | None = None
+    elif any(kind == "present" for kind, _ in atoms):
+        group_atoms = (("present", ""),)
+    else:
+        group_atoms = tuple(dict.fromkeys(atoms))
+    return ValueGroup(test, null, group_atoms, folded_test)
+
+
+def _expand(
+    value: SigmaString, placeholders: Placeholders, keyword: bool
+) -> list[list[str | SpecialChars]]:
+    """The wildcard patterns of a string: placeholders replaced, keywords made unanchored."""
+    strings = [value]
+    if value.contains_placeholder():
+        strings = value.replace_placeholders(_placeholder_values(placeholders))
+    out: list[list[str | SpecialChars]] = []
+    for string in strings:
+        parts: list[str | SpecialChars] = []
+        for part in string.s:
+            if isinstance(part, Placeholder):  # pragma: no cover - replaced above
+                raise CompileError(f"placeholder %{part.name}% has no value")
+            parts.append(part)
+        if keyword:
+            star = SpecialChars.WILDCARD_MULTI
+            parts = [star, *parts, star]
+        out.append(parts)
+    return out
+
+
+def _placeholder_values(placeholders: Placeholders) -> Callable[[Placeholder], Any]:
+    def values(placeholder: Placeholder) -> Any:
+        try:
+            found = placeholders[placeholder.name]
+        except KeyError:
+            raise CompileError(
+                f"placeholder %{placeholder.name}% has no values: define it in the rules "
+                "placeholders, or remove the |expand modifier"
+            ) from None
+        for item in found:
+            yield SigmaString(str(item))
+
+    return values
+
+
+def _group_test(
+    folded: TextTest | None, cased: TextTest | None, numbers: frozenset[int | float],
+    others: list[Test],
+) -> Test | None:
+    if folded is not None and cased is None and not numbers and not others:
+        return _folded_test(folded)
+    if numbers and folded is None and cased is None and not others:
+        return _numbers_test(numbers)
+    checks: list[Test] = []
+    if folded is not None:
+        checks.append(_folded_test(folded))
+    if cased is not None:
+        cased_test = cased
+
+        def cased_check(value: Any) -> bool:
+            text = text_of(value)
+            return text is not None and cased_test(text)
+
+        checks.append(cased_check)
+    if numbers:
+        checks.append(_numbers_test(numbers))
+    checks.extend(others)
+    return any_of(checks)  # type: ignore[no-any-return]
+
+
+def _folded_test(folded: TextTest) -> Test:
+    def folded_check(value: Any) -> bool:
+        if type(value) is str:
+            return folded(value.lower())
+        text = text_of(value)
+        return text is not None and folded(text.lower())
+
+    return folded_check
+
+
+def _numbers_test(numbers: frozenset[int | float]) -> Test:
+    def numbers_check(value: Any) -> bool:
+        if type(value) is int:
+            return value in numbers
+        number = number_of(value)
+        return number is not None and number in numbers
+
+    return numbers_check
+
+
+def _bool_test(expected: bool) -> Test:
+    word = "true" if expected else "false"
+
+    def bool_check(value: Any) -> bool:
+        if type(value) is bool:
+            return value is expected
+        return type(value) is str and value.lower() == word
+
+    return bool_check
+
+
+_COMPARE: Mapping[CompareOperators, Callable[[Any, Any], bool]] = {
+    CompareOperators.LT: operator.lt,
+    CompareOperators.LTE: operator.le,
+    CompareOperators.GT: operator.gt,
+    CompareOperators.GTE: operator.ge,
+    CompareOperators.NEQ: operator.ne,
+}
+
+_REGEX_FLAGS: Mapping[SigmaRegularExpressionFlag, re.RegexFlag] = {
+    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
+    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
+    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+}
+
+
+def _typed_atoms(value: SigmaType) -> list[Atom]:
+    if isinstance(value, SigmaRegularExpression) and not value.regexp.contains_placeholder():
+        literals = required_literals(str(value.regexp))
+        if literals:
+            return [("contains", text) for text in literals]
+    return [("present", "")]
+
+
+def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
+    """Tests for the typed values: regular expressions, CIDR networks and comparisons."""
+    if isinstance(value, SigmaRegularExpression):
+        return _regex_test(value, placeholders)
+    if isinstance(value, SigmaCIDRExpression):
+        network = value.network
+
+        def cidr_check(item: Any) -> bool:
+            if type(item) is not str:
+                return False
+            address = _parse_ip(item)
+            return address is not None and address.version == network.version and (
+                address in network
+            )
+
+        return cidr_check
+    if isinstance(value, SigmaCompareExpression):
+        compare = _COMPARE[value.op]
+        limit = value.number.number
+
+        def compare_check(item: Any) -> bool:
+            number = number_of(item)
+            return number is not None and compare(number, limit)
+
+        return compare_check
+    raise CompileError(f"values of type {type(value).__name__} are not supported by socd")
+
+
+def _regex_test(value: SigmaRegularExpression, placeholders: Placeholders) -> Test:
+    flags = 0
+    for flag in value.flags:
+        flags |= _REGEX_FLAGS[flag]
+    sources = [str(value.regexp)]
+    if value.regexp.contains_placeholder():
+        sources = [str(s) for s in value.regexp.replace_placeholders(
+            _placeholder_values(placeholders))]
+    try:
+        search = re.compile("|".join(sources), flags).search
+    except re.error as error:
+        raise CompileError(f"regular expression {sources[0]!r} is invalid: {error}") from None
+
+    def regex_check(item: Any) -> bool:
+        text = text_of(item)
+        return text is not None and search(text) is not None
+
+    return regex_check
+
+
+_TIME_PARTS: Mapping[TimestampPart, Callable[[datetime], int]] = {
+    TimestampPart.MINUTE: lambda t: t.minute,
+    TimestampPart.HOUR: lambda t: t.hour,
+    TimestampPart.DAY: lambda t: t.day,
+    TimestampPart.WEEK: lambda t: t.isocalendar().week,
+    TimestampPart.MONTH: lambda t: t.month,
+    TimestampPart.YEAR: lambda t: t.year,
+}
+
+
+def _timestamp_test(value: SigmaTimestampPart) -> Test:
+    part = _TIME_PARTS[value.timestamp_part]
+    expected = value.number
+
+    def timestamp_check(item: Any) -> bool:
+        moment = _parse_time(item)
+        return moment is not None and part(moment) == expected
+
+    return timestamp_check
+
+
+def _parse_time(item: Any) -> datetime | None:
+    if type(item) is str:
+        try:
+            return datetime.fromisoformat(item.strip())
+        except ValueError:
+            return None
+    if type(item) is int or type(item) is float:
+        seconds = item / 1000 if abs(item) > 100_000_000_000 else item
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
