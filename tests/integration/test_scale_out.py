@@ -32,7 +32,7 @@ def group_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint
     """Servers whose group coordinator completes a rebalance after a member leaves.
 
     noida-db's does not (the remaining member waits in SyncGroup for the departed leader
-    forever), so locally this test runs on the Tansu broker; SOCD_TEST_* still win.
+    forever), so locally this test always runs on the Tansu broker; SOCD_TEST_* still win.
     """
     given = given_servers()
     if given:
