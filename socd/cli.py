@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
                                "per message in")
     normalize.add_argument("--connector", required=True,
                            help="a built-in connector name or a mapping file")
-    normalize.add_argument("--events", required=True, help="input file, one message a line")
+    normalize.add_argument("--events", required=True,
+                           help="input file, one message a line; pretty-printed JSON and "
+                           "Zeek TSV logs are framed")
     normalize.add_argument("--sensor", default="unknown",
                            help="observer name for events that carry none")
     normalize.add_argument("--timezone", default="Asia/Ho_Chi_Minh",
@@ -158,21 +160,17 @@ async def _setup(config: Config) -> int:
 
 def normalize(connector: str, events: str, *, sensor: str, timezone: str,
               out: TextIO) -> int:
-    from socd.normalize import build_normalizer
+    from socd.normalize import build_normalizer, iter_messages
 
     normalizer = build_normalizer(connector, sensor=sensor, timezone=timezone)
-    with open(events, "rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            raw = line.rstrip(b"\r\n")
-            if not raw.strip():
-                continue
-            try:
-                doc = normalizer.normalize(raw)
-            except InputError as exc:
-                out.write(orjson.dumps({"line": number, "error": exc.detail,
-                                        "reason": exc.reason}).decode() + "\n")
-                continue
-            out.write(orjson.dumps(doc).decode() + "\n")
+    for number, raw in iter_messages(events, normalizer.format):
+        try:
+            doc = normalizer.normalize(raw)
+        except InputError as exc:
+            out.write(orjson.dumps({"line": number, "error": exc.detail,
+                                    "reason": exc.reason}).decode() + "\n")
+            continue
+        out.write(orjson.dumps(doc).decode() + "\n")
     return EXIT_OK
 
 

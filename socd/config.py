@@ -82,7 +82,8 @@ class KafkaConfig(_Model):
 class InputConfig(_Model):
     topic: Annotated[str, Field(min_length=1)]
     connector: Annotated[str, Field(min_length=1)]
-    """A built-in connector name (cyradar, ...) or the path of a mapping file."""
+    """A built-in connector (cyradar, suricata, wazuh, cef, leef, zeek, ecs) or the path of a
+    mapping file."""
     layer: Layer
     sensor: Annotated[str, Field(min_length=1)]
     """Observer name when the event has none; also the ``sensor`` metric label."""

@@ -4,7 +4,15 @@ A *connector* is chosen per input by name (a built-in mapping in ``connectors/``
 the path of a mapping file. :func:`build_normalizer` binds it to one input's settings
 (sensor name, time zone); :meth:`Normalizer.normalize` is called once per message and
 raises :class:`~socd.errors.InputError` (with a dead-letter reason) for a message it
-cannot use.
+cannot use, and nothing else.
+
+::
+
+    codecs/     bytes → the sensor's fields (json, ecs, cef, leef)
+    mapping.py  the mapping file's model and each field's converter
+    codegen.py  a mapping compiled into one function (the hot path)
+    convert.py  typed converters (ip, port, timestamp …)
+    framing.py  a file of messages → one message at a time (``socd normalize``)
 """
 
 from __future__ import annotations
@@ -14,13 +22,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import orjson
-
-from socd.errors import ConnectorError, DecodeError, NormalizeError, Problem
+from socd.errors import ConnectorError, NormalizeError, Problem
+from socd.normalize.codecs import DECODERS, decode_json
 from socd.normalize.codegen import Apply, compile_mapping
+from socd.normalize.framing import iter_messages
 from socd.normalize.mapping import MappingFile, load_mapping_file
 
-__all__ = ["Normalizer", "build_normalizer", "builtin_connectors", "connectors_dir"]
+__all__ = ["Normalizer", "build_normalizer", "builtin_connectors", "connectors_dir",
+           "decode_json", "iter_messages"]
 
 
 def connectors_dir() -> Path:
@@ -35,47 +44,37 @@ def builtin_connectors() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
-def decode_json(raw: bytes) -> dict[str, Any]:
-    """orjson, and the reason code when it fails: not_utf8 or not_json."""
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        text = str(exc)
-        if "UTF-8" in text:
-            raise DecodeError(f"not UTF-8: {text}", reason="not_utf8") from None
-        raise DecodeError(f"not JSON: {text}") from None
-    if not isinstance(value, dict):
-        raise DecodeError(f"JSON {type(value).__name__}, not an object")
-    return value
-
-
 class Normalizer:
     """One input's connector: ``normalize(raw)`` → ECS document (nested dict)."""
 
     def __init__(self, spec: MappingFile, zone: ZoneInfo, *, sensor: str,
                  keep_original: bool) -> None:
         self.name = spec.name
+        self.format: str = spec.format
+        """The connector's message format (json, ecs, cef, leef): see :func:`iter_messages`."""
         self.logsource: Mapping[str, str] = {str(k): v for k, v in spec.logsource.items()}
+        self._decode = DECODERS[spec.format]
         self._apply: Apply = compile_mapping(spec, zone)
         self._sensor = sensor
         self._keep_original = keep_original
+        self._own_original = spec.passthrough  # a passthrough message may bring its own
 
     def normalize(self, raw: bytes) -> dict[str, Any]:
-        event = decode_json(raw)
         try:
-            doc = self._apply(event)
+            doc = self._apply(self._decode(raw))
         except RecursionError:
             raise NormalizeError("the event nests too deeply") from None
         observer = doc.get("observer")
-        if observer is None:
+        if observer.__class__ is not dict:  # absent (or, passed through, not an object)
             doc["observer"] = {"name": self._sensor}
         elif "name" not in observer:
             observer["name"] = self._sensor
         if self._keep_original:
             event_field = doc.get("event")
-            if event_field is None:
+            if event_field.__class__ is not dict:
                 event_field = doc["event"] = {}
-            event_field["original"] = raw.decode("utf-8", "replace")
+            if not (self._own_original and "original" in event_field):
+                event_field["original"] = raw.decode("utf-8", "replace")
         return doc
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Callable
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 Converter = Callable[[Any], Any]
@@ -90,7 +91,7 @@ def to_ip(value: Any) -> str:
     """A valid IPv4 or IPv6 address in canonical form; anything else is refused."""
     if not isinstance(value, str):
         raise ValueError(f"expected an IP address string, got {type(value).__name__}")
-    if _is_canonical_ipv4(value):
+    if is_canonical_ipv4(value):
         return value
     text = value.strip()
     # ipaddress accepts IPv4 octets with leading zeros in no Python version we support, and
@@ -101,31 +102,45 @@ def to_ip(value: Any) -> str:
         raise ValueError(f"{_show(value)} is not an IP address") from None
 
 
-def _is_canonical_ipv4(text: str) -> bool:
-    """Dotted quad in canonical form (the common case, checked without ipaddress)."""
-    parts = text.split(".")
-    if len(parts) != 4:
-        return False
-    for part in parts:
-        if not (part.isascii() and part.isdigit()) or len(part) > 3:
-            return False
-        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
-            return False
-    return True
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+is_canonical_ipv4: Callable[[str], object] = re.compile(
+    rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}").fullmatch
+"""Truthy for a dotted quad in canonical form (the common case, checked without ipaddress)."""
 
 
 def to_string_list(value: Any) -> list[str]:
-    if isinstance(value, list):
+    if value.__class__ is list:
+        plain = [item for item in value if item.__class__ is str and item]
+        if len(plain) == len(value):  # the common case: non-empty strings only
+            return plain
         return [to_string(item) for item in value if item is not None and item != ""]
     return [to_string(value)]
+
+
+def to_ip_list(value: Any) -> list[str]:
+    """One address or a list of them; any invalid one refuses the whole value."""
+    if isinstance(value, list):
+        return [to_ip(item) for item in value if item is not None and item != ""]
+    return [to_ip(value)]
 
 
 def timestamp_converter(default_zone: tzinfo) -> Converter:
     """ISO-8601 (offset with or without a colon, or none → ``default_zone``) or epoch
     seconds/milliseconds (numbers or numeric strings) → UTC ISO string with milliseconds."""
 
+    fromisoformat = datetime.fromisoformat
+
     def convert(value: Any) -> str:
-        moment = parse_timestamp(value, default_zone)
+        if value.__class__ is str and len(value) > 10 and value[4] == "-":
+            try:  # the common case first: an ISO-8601 string with a date
+                moment = fromisoformat(value)
+            except ValueError:
+                moment = parse_timestamp(value, default_zone)
+            else:
+                if moment.tzinfo is None:
+                    moment = moment.replace(tzinfo=default_zone)
+        else:
+            moment = parse_timestamp(value, default_zone)
         return format_utc(moment)
 
     return convert
@@ -146,10 +161,46 @@ def parse_timestamp(value: Any, default_zone: tzinfo) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"{_show(value)} is not an ISO-8601 timestamp") from None
+        moment = _from_text_date(text, default_zone)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=default_zone)
     return moment
+
+
+# Formats of devices that do not write ISO-8601: CEF's `rt` (`Apr 11 2020 10:42:13`,
+# optionally with milliseconds) and the RFC 3164 syslog header (`Sep  8 08:32:20`, no year).
+_WITH_YEAR = ("%b %d %Y %H:%M:%S", "%b %d %Y %H:%M:%S.%f")
+_WITHOUT_YEAR = "%b %d %H:%M:%S"
+
+
+def _from_text_date(text: str, zone: tzinfo) -> datetime:
+    if len(text) <= 40 and text[:1].isalpha():
+        for pattern in _WITH_YEAR:
+            try:
+                return datetime.strptime(text, pattern)
+            except ValueError:
+                pass
+        try:
+            # strptime would warn about a leap day without a year: give it one
+            moment = datetime.strptime(f"2000 {text}", f"%Y {_WITHOUT_YEAR}")
+        except ValueError:
+            pass
+        else:
+            return _nearest_past_year(moment, zone)
+    raise ValueError(f"{_show(text)} is not an ISO-8601 timestamp")
+
+
+def _nearest_past_year(moment: datetime, zone: tzinfo) -> datetime:
+    """A syslog time has no year: the latest year that does not put it > 1 day ahead."""
+    now = datetime.now(zone)
+    for year in (now.year, now.year - 1, now.year - 4):  # -4: 29 February
+        try:
+            candidate = moment.replace(year=year, tzinfo=zone)
+        except ValueError:
+            continue
+        if candidate <= now + timedelta(days=1):
+            return candidate
+    raise ValueError(f"{moment:%b %d %H:%M:%S} has no year that fits")
 
 
 def _from_epoch(number: float) -> datetime:
@@ -164,6 +215,7 @@ def _from_epoch(number: float) -> datetime:
 
 
 _MINUTE_PREFIXES: dict[int, str] = {}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def format_utc(moment: datetime) -> str:
@@ -172,15 +224,17 @@ def format_utc(moment: datetime) -> str:
     Events of a stream share their minutes, so the date-and-minute text is cached by
     minute; the rest is integer arithmetic (datetime's own formatting costs several µs).
     """
-    seconds = math.floor(moment.timestamp())
-    minute, second = divmod(seconds, 60)
+    if moment.tzinfo is None:  # naive: local time, as datetime.timestamp() takes it
+        moment = datetime.fromtimestamp(moment.timestamp(), UTC)
+    delta = moment - _EPOCH  # cheaper than .timestamp(), and exact
+    minute, second = divmod(delta.days * 86_400 + delta.seconds, 60)
     prefix = _MINUTE_PREFIXES.get(minute)
     if prefix is None:
         if len(_MINUTE_PREFIXES) > 100_000:
             _MINUTE_PREFIXES.clear()
         prefix = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:")
         _MINUTE_PREFIXES[minute] = prefix
-    return f"{prefix}{second:02d}.{moment.microsecond // 1000:03d}Z"
+    return f"{prefix}{second:02d}.{delta.microseconds // 1000:03d}Z"
 
 
 def _show(value: Any) -> str:
@@ -196,5 +250,6 @@ CONVERTERS: dict[str, Converter] = {
     "boolean": to_boolean,
     "ip": to_ip,
     "strings": to_string_list,
+    "ips": to_ip_list,
 }
 """Converters by the ``type`` name a mapping file uses (``timestamp`` is built per zone)."""

@@ -13,11 +13,19 @@ A mapping file (see ``connectors/*.yaml`` and ``connectors/README.md``)::
       event.kind: alert
 
 A field spec takes ``from`` (a dotted path, or a list of paths: the first present wins),
-``type`` (string, integer, float, port, boolean, ip, strings, timestamp), ``required``,
-``min``/``max``, ``lowercase``, ``map`` (value → ECS value, unknown values dropped unless
-``default``), ``thresholds`` (``[[lowest, label], ...]``: a number becomes the label of the
-highest threshold it reaches), ``value`` (a constant written when the source is present),
-and ``default`` (written when the source is missing).
+``type`` (string, integer, float, port, boolean, ip, ips, strings, timestamp), ``required``,
+``min``/``max``, ``lowercase``, ``map`` (value → ECS value; ``null`` writes nothing; other
+values are dropped unless ``unmapped`` or ``default``), ``thresholds`` (``[[lowest, label],
+...]``: a number becomes the label of the highest threshold it reaches), ``value`` (a
+constant written when the source is present), ``unmapped`` (written when the value is
+present but not in ``map``) and ``default`` (written when the source is missing, and for
+an unmapped value when there is no ``unmapped``).
+
+The file itself also takes ``format`` (json, cef, leef, ecs: see :mod:`socd.normalize.codecs`),
+``unwrap`` (a key whose object, when present, is the event: e.g. ``_source`` of an exported
+search hit), ``null_values`` (strings that mean "unset", like Zeek's ``-``) and
+``passthrough`` (the message's own fields are kept; ``fields`` check and convert some of
+them, ``set`` fills only what the message lacks).
 
 A missing optional field is left out. A present field whose value does not fit its type is
 left out too and named in ``socd.warnings`` (an invalid IP never reaches an ``ip`` field). A
@@ -26,6 +34,7 @@ missing or unfit required field rejects the message (:class:`~socd.errors.Normal
 
 from __future__ import annotations
 
+import copy
 from datetime import tzinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -36,7 +45,9 @@ from socd.errors import ConnectorError
 from socd.normalize.convert import CONVERTERS, Converter, timestamp_converter
 from socd.yamlfile import YamlFileError, read_yaml, validation_problems
 
-FieldType = Literal["string", "integer", "float", "port", "boolean", "ip", "strings", "timestamp"]
+FieldType = Literal["string", "integer", "float", "port", "boolean", "ip", "ips", "strings",
+                    "timestamp"]
+Format = Literal["json", "cef", "leef", "ecs"]
 
 
 class _Model(BaseModel):
@@ -50,9 +61,10 @@ class FieldSpec(_Model):
     min: float | None = None
     max: float | None = None
     lowercase: bool = False
-    map: dict[str, Any] | None = None
+    map: dict[str | int | float | bool, Any] | None = None
     thresholds: list[tuple[float, Any]] | None = None
     value: Any = None
+    unmapped: Any = None
     default: Any = None
 
     @model_validator(mode="after")
@@ -61,14 +73,23 @@ class FieldSpec(_Model):
                   if getattr(self, name) is not None]
         if len(chosen) > 1:
             raise ValueError(f"use one of map, thresholds, value (not {' and '.join(chosen)})")
+        if self.unmapped is not None and self.map is None:
+            raise ValueError("unmapped needs a map")
         return self
+
+    @property
+    def sources(self) -> list[str]:
+        return [self.from_] if isinstance(self.from_, str) else list(self.from_)
 
 
 class MappingFile(_Model):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     description: str = ""
-    format: Literal["json"] = "json"
+    format: Format = "json"
     logsource: dict[Literal["product", "category", "service"], str] = Field(default_factory=dict)
+    unwrap: Annotated[str, Field(min_length=1)] | None = None
+    null_values: list[str] = Field(default_factory=list)
+    passthrough: bool = False
     fields: dict[str, FieldSpec]
     set: dict[str, Any] = Field(default_factory=dict)
 
@@ -109,16 +130,18 @@ def converter_for(spec: FieldSpec, zone: tzinfo) -> Converter:
         convert = convert_range
     if spec.map is not None:
         inner_map = convert
-        table = {str(k).lower(): v for k, v in spec.map.items()}
-        fallback = spec.default
+        table = map_table(spec.map)
+        fallback = spec.unmapped if spec.unmapped is not None else spec.default
 
         def convert_map(value: Any) -> Any:
             key = str(inner_map(value)).lower()
             if key in table:
-                return table[key]
+                return copy.deepcopy(table[key])  # None: "write nothing"
             if fallback is not None:
-                return fallback
-            raise ValueError(f"{value!r} is not one of {sorted(table)}")
+                return copy.deepcopy(fallback)
+            known = sorted(table)
+            shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
+            raise ValueError(f"{_show(value)} is not one of {shown}")
 
         convert = convert_map
     elif spec.thresholds is not None:
@@ -142,6 +165,16 @@ def converter_for(spec: FieldSpec, zone: tzinfo) -> Converter:
 
         convert = convert_const
     return convert
+
+
+def map_table(mapping: dict[str | int | float | bool, Any]) -> dict[str, Any]:
+    """A map's keys as the converter compares them: strings, lower-cased."""
+    return {str(key).lower(): value for key, value in mapping.items()}
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def is_plain(spec: FieldSpec) -> bool:

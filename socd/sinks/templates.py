@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 1
+TEMPLATE_VERSION = 2
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -102,6 +102,49 @@ ECS_FIELDS: dict[str, str] = {
     "threat.indicator.confidence": "keyword",
     "threat.indicator.ip": "ip",
     "threat.software.name": "keyword",
+    # added with the Suricata, Wazuh, CEF, LEEF, Zeek and ECS connectors
+    "client.ip": "ip",
+    "client.port": "long",
+    "destination.nat.ip": "ip",
+    "destination.nat.port": "long",
+    "destination.user.name": "keyword",
+    "dns.id": "keyword",
+    "dns.question.type": "keyword",
+    "dns.response_code": "keyword",
+    "dns.type": "keyword",
+    "event.code": "keyword",
+    "event.end": "date",
+    "event.risk_score": "float",
+    "event.start": "date",
+    "file.mime_type": "keyword",
+    "file.size": "long",
+    "host.id": "keyword",
+    "http.request.referrer": "keyword",
+    "http.response.body.bytes": "long",
+    "http.response.mime_type": "keyword",
+    "http.response.status_code": "long",
+    "network.application": "keyword",
+    "observer.ingress.interface.name": "keyword",
+    "observer.version": "keyword",
+    "related.ip": "ip",
+    "server.ip": "ip",
+    "server.port": "long",
+    "source.nat.ip": "ip",
+    "source.nat.port": "long",
+    "source.user.name": "keyword",
+    "tls.client.ja3": "keyword",
+    "tls.client.server_name": "keyword",
+    "tls.server.issuer": "keyword",
+    "tls.server.ja3s": "keyword",
+    "tls.server.subject": "keyword",
+    "tls.version": "keyword",
+    "tls.version_protocol": "keyword",
+    "url.original": "wildcard",
+    "user.domain": "keyword",
+    "vulnerability.id": "keyword",
+    "vulnerability.reference": "keyword",
+    "vulnerability.score.base": "float",
+    "vulnerability.severity": "keyword",
 }
 
 SOCD_FIELDS: dict[str, str] = {
