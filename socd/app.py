@@ -124,12 +124,19 @@ class Daemon:
             log.info("metrics_listening", address=cfg.metrics.listen)
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
-        if not await self._ensure_template(self._es):
-            return
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
-        await self._dead.start()
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain)
-        await self._source.start()
+        # In parallel: the consumer's group join (seconds on a new group) overlaps the
+        # template check. Nothing is fetched before all three are done.
+        try:
+            async with asyncio.TaskGroup() as group:
+                template = group.create_task(self._ensure_template(self._es))
+                group.create_task(self._dead.start())
+                group.create_task(self._source.start())
+        except* SocdError as failed:
+            raise failed.exceptions[0] from None
+        if not template.result():
+            return
 
     async def _ensure_template(self, es: ElasticsearchSink) -> bool:
         """Install the index template if missing; wait for Elasticsearch while it is down.
