@@ -58,6 +58,7 @@ echo "==> socd check-config && socd setup"
 $SOCD check-config -c $config
 $SOCD setup -c $config
 
+run_started=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
 echo "==> socd run (log: .socd-dev/socd.log)"
 $SOCD run -c $config > .socd-dev/socd.log 2>&1 &
 socd_pid=$!
@@ -67,9 +68,9 @@ echo "==> sending $count Cyradar-style events at $rate/s to sensors.cyradar"
 $SOCD simulate --bootstrap-servers "$SOCD_TEST_KAFKA" --topic sensors.cyradar \
   --count "$count" --rate "$rate" --seed "$RANDOM"
 
-$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" <<'EOF'
+$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" "$run_started" <<'EOF'
 import json, sys, time, urllib.request
-port, want, es = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+port, want, es, since = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 
 def metrics() -> list[str]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
@@ -100,13 +101,18 @@ def post(path, body):
         return json.load(r)
 
 urllib.request.urlopen(urllib.request.Request(es + "/socd-alerts*/_refresh", method="POST"), timeout=10)
-result = post("/socd-alerts*/_search", {"size": 1, "sort": [{"@timestamp": "desc"}], "aggs": {
+this_run = {"range": {"event.ingested": {"gte": since}}}
+result = post("/socd-alerts*/_search", {"size": 1, "sort": [{"@timestamp": "desc"}], "query": this_run,
+    "track_total_hits": True, "aggs": {
     "class": {"terms": {"field": "socd.class"}, "aggs": {"layer": {"terms": {"field": "socd.layer"}}}}}})
 hits = result["hits"]
-print(f"\n==> Elasticsearch: threat documents in socd-alerts* ({es})")
+everything = post("/socd-alerts*/_count", {})["count"]
+print(f"\n==> Elasticsearch: threat documents this run indexed in socd-alerts* ({es})")
 for bucket in result["aggregations"]["class"]["buckets"]:
     layers = ", ".join(f"layer {b['key']}: {b['doc_count']}" for b in bucket["layer"]["buckets"])
     print(f"    {bucket['key']:<10} {bucket['doc_count']:>6}   ({layers})")
+if everything > hits["total"]["value"]:
+    print(f"    (socd-alerts* holds {everything} in all, with earlier runs)")
 if hits["hits"]:
     doc = hits["hits"][0]["_source"]
     doc["event"].pop("original", None)
