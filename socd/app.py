@@ -25,6 +25,7 @@ from collections import Counter, deque
 from dataclasses import dataclass
 
 from socd.classify import RuleSet
+from socd.classify.watch import watch_rules
 from socd.config import Config
 from socd.errors import RuleError, SinkError, SocdError
 from socd.event import DeadLetter, Record
@@ -54,7 +55,8 @@ class _InFlight:
 
 
 def load_rules(config: Config) -> RuleSet:
-    rules, _ = RuleSet.load(config.rules.paths, strict=True)
+    rules, _ = RuleSet.load(config.rules.paths, strict=True,
+                            placeholders=config.rules.placeholders)
     return rules
 
 
@@ -71,6 +73,8 @@ class Daemon:
         self._metrics_server: MetricsServer | None = None
         self._fatal: BaseException | None = None
         self._commit_lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[None]] = set()
         self.first_indexed_at: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -116,7 +120,12 @@ class Daemon:
     async def _start(self) -> None:
         cfg = self.config
         self._pipeline = Pipeline(cfg, load_rules(cfg))
-        self.metrics.rules_loaded.set(len(self._pipeline.rules.rules))
+        rules = self._pipeline.rules
+        self.metrics.rules_loaded.set(len(rules.rules) + len(rules.correlations))
+        if cfg.rules.watch:
+            watch = asyncio.get_running_loop().create_task(
+                watch_rules(cfg.rules.paths, self.reload_rules))
+            self._background.add(watch)
         for runtime in self._pipeline.inputs:
             self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor, runtime.cfg.layer)
         if cfg.metrics.listen:
@@ -174,6 +183,9 @@ class Daemon:
         finally:
             for pending in self._in_flight:
                 pending.task.cancel()
+            for task in self._background:
+                task.cancel()
+            await asyncio.gather(*self._background, return_exceptions=True)
             for close in (self._source, self._dead, self._es):
                 if close is not None:
                     with contextlib.suppress(Exception):  # TimeoutError included
@@ -318,19 +330,30 @@ class Daemon:
     # ------------------------------------------------------------------ reload
 
     def reload_rules(self) -> None:
+        """SIGHUP or a changed rule file: load the rules again, off the event loop."""
         if self._pipeline is None:
             log.warning("rules_reload_ignored", reason="still starting")
             return
-        try:
-            rules = load_rules(self.config)
-        except RuleError as exc:
-            self.metrics.rule_reload_failures.inc()
-            log.error("rules_reload_rejected", problems=[str(p) for p in exc.problems],
-                      kept=len(self.pipeline.rules.rules))
-            return
-        self.pipeline.use_rules(rules)
-        self.metrics.rules_loaded.set(len(rules.rules))
-        log.info("rules_reloaded", rules=len(rules.rules))
+        task = asyncio.get_running_loop().create_task(self._reload())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reload(self) -> None:
+        async with self._reload_lock:  # one reload at a time, in the order asked
+            try:
+                # A large rule set takes seconds to compile: not on the event loop, which
+                # must keep serving heartbeats and deliveries meanwhile.
+                rules = await asyncio.to_thread(load_rules, self.config)
+            except RuleError as exc:
+                self.metrics.rule_reload_failures.inc()
+                log.error("rules_reload_rejected", problems=[str(p) for p in exc.problems],
+                          kept=len(self.pipeline.rules.rules))
+                return
+            kept = rules.keep_state(self.pipeline.rules)  # correlation windows go on
+            self.pipeline.use_rules(rules)
+            self.metrics.rules_loaded.set(len(rules.rules) + len(rules.correlations))
+            log.info("rules_reloaded", rules=len(rules.rules),
+                     correlations=len(rules.correlations), correlations_kept=kept)
 
 
 def _sd_notify(state: str) -> None:

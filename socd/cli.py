@@ -56,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--events", required=True, help="JSONL file, one event a line")
     test.add_argument("--strict", action="store_true",
                       help="exit 2 when a rule cannot be loaded")
+    test.add_argument("--explain", action="store_true",
+                      help="show, per matching rule, which selections held on which fields")
 
     normalize = sub.add_parser("normalize", help="run a connector offline: one ECS line out "
                                "per message in")
@@ -102,7 +104,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if args.rules_command == "validate":
             return tools.validate(args.paths)
-        return tools.test(args.rules, args.events, strict=args.strict, out=sys.stdout)
+        return tools.test(args.rules, args.events, strict=args.strict, out=sys.stdout,
+                          explain=args.explain)
     if command == "normalize":
         return normalize(args.connector, args.events, sensor=args.sensor,
                          timezone=args.timezone, out=sys.stdout)
@@ -136,7 +139,8 @@ def check_config(config: Config) -> int:
                              timezone=item.timezone or config.report.timezone)
         except ConnectorError as exc:
             problems.extend(exc.problems)
-    _, rule_problems = RuleSet.load(config.rules.paths, strict=False)
+    _, rule_problems = RuleSet.load(config.rules.paths, strict=False,
+                                    placeholders=config.rules.placeholders)
     problems.extend(rule_problems)
     if problems:
         raise ConfigError(problems)

@@ -110,6 +110,8 @@ class RulesConfig(_Model):
     paths: list[Path] = Field(default_factory=lambda: [Path("rules")])
     placeholders: dict[str, list[str]] = Field(default_factory=dict)
     """Values for Sigma ``|expand`` placeholders (``%name%``)."""
+    watch: bool = True
+    """Reload the rules when a rule file changes (checked every 2 s), as on SIGHUP."""
 
 
 class ElasticsearchConfig(_Model):

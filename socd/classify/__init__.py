@@ -10,6 +10,16 @@ ties them together::
     rules, problems = RuleSet.load(["rules/"])      # RuleError if any problem (strict)
     bound = rules.bind({"product": "cyradar"})      # once per input
     verdict = bound.classify(event)                 # once per event: Verdict | None
+    new_rules.keep_state(rules)                     # on a reload: correlation windows go on
+
+Correlation rules (:mod:`~socd.classify.correlate`, resolved by
+:mod:`~socd.classify.correlations`) count matches of other rules per group within a timespan;
+``classify`` feeds them and returns the correlation's verdict for the event on which one
+fires, when it outranks the event's own. Their state is in memory only and bounded: see
+:mod:`socd.classify.correlate` for what it keeps and what survives a restart (nothing).
+Tooling: :mod:`~socd.classify.tools` (``socd rules validate``/``test``, with
+:mod:`~socd.classify.explain` for ``--explain``) and :mod:`~socd.classify.watch` (reload
+when rule files change).
 """
 
 from socd.classify.model import RuleInfo, ThreatClass, Verdict

@@ -27,7 +27,8 @@ from sigma.rule import SigmaRule
 from sigma.types import SigmaExists, SigmaFieldReference, SigmaString, SigmaType
 
 from socd.classify.clauses import ANYWHERE, Clause, Requirements, best_two, simplify
-from socd.classify.fields import MISSING, iter_scalars, make_getter, text_of
+from socd.classify.fields import MEMO as memo
+from socd.classify.fields import MISSING, iter_scalars, lowered_texts, make_getter, text_of
 from socd.classify.patterns import TextTest
 from socd.classify.values import CompileError, Placeholders, ValueGroup, compile_values
 
@@ -74,6 +75,11 @@ def compile_rule(rule: SigmaRule, placeholders: Placeholders) -> Compiled:
             raise LocatedCompileError("the condition selects no detection", None, None)
         parts.append(_compile(tree, placeholders))
     return _either(parts)
+
+
+def compile_node(node: Any, placeholders: Placeholders) -> Compiled:
+    """Compile one node of a parsed condition tree (a whole detection, or one field test)."""
+    return _compile(node, placeholders)
 
 
 def _compile(node: Any, placeholders: Placeholders) -> Compiled:
@@ -279,6 +285,8 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
         def text_leaf(event: Mapping[str, Any]) -> bool:
             value = event.get(field)
             if type(value) is str:
+                if len(value) > _LONG and memo.event is event:
+                    return folded(_lowered(field, value))
                 return folded(value.lower())
             if value is None:
                 return null_ok
@@ -303,7 +311,17 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
     get = make_getter(field)
 
     def dotted_leaf(event: Mapping[str, Any]) -> bool:
-        value = get(event)
+        if memo.event is event:  # fetch (and lowercase) once per event
+            cache = memo.fields
+            entry = cache.get(field)
+            if entry is None:
+                value = get(event)
+                entry = cache[field] = (value, value.lower() if type(value) is str else None)
+            value, text = entry
+            if text is not None and folded is not None:
+                return folded(text)
+        else:
+            value = get(event)
         if value is MISSING or value is None:
             return null_ok
         if type(value) is list:
@@ -311,6 +329,21 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
         return test(value)
 
     return dotted_leaf
+
+
+_LONG = 24
+"""Strings longer than this are lowercased once per event (shorter ones cost less to redo)."""
+
+
+def _lowered(field: str, value: str) -> str:
+    """``value.lower()``, worked out once per event for field ``field`` (memo active)."""
+    cache = memo.fields
+    entry = cache.get(field)
+    if entry is not None and entry[0] is value and entry[1] is not None:
+        return entry[1]
+    text = value.lower()
+    cache[field] = (value, text)
+    return text
 
 
 def _present(value: Any) -> bool:
@@ -367,8 +400,17 @@ def _keyword_leaf(values: list[SigmaType], node: Any, placeholders: Placeholders
     test = group.test
     if test is None:
         raise LocatedCompileError("a keyword cannot be null", _where(node), None)
+    folded = group.folded
 
     def keyword_leaf(event: Mapping[str, Any]) -> bool:
+        if folded is not None and memo.event is event:  # the event's texts, lowercased once
+            texts = memo.texts
+            if texts is None:
+                texts = memo.texts = lowered_texts(event)
+            for text in texts:
+                if folded(text):
+                    return True
+            return False
         for value in iter_scalars(event):
             if value is not None and test(value):
                 return True

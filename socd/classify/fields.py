@@ -80,34 +80,87 @@ def make_getter(name: str) -> Getter:
             return value
         return walk(event, 0)
 
-    # The walk tries the fully nested path first; objects all the way down take a fast path.
+    # Objects all the way down take a fast path that tries the splits in the walk's order and
+    # stops at the first that answers; anything else (a list on the way) takes the walk.
     if count == 2:
         first, second = parts
 
         def get_two(event: Mapping[str, Any]) -> Any:
+            value = event.get(name, MISSING)
+            if value is not MISSING:
+                return value
             outer = event.get(first)
             if type(outer) is dict:
-                value = outer.get(second, MISSING)
-                if value is not MISSING and name not in event:
-                    return value
-            return get_dotted(event)
+                return outer.get(second, MISSING)
+            if outer is None or not isinstance(outer, (Mapping, list)):
+                return MISSING
+            return walk(event, 0)
 
         return get_two
     if count == 3:
         first, second, third = parts
+        first_two, last_two = keys[0][2], keys[1][3]
 
         def get_three(event: Mapping[str, Any]) -> Any:
+            value = event.get(name, MISSING)
+            if value is not MISSING:
+                return value
             outer = event.get(first)
             if type(outer) is dict:
                 middle = outer.get(second)
                 if type(middle) is dict:
                     value = middle.get(third, MISSING)
-                    if value is not MISSING and name not in event:
+                    if value is not MISSING:
                         return value
-            return get_dotted(event)
+                elif middle is not None and isinstance(middle, (Mapping, list)):
+                    return walk(event, 0)
+                value = outer.get(last_two, MISSING)
+                if value is not MISSING:
+                    return value
+            elif outer is not None and isinstance(outer, (Mapping, list)):
+                return walk(event, 0)
+            joined = event.get(first_two)
+            if type(joined) is dict:
+                return joined.get(third, MISSING)
+            if joined is not None and isinstance(joined, (Mapping, list)):
+                return walk(event, 0)
+            return MISSING
 
         return get_three
     return get_dotted
+
+
+class EventMemo:
+    """What evaluating one event works out once for every rule that needs it.
+
+    :meth:`socd.classify.BoundRules.matching` makes :data:`MEMO` active for its event and
+    empties it afterwards; a leaf uses it only while ``MEMO.event`` is the event it is given,
+    so an event changed between two evaluations is never answered from an old memo. One
+    evaluation at a time: classification is not thread-safe.
+    """
+
+    __slots__ = ("event", "fields", "texts")
+
+    def __init__(self) -> None:
+        self.event: Mapping[str, Any] | None = None
+        self.fields: dict[str, tuple[Any, str | None]] = {}
+        """Field name → (its value or MISSING, the lowercased text of a string value)."""
+        self.texts: list[str] | None = None
+        """The lowercased text of every scalar of the event (for keywords)."""
+
+
+MEMO: Final = EventMemo()
+"""The memo of the event being evaluated."""
+
+
+def lowered_texts(event: Mapping[str, Any]) -> list[str]:
+    """The lowercased text of every scalar inside ``event`` (what keywords are matched on)."""
+    out: list[str] = []
+    for value in iter_scalars(event):
+        text = text_of(value)
+        if text is not None:
+            out.append(text.lower())
+    return out
 
 
 def iter_scalars(value: Any) -> Iterator[Any]:

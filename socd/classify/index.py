@@ -20,7 +20,7 @@ from typing import Any
 import re2  # type: ignore[import-untyped]
 
 from socd.classify.clauses import ANYWHERE, Requirements
-from socd.classify.fields import MISSING, make_getter, parse_number
+from socd.classify.fields import MEMO, MISSING, make_getter, parse_number
 
 _RE2_MEMORY = 16 << 20
 """Memory budget of each RE2 set: its program, and its automaton, built lazily within it. A
@@ -100,7 +100,7 @@ def _always_first(_: bytes) -> list[int]:
 class _FieldAtoms:
     """The atoms filed under one field (or under :data:`ANYWHERE`)."""
 
-    __slots__ = ("equal", "few", "numbers", "present", "texts", "texts_only")
+    __slots__ = ("equal", "equal_only", "few", "numbers", "present", "texts", "texts_only")
 
     def __init__(self) -> None:
         self.present: Rules = []
@@ -110,6 +110,8 @@ class _FieldAtoms:
         self.few: tuple[tuple[str, str, Rules], ...] = ()
         self.texts_only = False
         """Only the RE2 set is filed: probing a value is writing down its text."""
+        self.equal_only = False
+        """Only equality (and presence) atoms are filed: probing a string is one lookup."""
 
     def build(self, others: dict[tuple[str, str], Rules]) -> None:
         if len(others) >= _OWN_SET:
@@ -118,6 +120,7 @@ class _FieldAtoms:
             self.few = tuple((kind, key, rules) for (kind, key), rules in others.items())
         self.texts_only = self.texts is not None and not (
             self.present or self.numbers or self.equal or self.few)
+        self.equal_only = self.texts is None and not (self.numbers or self.few)
 
     def probe(self, value: Any, out: set[int], texts: list[str] | None) -> None:
         """Add the rules whose atom holds for one scalar; its text goes to ``texts``."""
@@ -231,8 +234,12 @@ class RuleIndex:
             self._fetch(event, slots)
         elif self._fields or self._anywhere is not None:
             self._walk(event, slots)
-        rules = set(self._always)
         two = self._two
+        if not two:
+            found = {slot >> 1 for slot in slots}
+            found.update(self._always)
+            return sorted(found)
+        rules = set(self._always)
         for slot in slots:
             if not slot & 1:
                 rule = slot >> 1
@@ -241,8 +248,21 @@ class RuleIndex:
         return sorted(rules)
 
     def _fetch(self, event: Mapping[str, Any], out: set[int]) -> None:
-        for _, get, atoms in self._getters:
+        cache = MEMO.fields if MEMO.event is event else None
+        for field, get, atoms in self._getters:
             value = get(event)
+            if type(value) is str and atoms.equal_only:  # the common case, inlined
+                lowered = value.lower()
+                if cache is not None:
+                    cache[field] = (value, lowered)
+                found = atoms.equal.get(lowered)
+                if found:
+                    out.update(found)
+                if atoms.present:
+                    out.update(atoms.present)
+                continue
+            if cache is not None:
+                cache[field] = (value, value.lower() if type(value) is str else None)
             if value is MISSING or value is None:
                 continue
             if type(value) is list:
@@ -301,6 +321,8 @@ class RuleIndex:
                 atoms.texts.add_matches(texts, out)  # type: ignore[union-attr]
         if everything and anywhere is not None and anywhere.texts is not None:
             anywhere.texts.add_matches(everything, out)
+        if everything is not None and MEMO.event is event:
+            MEMO.texts = everything  # what keyword rules match on: every text, lowercased
 
 
 class _Container:

@@ -39,7 +39,9 @@ class LoadedRule:
     """A rule that parsed cleanly, waiting to be compiled."""
 
     info: RuleInfo
-    sigma: SigmaRule
+    sigma: SigmaRule | SigmaCorrelationRule
+    """A detection rule, or a correlation rule (resolved later, see
+    :mod:`socd.classify.correlations`)."""
     lines: Lines
 
 
@@ -77,6 +79,8 @@ def read_rules(files: Sequence[Path]) -> tuple[list[LoadedRule], list[Problem]]:
         problems.extend(file_problems)
     if filters:
         for loaded in rules:
+            if isinstance(loaded.sigma, SigmaCorrelationRule):
+                continue
             for sigma_filter in filters:
                 sigma_filter.apply_on_rule(loaded.sigma)
     return rules, problems
@@ -204,12 +208,6 @@ def _check_rule(
     """Collect a rule's problems; the rule if it has none."""
     lines: Lines = document.lines if document is not None else {}
     start = document.start if document is not None else None
-    if isinstance(rule, SigmaCorrelationRule):
-        problems.append(Problem(
-            name, "correlation rules are not supported: socd classifies each event on its own",
-            line=lines.get(("correlation",), start), key="correlation",
-        ))
-        return None
     found = [_located(name, error, document) for error in rule.errors]
     reported = {type(error) for error in rule.errors}
     if rule.id is None and sx.SigmaIdentifierError not in reported:
@@ -225,7 +223,7 @@ def _check_rule(
     problems.extend(found)
     if found or level is None:
         return None
-    logsource = {
+    logsource = {} if isinstance(rule, SigmaCorrelationRule) else {
         key: str(value).lower()
         for key, value in (
             ("product", rule.logsource.product),

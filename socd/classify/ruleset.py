@@ -8,9 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from sigma import exceptions as sx
+from sigma.correlations import SigmaCorrelationRule
 
 from socd.classify.clauses import Requirements
 from socd.classify.compile import LocatedCompileError, Predicate, compile_rule
+from socd.classify.correlate import MAX_GROUPS, Correlation, Correlator
+from socd.classify.correlations import resolve_correlations
+from socd.classify.fields import MEMO
 from socd.classify.index import RuleIndex
 from socd.classify.load import LoadedRule, read_rules, rule_files
 from socd.classify.locate import detection_key, locate, message_of
@@ -21,18 +25,30 @@ from socd.errors import Problem, RuleError
 SMALL_SET = 4
 """Up to this many rules, evaluating each is cheaper than consulting the index."""
 
+_VERDICTS = 4096
+"""Verdicts kept for reuse (one per set of matching rules seen); the store empties when full."""
+
+_UNKNOWN: Any = object()
+
 LOGSOURCE_KEYS = ("product", "category", "service")
 """The logsource keys that decide whether a rule meets an input's events."""
 
 
 class BoundRules:
-    """The rules one input's events can meet, indexed; ``classify`` is the per-event hot path."""
+    """The rules one input's events can meet, indexed; ``classify`` is the per-event hot path.
 
-    __slots__ = ("_candidates", "_predicates", "_severity", "index", "rules")
+    Events that match a rule some correlation counts also feed the rule set's
+    :class:`~socd.classify.correlate.Correlator` (shared by every binding); a correlation that
+    fires on an event and outranks the event's own rules decides its verdict.
+    """
+
+    __slots__ = ("_candidates", "_correlator", "_feeds", "_predicates", "_severity", "_verdicts",
+                 "index", "rules")
 
     def __init__(
         self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
         requirements: Sequence[Requirements], *, indexed: bool | None = None,
+        correlator: Correlator | None = None,
     ) -> None:
         self.rules: tuple[RuleInfo, ...] = tuple(rules)
         self._predicates = tuple(predicates)
@@ -46,71 +62,158 @@ class BoundRules:
         else:
             everything = list(range(len(self.rules)))
             self._candidates = lambda event: everything
+        feeds = frozenset(i for i, rule in enumerate(self.rules)
+                          if correlator is not None and rule.id in correlator.feeds)
+        self._correlator = correlator if feeds else None
+        self._feeds = feeds
+        self._verdicts: dict[tuple[int, ...], Verdict | None] = {}
 
     def matching(self, event: Mapping[str, Any]) -> list[int]:
         """Positions (load order) of the rules that match ``event``."""
         predicates = self._predicates
-        return [i for i in self._candidates(event) if predicates[i](event)]
+        memo = MEMO
+        memo.event = event
+        memo.fields = {}
+        memo.texts = None
+        try:
+            return [i for i in self._candidates(event) if predicates[i](event)]
+        finally:
+            memo.event = memo.texts = None
 
     def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
-        """The rules that match ``event``, in load order."""
+        """The rules that match ``event``, in load order (correlations are not consulted)."""
         rules = self.rules
         return [rules[i] for i in self.matching(event)]
 
     def classify(self, event: Mapping[str, Any]) -> Verdict | None:
-        """The verdict for ``event``, or None when no matching rule is high or critical."""
+        """The verdict for ``event``, or None when no matching rule is high or critical.
+
+        Counts the event for the correlations that name a rule it matches (see
+        :mod:`socd.classify.correlate`): call it once per event, in the order events arrive.
+        """
         matched = self.matching(event)
         if not matched:
             return None
-        severity = self._severity
-        if len(matched) > 1:
+        if self._correlator is not None and not self._feeds.isdisjoint(matched):
+            severity = self._severity
             matched.sort(key=lambda i: -severity[i])  # stable: load order within a level
-        winner = self.rules[matched[0]]
+            winner, ids = self._correlate(event, matched)
+            return Verdict(winner.threat_class, winner, ids) if winner.threat_class else None
+        key = tuple(matched)
+        verdicts = self._verdicts
+        verdict: Verdict | None = verdicts.get(key, _UNKNOWN)
+        if verdict is _UNKNOWN:  # verdicts are immutable: one per set of matching rules
+            verdict = self._verdict(matched)
+            if len(verdicts) >= _VERDICTS:
+                verdicts.clear()
+            verdicts[key] = verdict
+        return verdict
+
+    def _verdict(self, matched: list[int]) -> Verdict | None:
+        severity = self._severity
+        matched = sorted(matched, key=lambda i: -severity[i])  # stable: load order in a level
+        rules = self.rules
+        winner = rules[matched[0]]
         if winner.threat_class is None:
             return None
+        return Verdict(winner.threat_class, winner, tuple([rules[i].id for i in matched]))
+
+    def assess(self, event: Mapping[str, Any]) -> tuple[Verdict | None, tuple[str, ...]]:
+        """:meth:`classify`, and every matching rule and fired correlation, most severe first."""
+        matched = self.matching(event)
+        severity = self._severity
+        matched.sort(key=lambda i: -severity[i])
         rules = self.rules
-        return Verdict(winner.threat_class, winner, tuple(rules[i].id for i in matched))
+        if matched and self._correlator is not None and not self._feeds.isdisjoint(matched):
+            winner, ids = self._correlate(event, matched)
+        elif matched:
+            winner, ids = rules[matched[0]], tuple(rules[i].id for i in matched)
+        else:
+            return None, ()
+        if winner.threat_class is None:
+            return None, ids
+        return Verdict(winner.threat_class, winner, ids), ids
+
+    def _correlate(
+        self, event: Mapping[str, Any], matched: list[int]
+    ) -> tuple[RuleInfo, tuple[str, ...]]:
+        """Feed the correlator; the winner and the ids, fired correlations in severity order."""
+        rules, severity = self.rules, self._severity
+        infos = [rules[i] for i in matched]
+        ranks = [severity[i] for i in matched]
+        assert self._correlator is not None
+        for correlation in self._correlator.observe(event, [info.id for info in infos]):
+            rank = LEVEL_RANK[correlation.info.level]
+            at = next((k for k, r in enumerate(ranks) if r < rank), len(ranks))
+            infos.insert(at, correlation.info)
+            ranks.insert(at, rank)
+        return infos[0], tuple(info.id for info in infos)
 
 
 class RuleSet:
-    """Every loaded rule, in load order (sorted file path, then position in the file)."""
+    """Every loaded rule, in load order (sorted file path, then position in the file).
 
-    __slots__ = ("_bound", "_predicates", "_requirements", "rules")
+    ``rules`` are the detection rules; ``correlations`` the correlation rules, whose state
+    lives in ``correlator`` (shared by every binding of this set).
+    """
+
+    __slots__ = ("_bound", "_predicates", "_requirements", "correlator", "rules")
 
     def __init__(
         self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
-        requirements: Sequence[Requirements],
+        requirements: Sequence[Requirements], correlations: Sequence[Correlation] = (),
+        *, max_groups: int = MAX_GROUPS,
     ) -> None:
         self.rules: tuple[RuleInfo, ...] = tuple(rules)
         self._predicates = tuple(predicates)
         self._requirements = tuple(requirements)
         self._bound: dict[tuple[tuple[str, str], ...] | None, BoundRules] = {}
+        self.correlator: Correlator | None = (
+            Correlator(correlations, max_groups=max_groups) if correlations else None)
+
+    @property
+    def correlations(self) -> tuple[RuleInfo, ...]:
+        """The correlation rules that loaded, in load order."""
+        if self.correlator is None:
+            return ()
+        return tuple(c.info for c in self.correlator.correlations)
+
+    def keep_state(self, previous: RuleSet) -> int:
+        """Take over the correlation state of the set this one replaces (on a reload).
+
+        Correlation rules defined exactly as before keep their windows; the others start
+        empty. Returns how many kept their state.
+        """
+        if self.correlator is None or previous.correlator is None:
+            return 0
+        return self.correlator.adopt(previous.correlator)
 
     @classmethod
     def load(
         cls, paths: Sequence[str | Path], *, strict: bool = True,
-        placeholders: Placeholders | None = None,
+        placeholders: Placeholders | None = None, max_groups: int = MAX_GROUPS,
     ) -> tuple[RuleSet, list[Problem]]:
         """Load rule files and directories (searched recursively for .yml/.yaml).
 
         Every problem is collected before anything is compiled. ``strict`` raises
         :class:`socd.errors.RuleError` carrying all of them; otherwise the rules that loaded
         are returned with the problems. ``placeholders`` gives the values of ``|expand``
-        placeholders.
+        placeholders. ``max_groups`` bounds the groups each correlation rule keeps.
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
         collecting = gc.isenabled()
         gc.disable()  # loading allocates many long-lived objects: collecting meanwhile is waste
         try:
-            return cls._load(paths, strict, placeholders or {})
+            return cls._load(paths, strict, placeholders or {}, max_groups)
         finally:
             if collecting:
                 gc.enable()
 
     @classmethod
     def _load(
-        cls, paths: Sequence[str | Path], strict: bool, placeholders: Placeholders
+        cls, paths: Sequence[str | Path], strict: bool, placeholders: Placeholders,
+        max_groups: int,
     ) -> tuple[RuleSet, list[Problem]]:
         files, problems = rule_files(paths)
         loaded, read_problems = read_rules(files)
@@ -119,7 +222,12 @@ class RuleSet:
         infos: list[RuleInfo] = []
         predicates: list[Predicate] = []
         requirements: list[Requirements] = []
+        names: dict[str, str] = {}
+        linked: list[LoadedRule] = []
         for rule in unique:
+            if isinstance(rule.sigma, SigmaCorrelationRule):
+                linked.append(rule)
+                continue
             try:
                 compiled = compile_rule(rule.sigma, placeholders)
             except LocatedCompileError as error:
@@ -133,10 +241,15 @@ class RuleSet:
             infos.append(rule.info)
             predicates.append(compiled.predicate)
             requirements.append(compiled.requirements)
+            names[rule.info.id] = rule.info.id
+            if rule.sigma.name:
+                names.setdefault(str(rule.sigma.name), rule.info.id)
+        correlations = resolve_correlations(linked, names, problems) if linked else []
         problems.sort(key=lambda p: (p.file or "", p.line or 0))
         if strict and problems:
             raise RuleError(problems)
-        return cls(infos, predicates, requirements), problems
+        return cls(infos, predicates, requirements, correlations,
+                   max_groups=max_groups), problems
 
     def bind(
         self, logsource: Mapping[str, str] | None, *, indexed: bool | None = None
@@ -164,6 +277,7 @@ class RuleSet:
         return BoundRules(
             [self.rules[i] for i in chosen], [self._predicates[i] for i in chosen],
             [self._requirements[i] for i in chosen], indexed=indexed,
+            correlator=self.correlator,
         )
 
     def match(

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from socd.classify.model import LEVEL_RANK
+from socd.classify.explain import Explainer
 from socd.classify.ruleset import BoundRules, RuleSet
 from socd.errors import Problem
 
@@ -28,22 +28,30 @@ def validate(paths: Sequence[str]) -> int:
     return 2 if problems else 0
 
 
-def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: TextIO) -> int:
+def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: TextIO,
+         explain: bool = False) -> int:  # noqa: PT028 - not a pytest test
     """Evaluate the rules on each JSON line of ``events_file``, logsource ignored.
 
     Prints one JSON line per input line: ``{"line": N, "matches": [ids], "class": ...}``, or
     ``{"line": N, "error": "..."}`` for a blank or non-JSON line. Rules that cannot be loaded
     are reported on stderr and the rest are evaluated (0); with ``strict`` the run stops (2).
+    Correlation rules count the events in file order (time from ``@timestamp``) and appear
+    among the matches of the event on which they fire.
+
+    ``explain`` adds ``"explain": {rule id: {"selections": {name: true|false}, "fields":
+    [{"selection", "field", "value"}]}}`` for each matching detection rule: which of its
+    detections hold and which field tests matched, with the event's value.
     """
     ruleset, problems = RuleSet.load(rule_paths, strict=False)
     _report(problems, sys.stderr)
     if strict and problems:
         return 2
     bound = ruleset.bind(None)
+    explainer = Explainer() if explain else None
     try:
         with open(events_file, "rb") as stream:
             for number, raw in enumerate(stream, start=1):
-                out.write(_result(bound, number, raw))
+                out.write(_result(bound, number, raw, explainer))
                 out.write("\n")
     except OSError as error:
         print(f"{events_file}: cannot read the events: {error.strerror}", file=sys.stderr)
@@ -51,7 +59,7 @@ def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: Text
     return 0
 
 
-def _result(bound: BoundRules, number: int, raw: bytes) -> str:
+def _result(bound: BoundRules, number: int, raw: bytes, explainer: Explainer | None) -> str:
     line: dict[str, Any] = {"line": number}
     if not raw.strip():
         line["error"] = "blank line: expected one JSON object"
@@ -64,12 +72,16 @@ def _result(bound: BoundRules, number: int, raw: bytes) -> str:
     if not isinstance(event, dict):
         line["error"] = f"not a JSON object but {type(event).__name__}"
         return orjson.dumps(line).decode()
-    verdict = bound.classify(event)
-    if verdict is not None:
-        line["matches"] = list(verdict.rule_ids)
-        line["class"] = verdict.threat_class
-    else:  # the same order as a verdict's: most severe first, then load order
-        matched = sorted(bound.match(event), key=lambda rule: -LEVEL_RANK[rule.level])
-        line["matches"] = [rule.id for rule in matched]
-        line["class"] = None
-    return orjson.dumps(line).decode()
+    verdict, ids = bound.assess(event)  # most severe first, then load order
+    line["matches"] = list(ids)
+    line["class"] = verdict.threat_class if verdict is not None else None
+    if explainer is not None:
+        sources = {rule.id: rule.source for rule in bound.rules}
+        explained = {}
+        for rule_id in ids:
+            source = sources.get(rule_id)
+            found = explainer(source, rule_id, event) if source is not None else None
+            if found is not None:
+                explained[rule_id] = found
+        line["explain"] = explained
+    return orjson.dumps(line, default=str).decode()

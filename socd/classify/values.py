@@ -273,6 +273,8 @@ def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
         limit = value.number.number
 
         def compare_check(item: Any) -> bool:
+            if type(item) is int:
+                return compare(item, limit)
             number = number_of(item)
             return number is not None and compare(number, limit)
 

@@ -24,7 +24,7 @@ RULES = Path(__file__).resolve().parent.parent / "files" / "rules"
 
 def write_config(path: Path, servers: Endpoints, unique: str, metrics_port: int, *,
                  rules: Path = RULES, connector: str = "cyradar",
-                 elasticsearch: str | None = None) -> Path:
+                 elasticsearch: str | None = None, watch_rules: bool = True) -> Path:
     path.write_text(f"""
 kafka:
   bootstrap_servers: "{servers.kafka}"
@@ -37,6 +37,7 @@ inputs:
     sensor: cyradar-ndr
 rules:
   paths: ["{rules}"]
+  watch: {str(watch_rules).lower()}
 elasticsearch:
   hosts: ["{elasticsearch or servers.elasticsearch}"]
   index_prefix: t{unique}

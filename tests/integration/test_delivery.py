@@ -148,7 +148,8 @@ async def test_sighup_reloads_rules_and_refuses_a_broken_set(
     rules = tmp_path / "rules"
     shutil.copytree(RULES, rules)
     port = free_port()
-    config = write_config(tmp_path / "socd.yaml", servers, unique, port, rules=rules)
+    config = write_config(tmp_path / "socd.yaml", servers, unique, port, rules=rules,
+                          watch_rules=False)  # only the signal reloads here
     with daemon(config, tmp_path / "socd.log") as process:
         await wait_ready(port, process)
         before = scrape(port)
@@ -177,3 +178,32 @@ async def test_sighup_reloads_rules_and_refuses_a_broken_set(
     log = (tmp_path / "socd.log").read_text()
     assert "rules_reload_rejected" in log
     assert "broken.yml" in log
+
+
+async def test_rule_file_change_reloads_without_a_signal(
+        servers: Endpoints, unique: str, topics: tuple[str, str], tmp_path: Path) -> None:
+    """A rule file added while socd runs is picked up within seconds (rules.watch), and
+    classifies the events that follow."""
+    input_topic, _ = topics
+    rules = tmp_path / "rules"
+    shutil.copytree(RULES, rules)
+    port = free_port()
+    config = write_config(tmp_path / "socd.yaml", servers, unique, port, rules=rules)
+    with daemon(config, tmp_path / "socd.log") as process:
+        await wait_ready(port, process)
+        loaded = scrape(port)["socd_rules_loaded"]
+        (rules / "scan.yml").write_text(
+            "title: scans count now\nid: 6a1d0b7e-2b9c-4f0e-8d6a-1b1b1b1b1b1b\nstatus: test\n"
+            "logsource: {product: cyradar}\ndetection:\n  s: {rule.category: scan}\n"
+            "  condition: s\nlevel: critical\n")
+        for _ in range(150):
+            if scrape(port)["socd_rules_loaded"] == loaded + 1:
+                break
+            await asyncio.sleep(0.1)
+        assert scrape(port)["socd_rules_loaded"] == loaded + 1
+        await produce(servers.kafka, input_topic, [event(1, "scan", 2)])
+        metrics = await wait_for_metrics(port, process, threats=1, events=1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert metrics['socd_threats_total{class="critical",layer="2",sensor="cyradar-ndr"}'] == 1
+    assert "rules_changed" in (tmp_path / "socd.log").read_text()

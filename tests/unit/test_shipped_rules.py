@@ -16,6 +16,8 @@ from sigma.rule import SigmaRule
 
 RULES = Path(__file__).parents[2] / "rules"
 RULE_FILES = sorted(p for p in RULES.rglob("*") if p.suffix in (".yml", ".yaml"))
+CORRELATION_FILES = [p for p in RULE_FILES if "correlation:" in p.read_text(encoding="utf-8")]
+DETECTION_FILES = [p for p in RULE_FILES if p not in CORRELATION_FILES]
 LEVELS = {"critical", "high", "medium", "low", "informational"}
 MODIFIERS = {"contains", "startswith", "endswith", "gt", "gte", "lt", "lte"}
 CONDITION_WORDS = {"and", "or", "not", "of", "1", "all", "them", "(", ")"}
@@ -65,7 +67,7 @@ def test_there_are_shipped_rules_of_both_classes() -> None:
     assert "high" in levels
 
 
-@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", DETECTION_FILES, ids=lambda p: p.stem)
 def test_rule_is_valid_sigma_for_pysigma(path: Path) -> None:
     """pySigma parses each file into exactly one rule, without errors."""
     collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"), collect_errors=True)
@@ -90,7 +92,7 @@ def test_rule_has_no_repeated_yaml_key(path: Path) -> None:
     yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
 
 
-@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", DETECTION_FILES, ids=lambda p: p.stem)
 def test_rule_has_socd_metadata(path: Path) -> None:
     """Title, UUIDv4 id, status, description, author socd, date, cyradar logsource, an
     allowed level and ATT&CK tags in Sigma's lowercase form."""
@@ -108,6 +110,20 @@ def test_rule_has_socd_metadata(path: Path) -> None:
     assert rule["level"] in LEVELS
     assert rule["tags"]
     assert all(re.fullmatch(r"attack\.([a-z-]+|t\d{4}(\.\d{3})?)", t) for t in rule["tags"])
+
+
+@pytest.mark.parametrize("path", CORRELATION_FILES, ids=lambda p: p.stem)
+def test_correlation_rule_names_shipped_rules(path: Path) -> None:
+    """A shipped correlation rule has socd's metadata, counts only rules that are shipped,
+    and raises to a threat class."""
+    rule = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+    assert rule["title"].startswith("Cyradar - ")
+    assert uuid.UUID(rule["id"]).version == 4
+    assert rule["author"] == "socd"
+    assert rule["level"] in {"critical", "high"}
+    shipped = {rule_id(p) for p in DETECTION_FILES}
+    assert set(rule["correlation"]["rules"]) <= shipped
+    assert rule["correlation"]["group-by"]
 
 
 def test_rule_ids_are_unique() -> None:
@@ -128,7 +144,7 @@ def test_socd_key_holds_only_layer_and_share(path: Path) -> None:
         assert isinstance(settings["share"], bool)
 
 
-@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", DETECTION_FILES, ids=lambda p: p.stem)
 def test_rule_uses_only_the_supported_sigma_subset(path: Path) -> None:
     """Detections name ECS fields of the Cyradar connector, use only the supported modifiers,
     and conditions use only and/or/not, '1 of', 'all of' and parentheses."""
@@ -233,13 +249,27 @@ POLICY: list[tuple[str, dict[str, Any], str | None]] = [
 
 @pytest.fixture(scope="module")
 def shipped() -> Any:
-    """The shipped rules loaded by socd's engine (strict: any problem fails here)."""
+    """The shipped detection rules loaded by socd's engine (strict: any problem fails here).
+
+    Correlation rules are left out: they keep state across events, and this table states
+    the class of each event on its own (tests/unit/classify/test_correlate.py covers them).
+    """
+    from socd.classify import RuleSet
+
+    rules, problems = RuleSet.load(DETECTION_FILES)
+    assert problems == []
+    assert len(rules.rules) == len(DETECTION_FILES)
+    return rules
+
+
+def test_whole_folder_loads_with_its_correlations() -> None:
+    """socd's engine loads rules/ whole: every detection and correlation rule, no problem."""
     from socd.classify import RuleSet
 
     rules, problems = RuleSet.load([RULES])
     assert problems == []
-    assert len(rules.rules) == len(RULE_FILES)
-    return rules
+    assert len(rules.rules) == len(DETECTION_FILES)
+    assert len(rules.correlations) == len(CORRELATION_FILES)
 
 
 @pytest.mark.parametrize(("event", "expected"), [(e, c) for _, e, c in POLICY],

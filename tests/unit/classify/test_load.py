@@ -202,8 +202,9 @@ def test_collection_with_global_action(tmp_path: Path) -> None:
     assert [r.id[-2:] for r in rules.match({"b": "1"})] == ["11"]
 
 
-def test_correlation_rules_are_reported(tmp_path: Path) -> None:
-    """Correlation rules cannot classify single events: they are reported, not loaded."""
+def test_correlation_rules_load_beside_their_base_rules(tmp_path: Path) -> None:
+    """A correlation rule loads as a correlation (not a detection rule); one whose condition
+    socd cannot decide as events arrive is reported with its file and line."""
     path = tmp_path / "corr.yml"
     path.write_text(
         "title: base\nid: 5a1e2b3c-0000-4000-8000-000000000020\nname: base\nlevel: high\n"
@@ -215,7 +216,12 @@ def test_correlation_rules_are_reported(tmp_path: Path) -> None:
     )
     rules, problems = load(path)
     assert [r.title for r in rules.rules] == ["base"]
-    assert len(problems) == 1 and "correlation" in problems[0].message
+    assert problems == []
+    assert [c.title for c in rules.correlations] == ["many"]
+    path.write_text(path.read_text().replace("{gte: 10}", "{lt: 10}"))
+    rules, problems = load(path)
+    assert rules.correlations == ()
+    assert len(problems) == 1 and "gte or gt" in problems[0].message
     assert problems[0].line == 11
 
 

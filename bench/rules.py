@@ -1,0 +1,353 @@
+"""Rule-engine speed: socd's classifier beside pySigma's SQLite backend, in one run.
+
+Three measurements, CPU time of this process (``time.process_time``), each repeated
+``--rounds`` times (best and median reported):
+
+1. **load + compile** of the whole SigmaHQ rule set (``RuleSet.load``, strict off).
+2. **whole set**: the SigmaHQ rules over the SigmaHQ regression events. Every copy of an event
+   gets a field no rule uses (``BenchSeq``) with a value of its own, so no copy is the same as
+   another. Per-event cost is the slope between two input sizes, ``(T(large) - T(small)) /
+   (large - small)``, so start-up costs cancel out.
+
+   - *socd*: ``RuleSet.bind(None).classify(event)`` per event (every rule, logsource ignored).
+   - *pySigma-SQLite*: the rules pySigma's SQLite backend (``pysigma-backend-sqlite``)
+     converts, as SQL queries; per size, a new in-memory database, one table ``logs`` with
+     a ``TEXT COLLATE NOCASE`` column per field (as Zircolite lays it out), the events
+     inserted, every query run and its rows fetched. ``REGEXP`` is Python's ``re.search``.
+   - *socd on the same subset*: socd with only the rules SQLite converted, for the ratio.
+
+   Before timing, the two engines' matches on the regression events are compared
+   ((event, rule) pairs each finds), as a sanity check of "the same work".
+3. **shipped rules** (``rules/``) on simulated Cyradar-style events
+   (``socd.simulate.cyradar_events``, fixed seed) normalised offline with the ``cyradar``
+   connector, bound to ``product: cyradar`` as the daemon binds them.
+
+Run::
+
+    .venv/bin/python -m bench.rules [--rounds 5] [--no-sqlite] [--shared DIR]
+
+It needs ../shared/conformance beside the checkout for parts 1 and 2 (skipped without it) and
+``.venv/bin/pip install pysigma-backend-sqlite`` for the SQLite column (skipped without it).
+Results go to ``bench/results/rules-<UTC timestamp>.json``. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import re
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from socd.classify import RuleSet
+from socd.normalize import build_normalizer
+from socd.simulate import cyradar_events
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+FIGURES = {"ratio": 30.0, "whole_eps": 7_500.0, "shipped_eps": 100_000.0, "load_s": 10.0}
+"""What the engine must reach: per-event cost ratio to SQLite, events/s/core, load seconds."""
+
+Event = dict[str, Any]
+
+
+def cpu(work: Callable[[], object]) -> float:
+    """CPU seconds of this process spent in ``work`` (collected garbage first, not during)."""
+    gc.collect()
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def slopes(run: Callable[[int], float], small: int, large: int, rounds: int) -> list[float]:
+    """Per-item CPU seconds of each round, from the times of two sizes."""
+    out = []
+    for _ in range(rounds):
+        t_small, t_large = run(small), run(large)
+        out.append(max(t_large - t_small, 1e-9) / (large - small))
+    return out
+
+
+def summary(per_event: list[float]) -> dict[str, float]:
+    best, median = min(per_event), statistics.median(per_event)
+    return {"best_us": best * 1e6, "median_us": median * 1e6,
+            "best_eps": 1 / best, "median_eps": 1 / median}
+
+
+# ---------------------------------------------------------------- events
+
+
+def regression_events(shared: Path) -> list[Event]:
+    events: list[Event] = []
+    for path in sorted((shared / "conformance/sigma/events").glob("*.jsonl")):
+        events.extend(orjson.loads(line) for line in path.read_bytes().splitlines()
+                      if line.strip())
+    return events
+
+
+def unique_copies(events: Sequence[Event], count: int) -> list[Event]:
+    """``count`` events cycling through ``events``, each with a value of its own."""
+    return [{**events[i % len(events)], "BenchSeq": f"copy-{i:08d}"} for i in range(count)]
+
+
+def cyradar_ecs(count: int, seed: int = 7) -> list[Event]:
+    """Simulated Cyradar-style events, normalised to ECS offline as the daemon would."""
+    normalizer = build_normalizer("cyradar", sensor="bench", timezone="Asia/Ho_Chi_Minh")
+    source = cyradar_events(random.Random(seed), start=datetime(2026, 1, 5, 8, 0),
+                            rate_hint=50.0)
+    return [normalizer.normalize(orjson.dumps(next(source))) for _ in range(count)]
+
+
+# ---------------------------------------------------------------- engines
+
+
+def socd_runner(rules: RuleSet, events: Sequence[Event],
+                logsource: dict[str, str] | None = None) -> Callable[[int], float]:
+    bound = rules.bind(logsource)
+    classify = bound.classify
+
+    def run(size: int) -> float:
+        chosen = events[:size]
+
+        def work() -> None:
+            for event in chosen:
+                classify(event)
+
+        return cpu(work)
+
+    return run
+
+
+class SqliteEngine:
+    """pySigma's SQLite backend: rules as queries over an in-memory table of events."""
+
+    def __init__(self, rule_files: Sequence[Path], events: Sequence[Event]) -> None:
+        import importlib
+
+        from sigma.collection import SigmaCollection
+
+        module: Any = importlib.import_module("sigma.backends.sqlite")  # an untyped package
+        backend: Any = module.sqliteBackend()
+        self.queries: dict[str, list[str]] = {}
+        self.failed = 0
+        self.files: list[Path] = []
+        for path in rule_files:
+            try:
+                collection = SigmaCollection.from_yaml(path.read_text(encoding="utf-8"))
+                converted = {str(r.id): backend.convert_rule(r) for r in collection.rules}
+            except Exception:  # a rule the backend cannot convert
+                self.failed += 1
+                continue
+            if not all(converted.values()):
+                self.failed += 1
+                continue
+            self.queries.update(converted)
+            self.files.append(path)
+        self.columns = self._columns(events)
+
+    def _columns(self, events: Sequence[Event]) -> list[str]:
+        """Event fields, plus every field a query names (found by preparing the queries)."""
+        columns = list(dict.fromkeys(key for event in events for key in event))
+        db = self._database(columns)
+        for rule_id, queries in list(self.queries.items()):
+            for query in queries:
+                for _ in range(50):
+                    try:
+                        db.execute(query).fetchall()
+                        break
+                    except sqlite3.OperationalError as error:
+                        found = re.match(r"no such column: (.+)", str(error))
+                        if found is None:
+                            del self.queries[rule_id]
+                            break
+                        name = found.group(1).strip("`")
+                        columns.append(name)
+                        db.execute(f"ALTER TABLE logs ADD COLUMN {_quote(name)} "
+                                   "TEXT COLLATE NOCASE")
+                if rule_id not in self.queries:
+                    break
+        db.close()
+        return columns
+
+    @staticmethod
+    def _database(columns: Sequence[str]) -> sqlite3.Connection:
+        db = sqlite3.connect(":memory:")
+        db.create_function("regexp", 2, _regexp, deterministic=True)
+        body = ", ".join(f"{_quote(c)} TEXT COLLATE NOCASE" for c in columns)
+        db.execute(f"CREATE TABLE logs ({body})")
+        return db
+
+    def rows(self, events: Iterable[Event]) -> list[tuple[Any, ...]]:
+        columns = self.columns
+        return [tuple(_cell(event.get(c)) for c in columns) for event in events]
+
+    def matches(self, events: Sequence[Event]) -> set[tuple[int, str]]:
+        """(event position, rule id) pairs the queries find."""
+        db = self._database([*self.columns, "bench_position"])
+        marks = ",".join("?" * (len(self.columns) + 1))
+        db.executemany(f"INSERT INTO logs VALUES ({marks})",
+                       [(*row, i) for i, row in enumerate(self.rows(events))])
+        found: set[tuple[int, str]] = set()
+        for rule_id, queries in self.queries.items():
+            for query in queries:
+                sql = query.replace("SELECT *", "SELECT bench_position", 1)
+                found.update((int(row[0]), rule_id) for row in db.execute(sql))
+        db.close()
+        return found
+
+    def runner(self, events: Sequence[Event]) -> Callable[[int], float]:
+        queries = [q for qs in self.queries.values() for q in qs]
+        marks = ",".join("?" * len(self.columns))
+        insert = f"INSERT INTO logs VALUES ({marks})"
+
+        def run(size: int) -> float:
+            rows = self.rows(events[:size])  # the events as SQLite takes them: not timed
+
+            def work() -> None:
+                db = self._database(self.columns)
+                db.executemany(insert, rows)
+                for query in queries:
+                    db.execute(query).fetchall()
+                db.close()
+
+            return cpu(work)
+
+        return run
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _cell(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    return json.dumps(value)
+
+
+def _regexp(pattern: str, value: Any) -> bool:
+    return value is not None and re.search(pattern, str(value)) is not None
+
+
+# ---------------------------------------------------------------- main
+
+
+def load_times(paths: Sequence[Path], rounds: int) -> tuple[RuleSet, list[float]]:
+    times, rules = [], None
+    for _ in range(rounds):
+        gc.collect()
+        start = time.process_time()
+        rules, _ = RuleSet.load(paths, strict=False)
+        times.append(time.process_time() - start)
+    assert rules is not None
+    return rules, times
+
+
+def line(name: str, result: dict[str, float]) -> str:
+    return (f"{name:<34}{result['best_eps']:>12,.0f}{result['median_eps']:>12,.0f}"
+            f"{result['best_us']:>12.2f}{result['median_us']:>12.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rules", description=__doc__.split(
+        "\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="repetitions (default 5)")
+    parser.add_argument("--small", type=int, default=2_000, help="small input, whole set")
+    parser.add_argument("--large", type=int, default=10_000, help="large input, whole set")
+    parser.add_argument("--sqlite-small", type=int, default=500)
+    parser.add_argument("--sqlite-large", type=int, default=2_500)
+    parser.add_argument("--cyradar-small", type=int, default=20_000)
+    parser.add_argument("--cyradar-large", type=int, default=100_000)
+    parser.add_argument("--no-sqlite", action="store_true", help="skip pySigma-SQLite")
+    parser.add_argument("--shared", type=Path, default=SHARED, help="the shared test data")
+    args = parser.parse_args(argv)
+    report: dict[str, Any] = {"command": sys.argv, "rounds": args.rounds}
+    print(f"{'':<34}{'ev/s best':>12}{'ev/s median':>12}{'µs best':>12}{'µs median':>12}")
+
+    shipped, _ = RuleSet.load([ROOT / "rules"])
+    cyradar = cyradar_ecs(args.cyradar_large)
+    result = summary(slopes(socd_runner(shipped, cyradar, {"product": "cyradar"}),
+                            args.cyradar_small, args.cyradar_large, args.rounds))
+    report["shipped"] = {**result, "rules": len(shipped.rules)}
+    print(line(f"shipped rules ({len(shipped.rules)}), cyradar", result))
+
+    sigmahq = args.shared / "conformance/sigmahq-rules"
+    if not sigmahq.is_dir():
+        print(f"\n{sigmahq} is absent: whole-set figures skipped")
+        return _finish(report)
+    rules, loads = load_times([sigmahq], min(args.rounds, 3))
+    report["load"] = {"best_s": min(loads), "median_s": statistics.median(loads),
+                      "rules": len(rules.rules)}
+    base = regression_events(args.shared)
+    events = unique_copies(base, max(args.large, args.sqlite_large))
+    whole = summary(slopes(socd_runner(rules, events), args.small, args.large, args.rounds))
+    report["whole"] = {**whole, "rules": len(rules.rules), "base_events": len(base)}
+    print(line(f"socd, SigmaHQ ({len(rules.rules)} rules)", whole))
+
+    if not args.no_sqlite:
+        try:
+            engine = SqliteEngine(sorted(sigmahq.rglob("*.yml")), events)
+        except ImportError:
+            print("pysigma-backend-sqlite is not installed: SQLite figures skipped")
+        else:
+            report["sqlite"] = _compare(engine, base, events, args)
+    print(f"\nload + compile of {len(rules.rules)} rules: best {min(loads):.2f} s, "
+          f"median {statistics.median(loads):.2f} s   figure ≤ {FIGURES['load_s']:.0f} s")
+    return _finish(report)
+
+
+def _compare(engine: SqliteEngine, base: list[Event], events: list[Event],
+             args: argparse.Namespace) -> dict[str, Any]:
+    subset, _ = RuleSet.load(engine.files, strict=False)
+    socd_pairs = {(i, r.id) for i, e in enumerate(base) for r in subset.match(e)}
+    sql_pairs = engine.matches(base)
+    sql_ids = set(engine.queries)
+    socd_pairs = {p for p in socd_pairs if p[1] in sql_ids}
+    agreement = {"socd_pairs": len(socd_pairs), "sqlite_pairs": len(sql_pairs),
+                 "both": len(socd_pairs & sql_pairs)}
+    sql = summary(slopes(engine.runner(events), args.sqlite_small, args.sqlite_large,
+                         args.rounds))
+    same = summary(slopes(socd_runner(subset, events), args.small, args.large, args.rounds))
+    print(line(f"pySigma-SQLite ({len(engine.queries)} rules)", sql))
+    print(line(f"socd, the same {len(subset.rules)} rules", same))
+    ratio_best = sql["best_us"] / same["best_us"]
+    ratio_median = sql["median_us"] / same["median_us"]
+    print(f"\nmatches on the {len(base)} regression events, (event, rule) pairs: socd "
+          f"{agreement['socd_pairs']}, SQLite {agreement['sqlite_pairs']}, both "
+          f"{agreement['both']}")
+    print(f"SQLite µs/event ÷ socd µs/event (same rules): best {ratio_best:.1f}×, "
+          f"median {ratio_median:.1f}×   figure ≥ {FIGURES['ratio']:.0f}×")
+    return {"sqlite": sql, "socd_same_rules": same, "rules": len(engine.queries),
+            "not_converted": engine.failed, "agreement": agreement,
+            "ratio_best": ratio_best, "ratio_median": ratio_median}
+
+
+def _finish(report: dict[str, Any]) -> int:
+    if "whole" in report:
+        print(f"whole set: {report['whole']['best_eps']:,.0f} events/s/core best, "
+              f"{report['whole']['median_eps']:,.0f} median   figure ≥ "
+              f"{FIGURES['whole_eps']:,.0f}")
+    print(f"shipped rules: {report['shipped']['best_eps']:,.0f} events/s/core best, "
+          f"{report['shipped']['median_eps']:,.0f} median   figure ≥ "
+          f"{FIGURES['shipped_eps']:,.0f}")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"rules-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

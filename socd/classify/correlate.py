@@ -1,0 +1,303 @@
+"""Sigma correlation rules, evaluated as events arrive: the state behind severity upgrades.
+
+A correlation rule (``correlation:`` in a rule file, parsed by pySigma, resolved by
+:mod:`socd.classify.correlations`) names base rules and counts their matches per group of
+``group-by`` field values within ``timespan``. :class:`Correlator` is fed, for each event, the
+ids of the rules it matched (only events matching a rule that some correlation names reach
+it); it answers with the correlations that *fire* on that event, and
+:meth:`socd.classify.BoundRules.classify` turns the most severe one into the event's verdict
+when it outranks the event's own. Correlations may name correlations (chains): a firing counts
+as a match of the correlation's id.
+
+Types and when they fire (the event that completes the condition is the one upgraded):
+
+- ``event_count``: the group has at least N matching events (``gte: N``; ``gt: N`` is N+1)
+  within ``timespan``.
+- ``value_count``: the matching events of the group carry at least N distinct values of
+  ``condition.field`` within ``timespan``.
+- ``temporal``: at least N of the named rules (default: all) matched in the group within
+  ``timespan``, in any order.
+- ``temporal_ordered``: the named rules matched in the order listed, the first and the last
+  within ``timespan``.
+
+A correlation that fires starts its group afresh, so a burst of 1,000 events under ``gte: 20``
+upgrades 50 events, not 981. Conditions that can only be decided when a window closes
+(``lt``, ``lte``, ``eq``, ``neq``) are rejected when the rules load.
+
+**Time** is the event's ``@timestamp`` (ISO 8601, or epoch seconds/milliseconds), the moment
+the sensor saw it; an event without one counts at the moment socd reads it. Windows slide: a
+group's window ends at the newest time seen in it. Order (``temporal_ordered``) is the order
+in which socd reads the events. An event lacking a ``group-by`` field is not counted.
+
+**Bounds.** Each correlation rule keeps at most ``max_groups`` groups (10,000 by default); the
+least recently touched group is dropped first, and groups whose newest event is older than the
+timespan (measured from the newest event the rule has seen) are dropped as new events arrive.
+A group holds at most N timestamps (``event_count``), N values (``value_count``) or one time
+per named rule (``temporal``, ``temporal_ordered``): memory is bounded by
+``max_groups × N`` small entries per correlation rule.
+
+**What survives.** Nothing: the state is in memory. A restart (or a crash and the replay that
+follows) starts every window empty; a rule reload keeps the state of the correlation rules
+whose definition did not change (:meth:`Correlator.adopt`) and starts the others empty. With
+several socd processes in one consumer group, each counts only the events of its own
+partitions: a group is seen whole only when its events share a partition (Kafka message key =
+the group-by value) or when one process reads the topic.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left, insort
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from socd.classify.fields import MISSING, Getter
+from socd.classify.model import RuleInfo
+
+Kind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
+"""The correlation types socd evaluates."""
+
+MAX_GROUPS: Final = 10_000
+"""Groups kept per correlation rule unless the correlator is given another bound."""
+
+TIME_FIELD: Final = "@timestamp"
+"""The field that says when an event happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class Correlation:
+    """One resolved correlation rule, ready to evaluate."""
+
+    info: RuleInfo
+    kind: Kind
+    seconds: float
+    """The timespan."""
+    threshold: int
+    """Matching events, distinct values or distinct rules that make it fire."""
+    inputs: tuple[str, ...]
+    """Ids of the rules (or correlations) it counts, in the order the rule lists them."""
+    group_by: tuple[tuple[Getter, ...], ...]
+    """Per input: the getters of the group-by fields (aliases applied)."""
+    value: Getter | None
+    """``value_count``: the field whose distinct values are counted."""
+    definition: str
+    """The rule's definition as written: state carries over a reload only when it is equal."""
+
+
+class _Group:
+    """The state of one group: its newest time and what the type keeps."""
+
+    __slots__ = ("data", "newest")
+
+    def __init__(self, data: Any) -> None:
+        self.newest = float("-inf")
+        self.data = data
+
+
+class _Window:
+    """The groups of one correlation rule, least recently touched first."""
+
+    __slots__ = ("correlation", "groups", "max_groups", "newest")
+
+    def __init__(self, correlation: Correlation, max_groups: int) -> None:
+        self.correlation = correlation
+        self.groups: OrderedDict[Hashable, _Group] = OrderedDict()
+        self.max_groups = max_groups
+        self.newest = float("-inf")
+
+    def add(self, key: Hashable, when: float, position: int, value: Any) -> bool:
+        """Count one event of input ``position`` in group ``key``; True when the rule fires."""
+        correlation = self.correlation
+        groups = self.groups
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = _Group([] if correlation.kind == "event_count" else (
+                [None] * len(correlation.inputs) if correlation.kind == "temporal_ordered"
+                else {}))
+        else:
+            groups.move_to_end(key)
+        if when > self.newest:
+            self.newest = when
+        if when > group.newest:
+            group.newest = when
+        fired = _STEP[correlation.kind](group, when, correlation, position, value)
+        if fired:
+            del groups[key]
+        self._evict()
+        return fired
+
+    def _evict(self) -> None:
+        groups = self.groups
+        while len(groups) > self.max_groups:
+            groups.popitem(last=False)
+        cutoff = self.newest - self.correlation.seconds
+        while groups:
+            oldest = next(iter(groups.values()))
+            if oldest.newest >= cutoff:
+                break
+            groups.popitem(last=False)
+
+
+def _count_step(group: _Group, when: float, c: Correlation, _: int, __: Any) -> bool:
+    times: list[float] = group.data
+    insort(times, when)
+    start = bisect_left(times, group.newest - c.seconds)
+    surplus = max(start, len(times) - c.threshold)
+    if surplus:
+        del times[:surplus]
+    return len(times) >= c.threshold
+
+
+def _distinct_step(group: _Group, when: float, c: Correlation, position: int, value: Any) -> bool:
+    seen: dict[Any, float] = group.data
+    key = position if c.kind == "temporal" else value
+    if seen.get(key, float("-inf")) < when:
+        seen[key] = when
+    cutoff = group.newest - c.seconds
+    for stale in [k for k, t in seen.items() if t < cutoff]:
+        del seen[stale]
+    return len(seen) >= c.threshold
+
+
+def _ordered_step(group: _Group, when: float, c: Correlation, position: int, _: Any) -> bool:
+    starts: list[float | None] = group.data  # starts[k]: start of the newest chain through k
+    if position == 0:
+        starts[0] = when
+        return len(starts) == 1
+    before = starts[position - 1]
+    if before is None or when - before > c.seconds or when < before:
+        return False
+    current = starts[position]
+    if current is None or before > current:
+        starts[position] = before
+    return position == len(starts) - 1
+
+
+_ONCE = frozenset(("event_count", "value_count"))
+"""Types that count an event once, however many of their rules it matched."""
+
+_STEP = {
+    "event_count": _count_step,
+    "value_count": _distinct_step,
+    "temporal": _distinct_step,
+    "temporal_ordered": _ordered_step,
+}
+
+
+def event_time(event: Mapping[str, Any], field: str = TIME_FIELD) -> float:
+    """When the event happened, in epoch seconds (now when it does not say)."""
+    value = event.get(field)
+    if type(value) is str:
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return time.time()
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.timestamp()
+    if type(value) is int or type(value) is float:
+        return value / 1000 if abs(value) > 100_000_000_000 else float(value)
+    return time.time()
+
+
+def _key_part(value: Any) -> Hashable | None:
+    if value is MISSING or value is None:
+        return None
+    if type(value) is list:
+        parts = tuple(_key_part(item) for item in value)
+        return None if None in parts else parts
+    if isinstance(value, Mapping):
+        return None
+    return value  # type: ignore[no-any-return]
+
+
+class Correlator:
+    """The correlation rules of a rule set and their in-memory state (see the module doc).
+
+    Not thread-safe: one daemon event loop feeds it.
+    """
+
+    __slots__ = ("_by_input", "_windows", "correlations", "feeds", "max_groups")
+
+    def __init__(
+        self, correlations: Sequence[Correlation], *, max_groups: int = MAX_GROUPS
+    ) -> None:
+        if max_groups < 1:
+            raise ValueError("max_groups must be at least 1")
+        self.correlations = tuple(correlations)
+        self.max_groups = max_groups
+        self._windows = [_Window(c, max_groups) for c in self.correlations]
+        self._by_input: dict[str, list[tuple[_Window, int]]] = {}
+        for window in self._windows:
+            for position, rule_id in enumerate(window.correlation.inputs):
+                self._by_input.setdefault(rule_id, []).append((window, position))
+        self.feeds: frozenset[str] = frozenset(self._by_input)
+        """Ids of the rules whose matches the correlations count."""
+
+    def observe(self, event: Mapping[str, Any], rule_ids: Iterable[str]) -> list[Correlation]:
+        """Count one event that matched ``rule_ids``; the correlations that fire on it."""
+        by_input = self._by_input
+        pending = [i for i in rule_ids if i in by_input]
+        fired: list[Correlation] = []
+        when: float | None = None
+        while pending:
+            # the rule positions this event has in each window; an event counts once per
+            # window for the counting types, once per rule for the temporal ones
+            positions: dict[int, tuple[_Window, list[int]]] = {}
+            for rule_id in pending:
+                for window, position in by_input.get(rule_id, ()):
+                    entry = positions.get(id(window))
+                    if entry is None:
+                        positions[id(window)] = (window, [position])
+                    else:
+                        entry[1].append(position)
+            pending = []
+            for window, found in positions.values():
+                correlation = window.correlation
+                if correlation in fired:
+                    continue
+                if correlation.kind in _ONCE:
+                    found = found[:1]
+                else:
+                    found.sort(reverse=True)  # a chain advances one step per event
+                for position in found:
+                    key = tuple(_key_part(get(event)) for get in correlation.group_by[position])
+                    if None in key:
+                        continue
+                    value: Any = None
+                    if correlation.value is not None:
+                        value = _key_part(correlation.value(event))
+                        if value is None:
+                            continue
+                    if when is None:
+                        when = event_time(event)
+                    if window.add(key, when, position, value):
+                        fired.append(correlation)
+                        pending.append(correlation.info.id)
+                        break
+        return fired
+
+    def groups(self) -> int:
+        """Groups held now, over every correlation rule."""
+        return sum(len(window.groups) for window in self._windows)
+
+    def adopt(self, previous: Correlator) -> int:
+        """Take over the state of ``previous`` for correlation rules defined identically.
+
+        Returns how many correlation rules kept their state.
+        """
+        old = {w.correlation.definition: w for w in previous._windows}
+        kept = 0
+        for window in self._windows:
+            before = old.get(window.correlation.definition)
+            if before is None:
+                continue
+            window.groups = before.groups
+            window.newest = before.newest
+            while len(window.groups) > window.max_groups:
+                window.groups.popitem(last=False)
+            kept += 1
+        return kept
