@@ -61,6 +61,14 @@ def create_topics(servers: Endpoints) -> TopicMaker:
     return create
 
 
+@pytest.fixture
+async def topics(unique: str, create_topics: TopicMaker) -> tuple[str, str]:
+    """The input and dead-letter topics that helpers.write_config names."""
+    names = (f"sensors.cyradar.{unique}", f"socd.dead-letter.{unique}")
+    await create_topics(*names)
+    return names
+
+
 async def make_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()

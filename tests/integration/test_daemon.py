@@ -56,13 +56,6 @@ def mixed_stream() -> tuple[list[bytes], dict[str, Any]]:
     return messages, expected
 
 
-@pytest.fixture
-async def topics(unique: str, create_topics: Any) -> tuple[str, str]:
-    names = (f"sensors.cyradar.{unique}", f"socd.dead-letter.{unique}")
-    await create_topics(*names)
-    return names
-
-
 async def test_mixed_stream_indexed_counted_dead_lettered_and_committed(
         servers: Endpoints, unique: str, es: AsyncElasticsearch, topics: tuple[str, str],
         tmp_path: Path) -> None:

@@ -36,13 +36,6 @@ def event(i: int, category: str = "apt_c2", severity: int = 9, **extra: Any) -> 
                          "severity": severity, "category": category, **extra})
 
 
-@pytest.fixture
-async def topics(unique: str, create_topics: Any) -> tuple[str, str]:
-    names = (f"sensors.cyradar.{unique}", f"socd.dead-letter.{unique}")
-    await create_topics(*names)
-    return names
-
-
 async def test_document_elasticsearch_refuses_is_dead_lettered(
         servers: Endpoints, unique: str, es: AsyncElasticsearch, topics: tuple[str, str],
         tmp_path: Path) -> None:
