@@ -10,7 +10,12 @@ Each dead letter keeps the original key, value and headers, and adds headers:
 ``socd.offset``        source offset
 ``socd.connector``     connector of the input
 ``socd.time``          when socd dead-lettered it (UTC, ISO-8601)
+``socd.truncated``     only on a ``too_large`` letter: the original size in bytes
 =====================  ===================================================
+
+A ``too_large`` message would not fit the dead-letter topic either (a broker that refused
+it there would make socd stop and read it again at every start), so its letter carries the
+first :data:`TOO_LARGE_SAMPLE` bytes and says how large the original was.
 
 Sends use ``acks=all`` and are awaited before the source offsets are committed. When the
 topic cannot take a message, :class:`~socd.errors.DeadLetterUnavailable` is raised and the
@@ -35,6 +40,16 @@ from socd.telemetry.logging import get_logger
 log = get_logger("socd.dead_letter")
 
 MAX_DETAIL = 1024
+TOO_LARGE_SAMPLE = 65_536
+"""Bytes of a too-large message kept in its dead letter."""
+
+
+def letter_value(letter: DeadLetter) -> tuple[bytes | None, list[tuple[str, bytes]]]:
+    """The value to send and any extra header (a too-large message is cut)."""
+    value = letter.record.value
+    if letter.reason == "too_large" and value is not None and len(value) > TOO_LARGE_SAMPLE:
+        return value[:TOO_LARGE_SAMPLE], [("socd.truncated", str(len(value)).encode())]
+    return value, []
 
 
 def headers_for(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
@@ -83,11 +98,12 @@ class DeadLetterSink:
             raise RuntimeError("DeadLetterSink is not started")
         now = datetime.now(UTC)
         try:
-            futures = [
-                await producer.send(self.topic, value=letter.record.value,
-                                    key=letter.record.key, headers=headers_for(letter, now))
-                for letter in letters
-            ]
+            futures = []
+            for letter in letters:
+                value, extra = letter_value(letter)
+                futures.append(await producer.send(
+                    self.topic, value=value, key=letter.record.key,
+                    headers=headers_for(letter, now) + extra))
             await asyncio.wait_for(asyncio.gather(*futures), timeout=self._timeout_s)
         except (KafkaError, TimeoutError) as exc:
             raise DeadLetterUnavailable(

@@ -166,3 +166,30 @@ async def committed_total(bootstrap: str, group: str, topic: str) -> int:
 async def assert_all_committed(bootstrap: str, group: str, topic: str, total: int) -> None:
     # Offsets start at 0 on a fresh topic, so the committed offsets add up to the count.
     assert await committed_total(bootstrap, group, topic) == total
+
+
+def labelled(metrics: dict[str, float], name: str) -> dict[frozenset[tuple[str, str]], float]:
+    """The samples of one metric from :func:`scrape`, by their set of (label, value)."""
+    found: dict[frozenset[tuple[str, str]], float] = {}
+    for key, value in metrics.items():
+        metric, _, labels = key.partition("{")
+        if metric == name:
+            pairs = (item.split("=", 1) for item in labels.rstrip("}").split(",") if item)
+            found[frozenset((k, v.strip('"')) for k, v in pairs)] = value
+    return found
+
+
+async def wait_committed(bootstrap: str, group: str, topic: str, want: int,
+                         process: subprocess.Popen[bytes] | None = None,
+                         timeout: float = 60) -> int:
+    """Poll until the group's committed offsets on ``topic`` add up to ``want``; the last
+    sum seen."""
+    deadline = time.monotonic() + timeout
+    committed = -1
+    while time.monotonic() < deadline:
+        assert process is None or process.poll() is None, "socd exited early"
+        committed = await committed_total(bootstrap, group, topic)
+        if committed >= want:
+            return committed
+        await asyncio.sleep(0.2)
+    return committed

@@ -200,3 +200,27 @@ async def test_rule_file_change_reloads_without_a_signal(
         assert process.wait(timeout=20) == 0
     assert metrics['socd_threats_total{class="critical",layer="2",sensor="cyradar-ndr"}'] == 1
     assert "rules_changed" in (tmp_path / "socd.log").read_text()
+
+
+async def test_message_too_large_for_any_topic_is_dead_lettered_cut(
+        servers: Endpoints, unique: str, topics: tuple[str, str], tmp_path: Path) -> None:
+    """A message far over kafka.max_message_bytes goes to the dead-letter topic as its first
+    64 KiB with its real size in socd.truncated, instead of being refused there too (which
+    would stop socd and make it read the message again at every start)."""
+    input_topic, dead_topic = topics
+    huge = orjson.dumps({"alert_id": "huge", "padding": "x" * 200_000})
+    await produce(servers.kafka, input_topic, [huge, event(1)])
+    port = free_port()
+    config = write_config(tmp_path / "socd.yaml", servers, unique, port)
+    config.write_text(config.read_text().replace(
+        "  session_timeout_ms: 6000\n", "  session_timeout_ms: 6000\n  max_message_bytes: 1024\n"))
+    with daemon(config, tmp_path / "socd.log") as process:
+        metrics = await wait_for_metrics(port, process, threats=1, events=2)
+        dead = await read_topic(servers.kafka, dead_topic, 1)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    assert metrics['socd_dead_letter_total{reason="too_large"}'] == 1
+    headers = dict(dead[0].headers)
+    assert headers["socd.reason"] == b"too_large"
+    assert headers["socd.truncated"] == str(len(huge)).encode()
+    assert dead[0].value == huge[:65_536]

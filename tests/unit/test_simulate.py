@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import itertools
 import random
@@ -18,7 +19,15 @@ import orjson
 import pytest
 
 from socd.errors import SinkError
-from socd.simulate import FORMATS, VIETNAM, add_arguments, cyradar_events, produce, run
+from socd.simulate import (
+    FORMATS,
+    VIETNAM,
+    add_arguments,
+    cyradar_events,
+    mixed_messages,
+    produce,
+    run,
+)
 
 START = datetime(2026, 3, 2, 8, 0, 0, tzinfo=VIETNAM)
 CATEGORIES = {"malware", "apt_c2", "ransomware", "phishing", "exploit", "bruteforce", "ddos",
@@ -343,3 +352,235 @@ def test_arguments_default_to_cyradar_and_reject_bad_values() -> None:
     for bad in (["--count", "-1"], ["--rate", "0"], ["--format", "nope"], ["--start", "x"]):
         with pytest.raises(SystemExit):
             parse(bad)
+
+
+# --------------------------------------------------------------------------- other formats
+
+SAMPLES = Path("/work/shared/samples")
+IPV4 = re.compile(rb"(?<![\d./])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])")
+SENSOR_FORMATS = ("suricata", "wazuh", "cef")
+
+
+def messages(name: str, n: int, seed: int = 7, **kwargs: Any) -> list[Any]:
+    kwargs.setdefault("start", START)
+    return list(itertools.islice(FORMATS[name].generate(random.Random(seed), **kwargs), n))
+
+
+def normalizer(name: str) -> Any:
+    from socd.normalize import build_normalizer
+
+    return build_normalizer(name, sensor="sim", timezone="Asia/Ho_Chi_Minh",
+                            keep_original=False)
+
+
+def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in doc.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(FORMATS))
+def test_every_format_normalises_cleanly_through_its_connector(name: str) -> None:
+    """For many seeds, every generated message normalises through the connector of the same
+    name without a rejection or a warning, with a @timestamp, as one line of bytes."""
+    connector = normalizer(name)
+    for seed in range(25):
+        for message in messages(name, 200, seed=seed, rate_hint=3.0):
+            raw = FORMATS[name].encode(message)
+            assert b"\n" not in raw
+            doc = connector.normalize(raw)
+            assert "warnings" not in doc.get("socd", {}), (raw, doc["socd"])
+            assert doc["@timestamp"].startswith("2026-03-0")
+
+
+@pytest.mark.parametrize("name", SENSOR_FORMATS)
+def test_generators_are_deterministic_per_seed(name: str) -> None:
+    """The same seed and start give the same messages; another seed gives others."""
+    assert messages(name, 300, seed=5) == messages(name, 300, seed=5)
+    assert messages(name, 300, seed=5) != messages(name, 300, seed=6)
+
+
+@pytest.mark.parametrize("name", SENSOR_FORMATS)
+def test_addresses_are_internal_or_documentation_and_domains_reserved(name: str) -> None:
+    """Every IPv4 address in the bytes is in 10.0.0.0/8 or a documentation range; every
+    domain the connector finds is the network's own (.gov.vn, .local, a bare host name) or
+    under .example."""
+    connector = normalizer(name)
+    domain_fields = ("source.domain", "destination.domain", "url.domain",
+                     "tls.client.server_name", "dns.question.name")
+    for message in messages(name, 2000):
+        raw = FORMATS[name].encode(message)
+        for found in IPV4.findall(raw):
+            address = ipaddress.ip_address(found.decode())
+            assert address in INTERNAL or is_documentation(str(address)), raw
+        doc = flat(connector.normalize(raw))
+        for field in domain_fields:
+            if field in doc and "." in doc[field]:  # a bare name is an internal host
+                assert doc[field].endswith((".example", ".gov.vn", ".local")), (field, raw)
+
+
+@pytest.mark.parametrize("name", SENSOR_FORMATS)
+def test_timestamps_start_at_start_and_advance_at_the_rate_hint(name: str) -> None:
+    """The first message is at ``start``; sensor times never go back and span about
+    count / rate_hint seconds."""
+    connector = normalizer(name)
+    stamps = [datetime.fromisoformat(connector.normalize(FORMATS[name].encode(m))["@timestamp"])
+              for m in messages(name, 3000, rate_hint=10.0)]
+    assert stamps[0] == START
+    assert stamps == sorted(stamps)
+    assert 300 * 0.9 < (stamps[-1] - stamps[0]).total_seconds() < 300 * 1.1
+
+
+def test_suricata_has_alerts_of_every_priority_and_protocol_records() -> None:
+    """EVE records: about a third alerts with severities 1-3 and ET metadata, the rest dns,
+    http, tls and flow; offsets written +0700; keyed by flow_id."""
+    batch = messages("suricata", 3000)
+    kinds = Counter(r["event_type"] for r in batch)
+    assert set(kinds) == {"alert", "dns", "http", "tls", "flow"}
+    assert 0.25 < kinds["alert"] / len(batch) < 0.45
+    alerts = [r["alert"] for r in batch if r["event_type"] == "alert"]
+    assert {a["severity"] for a in alerts} == {1, 2, 3}
+    assert all(a["signature"].startswith("ET ") and a["metadata"] for a in alerts)
+    assert all(r["timestamp"].endswith("+0700") for r in batch)
+    assert all(FORMATS["suricata"].key(r) == str(r["flow_id"]).encode() for r in batch)
+
+
+def test_wazuh_levels_span_the_scale_and_ids_are_unique() -> None:
+    """Wazuh alerts: levels from 3 to 13, every alert's id unique and its key."""
+    batch = messages("wazuh", 3000)
+    levels = {a["rule"]["level"] for a in batch}
+    assert min(levels) == 3
+    assert max(levels) == 13
+    assert len(levels) >= 6
+    ids = [a["id"] for a in batch]
+    assert len(set(ids)) == len(ids)
+    assert all(FORMATS["wazuh"].key(a) == a["id"].encode() for a in batch)
+
+
+def test_cef_lines_mix_framing_severity_words_and_escapes() -> None:
+    """CEF: bare and syslog-framed lines, numeric and word severities, an escaped pipe in a
+    header; every line keyed by its externalId."""
+    connector = normalizer("cef")
+    batch = messages("cef", 2000)
+    framed = [line for line in batch if not line.startswith("CEF:0|")]
+    assert 0.3 < len(framed) / len(batch) < 0.5
+    assert all(re.match(r"(<\d+>)?[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ CEF:0\|", line)
+               for line in framed)
+    severities = {connector.normalize(line.encode())["cef"]["severity"] for line in batch}
+    assert {"High", "Very-High", "Unknown", "10", "3"} <= severities
+    assert any("\\|" in line for line in batch)
+    for line in batch:
+        external_id = re.search(r" externalId=(\d+)", line)
+        assert external_id
+        assert FORMATS["cef"].key(line) == external_id[1].encode()
+
+
+def test_registry_names_each_format_s_usual_topic() -> None:
+    """Each format goes to sensors.<format> by default."""
+    assert {name: f.topic for name, f in FORMATS.items()} == {
+        name: f"sensors.{name}" for name in ("cyradar", "suricata", "wazuh", "cef")}
+
+
+def common_fields(docs: list[dict[str, Any]]) -> set[str]:
+    fields = [set(flat(doc)) for doc in docs]
+    return set.intersection(*fields) if fields else set()
+
+
+@pytest.mark.skipif(not SAMPLES.is_dir(), reason="no real sensor samples here")
+@pytest.mark.parametrize(("name", "files", "is_alert"), [
+    ("suricata", ["suricata/crowdsec_suricata-eve-detect.log",
+                  "suricata/tenzir_eve_excerpt.json"],
+     lambda raw: b'"event_type":"alert"' in raw),
+    ("wazuh", ["wazuh/wazuh_indexer_sample_alerts_subset.json"], lambda raw: True),
+    ("cef", ["cef/crowdsec_unifi-cef-logs.log", "cef/tenzir_checkpoint.log"],
+     lambda raw: True),
+])
+def test_generated_alerts_have_the_fields_real_sensor_alerts_have(
+        name: str, files: list[str], is_alert: Any) -> None:
+    """Every ECS field that all the real samples' alerts normalise to is in every generated
+    alert too (the sensor output has the same shape)."""
+    from socd.errors import InputError
+
+    connector = normalizer(name)
+    real = []
+    for file in files:
+        for raw in (SAMPLES / file).read_bytes().splitlines():
+            if raw.strip() and is_alert(raw):
+                # The Wazuh sample generator leaves a placeholder for the time.
+                raw = raw.replace(b"{timestamp}", b"2026-03-02T08:00:00.000+0700")
+                with contextlib.suppress(InputError):
+                    real.append(connector.normalize(raw))
+    assert len(real) >= 5
+    wanted = common_fields(real) - {"event.ingested"}
+    assert wanted
+    for message in messages(name, 500):
+        doc = connector.normalize(FORMATS[name].encode(message))
+        if doc["event"]["kind"] == "alert":
+            assert wanted <= set(flat(doc)), wanted - set(flat(doc))
+
+
+# --------------------------------------------------------------------------- mix
+
+
+def test_mix_interleaves_formats_in_their_shares_and_normalises() -> None:
+    """mixed_messages tags each message with its format, in about the shares asked, each
+    normalising through its connector; same seed, same mix."""
+    shares = {"cyradar": 4, "suricata": 3, "wazuh": 2, "cef": 1}
+    mixed = list(itertools.islice(mixed_messages(random.Random(3), start=START,
+                                                 shares=shares), 5000))
+    counts = Counter(name for name, _ in mixed)
+    for name, share in shares.items():
+        assert abs(counts[name] / 5000 - share / 10) < 0.03, counts
+    connectors = {name: normalizer(name) for name in shares}
+    for name, message in mixed[:1500]:
+        connectors[name].normalize(FORMATS[name].encode(message))
+    again = list(itertools.islice(mixed_messages(random.Random(3), start=START,
+                                                 shares=shares), 5000))
+    assert again == mixed
+
+
+async def test_run_mix_sends_each_format_to_its_usual_topic(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--format mix produces every format to its own topic, with its own key and bytes."""
+    from socd.simulate import command
+
+    fake = FakeProducer()
+
+    async def with_fake(*args: Any, **kwargs: Any) -> int:
+        return await produce(*args, **kwargs, producer_factory=lambda servers: fake)
+
+    monkeypatch.setattr(command, "produce", with_fake)
+    assert await run(parse(["--format", "mix", "--count", "400", "--seed", "2"])) == 0
+    by_topic = Counter(topic for topic, _, _ in fake.sent)
+    assert set(by_topic) == {"sensors.cyradar", "sensors.suricata", "sensors.wazuh",
+                             "sensors.cef"}
+    assert sum(by_topic.values()) == 400
+    for topic, value, key in fake.sent:
+        assert value is not None
+        if topic == "sensors.cef":
+            assert value.startswith((b"CEF:0|", b"<")) or value[:3].isalpha()
+        else:
+            assert orjson.loads(value)
+        assert key
+
+
+async def test_mix_with_one_topic_or_shares_without_mix_is_a_usage_error() -> None:
+    """--topic goes with one format only and --mix with --format mix only: exit 2."""
+    assert await run(parse(["--format", "mix", "--topic", "t", "--output", "-"])) == 2
+    assert await run(parse(["--format", "wazuh", "--mix", "cef=1", "--output", "-"])) == 2
+    for bad in (["--mix", "nope=1"], ["--mix", "cef=x"], ["--mix", "cef=0"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
+
+
+async def test_run_writes_cef_lines_to_a_file(tmp_path: Path) -> None:
+    """--format cef --output FILE writes the generator's lines, one a line."""
+    out = tmp_path / "cef.log"
+    args = parse(["--format", "cef", "--count", "30", "--seed", "4", "--start",
+                  "2026-03-02T08:00:00", "--output", str(out)])
+    assert await run(args) == 0
+    assert out.read_text().splitlines() == messages("cef", 30, seed=4, rate_hint=1.0)
