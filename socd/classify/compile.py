@@ -8,6 +8,11 @@ lowercasing. Nothing walks the tree per event.
 Every compiled node also carries a *clause* for the index: a set of field atoms at least one of
 which holds whenever the node matches (None when no such literal fact is known); an ``and``
 keeps its two most selective clauses, both of which must hold.
+
+A node made of field tests alone (and, or, not over fields; no keywords, no field
+references) also comes flattened into :data:`Terms`, alternatives of conjunctions of tests on
+fetched field values, so that a small rule set can fetch each field of an event once and test
+the values (see :mod:`socd.classify.plan`).
 """
 
 from __future__ import annotations
@@ -35,6 +40,18 @@ from socd.classify.values import CompileError, Placeholders, ValueGroup, compile
 Predicate = Callable[[Mapping[str, Any]], bool]
 """A compiled detection: does this event match?"""
 
+ValueTest = Callable[[Any], bool]
+"""A test on a field's fetched value: :data:`MISSING`, None, a scalar, a list or an object."""
+
+Term = tuple[str, ValueTest, frozenset[str] | None]
+"""(field, test on its value, the lowercased texts it accepts when it is plain equality)."""
+
+Terms = tuple[tuple[Term, ...], ...]
+"""A node as alternatives (or) of conjunctions (and) of field tests."""
+
+_MAX_ALTERNATIVES = 8
+"""A node that would flatten into more alternatives than this is not flattened."""
+
 
 class LocatedCompileError(CompileError):
     """A compile error with the detection (and field) it comes from."""
@@ -55,6 +72,8 @@ class Compiled:
     """For a leaf of case-insensitive strings only: its test on the lowercased text."""
     second: Clause = None
     """Another clause that must hold too (from another and-linked node)."""
+    terms: Terms | None = None
+    """The node flattened (None: it names no field, or would flatten into too much)."""
 
     @property
     def requirements(self) -> Requirements:
@@ -88,8 +107,9 @@ def _compile(node: Any, placeholders: Placeholders) -> Compiled:
     if isinstance(node, ConditionAND):
         return _compile_and(node.args, placeholders)
     if isinstance(node, ConditionNOT):
-        inner = _compile(node.args[0], placeholders).predicate
-        return Compiled(lambda event: not inner(event), None)
+        child = _compile(node.args[0], placeholders)
+        inner = child.predicate
+        return Compiled(lambda event: not inner(event), None, terms=_not_terms(child.terms))
     if isinstance(node, ConditionFieldEqualsValueExpression):
         return _field_leaf(node.field, [node.value], node, placeholders)
     if isinstance(node, ConditionValueExpression):
@@ -152,7 +172,8 @@ def _compile_and(args: Sequence[Any], placeholders: Placeholders) -> Compiled:
         else:
             children.append(_compile(arg, placeholders))
     clause, second = _conjunction(children)
-    return Compiled(_all(children), clause, second=second)
+    return Compiled(_all(children), clause, second=second,
+                    terms=_and_terms([c.terms for c in children]))
 
 
 def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
@@ -160,8 +181,9 @@ def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
     tests = [leaf.folded for leaf in leaves]
     slow = _all(leaves)
     clause, second = _conjunction(leaves)
+    terms = _and_terms([leaf.terms for leaf in leaves])
     if any(test is None for test in tests):
-        return Compiled(slow, clause, second=second)
+        return Compiled(slow, clause, second=second, terms=terms)
     folded = tuple(t for t in tests if t is not None)
 
     def all_leaf(event: Mapping[str, Any]) -> bool:
@@ -174,7 +196,7 @@ def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
             return True
         return slow(event)  # lists and other types: each value on its own
 
-    return Compiled(all_leaf, clause, second=second)
+    return Compiled(all_leaf, clause, second=second, terms=terms)
 
 
 def _conjunction(children: Sequence[Compiled]) -> tuple[Clause, Clause]:
@@ -188,7 +210,39 @@ def _either(children: Sequence[Compiled]) -> Compiled:
     clause: Clause = ()
     for child in children:
         clause = None if child.clause is None or clause is None else clause + child.clause
-    return Compiled(_any(children), simplify(clause))
+    return Compiled(_any(children), simplify(clause), terms=_or_terms([c.terms for c in children]))
+
+
+def _or_terms(children: Sequence[Terms | None]) -> Terms | None:
+    out: Terms = ()
+    for child in children:
+        if child is None:
+            return None
+        out += child
+    return out if len(out) <= _MAX_ALTERNATIVES else None
+
+
+def _and_terms(children: Sequence[Terms | None]) -> Terms | None:
+    out: Terms = ((),)
+    for child in children:
+        if child is None:
+            return None
+        out = tuple(mine + theirs for mine in out for theirs in child)
+        if len(out) > _MAX_ALTERNATIVES:
+            return None
+    return out
+
+
+def _not_terms(child: Terms | None) -> Terms | None:
+    """not (a and b) or (c) = (not a or not b) and not c."""
+    if child is None:
+        return None
+    return _and_terms([tuple(((field, _negated(test), None),) for field, test, _ in conjunction)
+                       for conjunction in child])
+
+
+def _negated(test: ValueTest) -> ValueTest:
+    return lambda value: not test(value)
 
 
 def _all(children: Sequence[Compiled]) -> Predicate:
@@ -251,22 +305,25 @@ def _field_leaf(
     clause: Clause = None
     if group.atoms is not None:
         clause = simplify(tuple((field, kind, key) for kind, key in group.atoms))
-    return Compiled(_value_leaf(field, group), clause, group.folded)
+    predicate, on_value = _value_leaf(field, group)
+    return Compiled(predicate, clause, group.folded,
+                    terms=(((field, on_value, group.equals),),))
 
 
-def _value_leaf(field: str, group: ValueGroup) -> Predicate:
+def _null_value(value: Any) -> bool:
+    """Whether a fetched value is what a ``null`` value matches."""
+    if value is MISSING or value is None:
+        return True
+    return type(value) is list and (not value or None in value)
+
+
+def _value_leaf(field: str, group: ValueGroup) -> tuple[Predicate, ValueTest]:
+    """The leaf's predicate on events, and its test on the field's fetched value."""
     test = group.test
     null_ok = group.null
     if test is None:
         get_null = make_getter(field)
-
-        def null_leaf(event: Mapping[str, Any]) -> bool:
-            value = get_null(event)
-            if value is MISSING or value is None:
-                return True
-            return type(value) is list and (not value or None in value)
-
-        return null_leaf
+        return (lambda event: _null_value(get_null(event))), _null_value
 
     def on_list(items: list[Any]) -> bool:
         if not items:
@@ -280,6 +337,7 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
         return False
 
     folded = group.folded
+    on_value = _on_value(test, folded, null_ok, on_list)
     if "." not in field and folded is not None:
 
         def text_leaf(event: Mapping[str, Any]) -> bool:
@@ -294,7 +352,7 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
                 return on_list(value)
             return test(value)
 
-        return text_leaf
+        return text_leaf, on_value
 
     if "." not in field:
 
@@ -306,7 +364,7 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
                 return on_list(value)
             return test(value)
 
-        return plain_leaf
+        return plain_leaf, on_value
 
     get = make_getter(field)
 
@@ -328,7 +386,33 @@ def _value_leaf(field: str, group: ValueGroup) -> Predicate:
             return on_list(value)
         return test(value)
 
-    return dotted_leaf
+    return dotted_leaf, on_value
+
+
+def _on_value(
+    test: ValueTest, folded: TextTest | None, null_ok: bool, on_list: ValueTest
+) -> ValueTest:
+    if folded is not None:
+
+        def text_value(value: Any) -> bool:
+            if type(value) is str:
+                return folded(value.lower())
+            if value is MISSING or value is None:
+                return null_ok
+            if type(value) is list:
+                return on_list(value)
+            return test(value)
+
+        return text_value
+
+    def any_value(value: Any) -> bool:
+        if value is MISSING or value is None:
+            return null_ok
+        if type(value) is list:
+            return on_list(value)
+        return test(value)
+
+    return any_value
 
 
 _LONG = 24
@@ -358,8 +442,10 @@ def _present(value: Any) -> bool:
 def _exists_leaf(field: str, exists: bool) -> Compiled:
     get = make_getter(field)
     if exists:
-        return Compiled(lambda event: _present(get(event)), ((field, "present", ""),))
-    return Compiled(lambda event: not _present(get(event)), None)
+        return Compiled(lambda event: _present(get(event)), ((field, "present", ""),),
+                        terms=(((field, _present, None),),))
+    return Compiled(lambda event: not _present(get(event)), None,
+                    terms=(((field, _negated(_present), None),),))
 
 
 def _fieldref_leaf(field: str, ref: SigmaFieldReference) -> Compiled:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left, insort
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
@@ -59,6 +59,12 @@ from socd.classify.model import RuleInfo
 
 Kind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
 """The correlation types socd evaluates."""
+
+GroupKey = tuple[Hashable, ...]
+"""The group-by values of an event, in the order the rule lists its group-by fields."""
+
+Inputs = tuple[tuple["_Window", tuple[int, ...]], ...]
+"""Where an event counts: per correlation window, the input positions its rules have there."""
 
 MAX_GROUPS: Final = 10_000
 """Groups kept per correlation rule unless the correlator is given another bound."""
@@ -100,13 +106,16 @@ class _Group:
 class _Window:
     """The groups of one correlation rule, least recently touched first."""
 
-    __slots__ = ("correlation", "groups", "max_groups", "newest")
+    __slots__ = ("correlation", "groups", "keys", "max_groups", "newest", "step")
 
     def __init__(self, correlation: Correlation, max_groups: int) -> None:
         self.correlation = correlation
         self.groups: OrderedDict[Hashable, _Group] = OrderedDict()
         self.max_groups = max_groups
         self.newest = float("-inf")
+        self.keys = tuple(_group_key(getters) for getters in correlation.group_by)
+        """Per input position: the event's group (None when it lacks a group-by field)."""
+        self.step = _STEP[correlation.kind]
 
     def add(self, key: Hashable, when: float, position: int, value: Any) -> bool:
         """Count one event of input ``position`` in group ``key``; True when the rule fires."""
@@ -123,7 +132,7 @@ class _Window:
             self.newest = when
         if when > group.newest:
             group.newest = when
-        fired = _STEP[correlation.kind](group, when, correlation, position, value)
+        fired = self.step(group, when, correlation, position, value)
         if fired:
             del groups[key]
         self._evict()
@@ -131,8 +140,9 @@ class _Window:
 
     def _evict(self) -> None:
         groups = self.groups
-        while len(groups) > self.max_groups:
-            groups.popitem(last=False)
+        if len(groups) > self.max_groups:
+            while len(groups) > self.max_groups:
+                groups.popitem(last=False)
         cutoff = self.newest - self.correlation.seconds
         while groups:
             oldest = next(iter(groups.values()))
@@ -203,6 +213,27 @@ def event_time(event: Mapping[str, Any], field: str = TIME_FIELD) -> float:
     return time.time()
 
 
+def _group_key(getters: Sequence[Getter]) -> Callable[[Mapping[str, Any]], GroupKey | None]:
+    """The function giving an event's group: its group-by values (None: one is missing)."""
+    if len(getters) == 1:
+        (get,) = getters
+
+        def one_key(event: Mapping[str, Any]) -> GroupKey | None:
+            value = get(event)
+            if type(value) is str:
+                return (value,)
+            part = _key_part(value)
+            return None if part is None else (part,)
+
+        return one_key
+
+    def key(event: Mapping[str, Any]) -> GroupKey | None:
+        parts = tuple(_key_part(get(event)) for get in getters)
+        return None if None in parts else parts
+
+    return key
+
+
 def _key_part(value: Any) -> Hashable | None:
     if value is MISSING or value is None:
         return None
@@ -220,7 +251,7 @@ class Correlator:
     Not thread-safe: one daemon event loop feeds it.
     """
 
-    __slots__ = ("_by_input", "_windows", "correlations", "feeds", "max_groups")
+    __slots__ = ("_by_input", "_stamp", "_windows", "correlations", "feeds", "max_groups")
 
     def __init__(
         self, correlations: Sequence[Correlation], *, max_groups: int = MAX_GROUPS
@@ -236,36 +267,49 @@ class Correlator:
                 self._by_input.setdefault(rule_id, []).append((window, position))
         self.feeds: frozenset[str] = frozenset(self._by_input)
         """Ids of the rules whose matches the correlations count."""
+        self._stamp: tuple[str | None, float] = (None, 0.0)
 
     def observe(self, event: Mapping[str, Any], rule_ids: Iterable[str]) -> list[Correlation]:
         """Count one event that matched ``rule_ids``; the correlations that fire on it."""
+        return self.count(event, self.inputs_of(rule_ids))
+
+    def inputs_of(self, rule_ids: Iterable[str]) -> Inputs:
+        """Where an event matching ``rule_ids`` (most severe first) counts, for :meth:`count`.
+
+        An event counts once per window for the counting types, once per rule (latest
+        position first: a chain advances one step per event) for the temporal ones.
+        """
         by_input = self._by_input
-        pending = [i for i in rule_ids if i in by_input]
+        positions: dict[int, tuple[_Window, list[int]]] = {}
+        for rule_id in rule_ids:
+            for window, position in by_input.get(rule_id, ()):
+                entry = positions.get(id(window))
+                if entry is None:
+                    positions[id(window)] = (window, [position])
+                else:
+                    entry[1].append(position)
+        out = []
+        for window, found in positions.values():
+            if window.correlation.kind in _ONCE:
+                found = found[:1]
+            else:
+                found.sort(reverse=True)
+            out.append((window, tuple(found)))
+        return tuple(out)
+
+    def count(self, event: Mapping[str, Any], inputs: Inputs) -> list[Correlation]:
+        """Count one event where :meth:`inputs_of` says; the correlations that fire on it."""
         fired: list[Correlation] = []
         when: float | None = None
-        while pending:
-            # the rule positions this event has in each window; an event counts once per
-            # window for the counting types, once per rule for the temporal ones
-            positions: dict[int, tuple[_Window, list[int]]] = {}
-            for rule_id in pending:
-                for window, position in by_input.get(rule_id, ()):
-                    entry = positions.get(id(window))
-                    if entry is None:
-                        positions[id(window)] = (window, [position])
-                    else:
-                        entry[1].append(position)
-            pending = []
-            for window, found in positions.values():
+        while inputs:
+            pending: list[str] = []
+            for window, found in inputs:
                 correlation = window.correlation
-                if correlation in fired:
+                if fired and correlation in fired:
                     continue
-                if correlation.kind in _ONCE:
-                    found = found[:1]
-                else:
-                    found.sort(reverse=True)  # a chain advances one step per event
                 for position in found:
-                    key = tuple(_key_part(get(event)) for get in correlation.group_by[position])
-                    if None in key:
+                    key = window.keys[position](event)
+                    if key is None:
                         continue
                     value: Any = None
                     if correlation.value is not None:
@@ -273,12 +317,24 @@ class Correlator:
                         if value is None:
                             continue
                     if when is None:
-                        when = event_time(event)
+                        when = self._time(event)
                     if window.add(key, when, position, value):
                         fired.append(correlation)
                         pending.append(correlation.info.id)
                         break
+            inputs = self.inputs_of(pending) if pending else ()
         return fired
+
+    def _time(self, event: Mapping[str, Any]) -> float:
+        """:func:`event_time`; the last timestamp text parsed is remembered (events come in
+        bursts that share a second)."""
+        stamp = event.get(TIME_FIELD)
+        if type(stamp) is str and stamp == self._stamp[0]:
+            return self._stamp[1]
+        when = event_time(event)
+        if type(stamp) is str:
+            self._stamp = (stamp, when)
+        return when
 
     def groups(self) -> int:
         """Groups held now, over every correlation rule."""

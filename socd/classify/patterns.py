@@ -73,6 +73,12 @@ class TextSet:
             self.anything = True
         self.atoms.append(({"prefixes": "prefix", "suffixes": "suffix"}.get(kind, kind), text))
 
+    def only_equal(self) -> bool:
+        """Whether the set holds equalities and nothing else."""
+        return bool(self.equal) and not (
+            self.prefixes or self.suffixes or self.contains or self.bounded or self.patterns
+            or self.anything)
+
     def build(self) -> TextTest | None:
         """One test for the whole set (None when the set is empty)."""
         if self.anything:

@@ -14,10 +14,11 @@ _MIN_LITERAL = 3
 """Shorter literals select too little to be worth indexing."""
 
 
-def required_literals(source: str) -> list[str] | None:
+def required_literals(source: str, shortest: int = _MIN_LITERAL) -> list[str] | None:
     """Lowercased strings, one of which occurs in every text the expression matches.
 
-    None when no such literal is found (or the expression cannot be analysed).
+    None when no such literal is found, when one would be shorter than ``shortest``, or when
+    the expression cannot be analysed.
     """
     if _parser is None:
         return None
@@ -26,7 +27,7 @@ def required_literals(source: str) -> list[str] | None:
         found = _alternatives(list(tree))
     except Exception:  # the analysis is an optimisation: never fail because of it
         return None
-    if not found or any(len(text) < _MIN_LITERAL for text in found):
+    if not found or any(len(text) < shortest for text in found):
         return None
     return sorted({text.lower() for text in found})
 

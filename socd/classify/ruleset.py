@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,14 +11,16 @@ from sigma import exceptions as sx
 from sigma.correlations import SigmaCorrelationRule
 
 from socd.classify.clauses import Requirements
-from socd.classify.compile import LocatedCompileError, Predicate, compile_rule
-from socd.classify.correlate import MAX_GROUPS, Correlation, Correlator
+from socd.classify.compile import LocatedCompileError, Predicate, Terms, compile_rule
+from socd.classify.correlate import MAX_GROUPS, Correlation, Correlator, Inputs
 from socd.classify.correlations import resolve_correlations
 from socd.classify.fields import MEMO
 from socd.classify.index import RuleIndex
 from socd.classify.load import LoadedRule, read_rules, rule_files
 from socd.classify.locate import detection_key, locate, message_of
 from socd.classify.model import LEVEL_RANK, RuleInfo, Verdict
+from socd.classify.plan import LIMIT as PLAN_LIMIT
+from socd.classify.plan import Plan
 from socd.classify.values import Placeholders
 from socd.errors import Problem, RuleError
 
@@ -27,8 +29,6 @@ SMALL_SET = 4
 
 _VERDICTS = 4096
 """Verdicts kept for reuse (one per set of matching rules seen); the store empties when full."""
-
-_UNKNOWN: Any = object()
 
 LOGSOURCE_KEYS = ("product", "category", "service")
 """The logsource keys that decide whether a rule meets an input's events."""
@@ -42,18 +42,22 @@ class BoundRules:
     fires on an event and outranks the event's own rules decides its verdict.
     """
 
-    __slots__ = ("_candidates", "_correlator", "_feeds", "_predicates", "_severity", "_verdicts",
-                 "index", "rules")
+    __slots__ = ("_candidates", "_correlator", "_feeds", "_matching", "_predicates", "_severity",
+                 "_verdicts", "index", "plan", "rules")
 
     def __init__(
         self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
         requirements: Sequence[Requirements], *, indexed: bool | None = None,
-        correlator: Correlator | None = None,
+        correlator: Correlator | None = None, terms: Sequence[Terms | None] | None = None,
     ) -> None:
         self.rules: tuple[RuleInfo, ...] = tuple(rules)
         self._predicates = tuple(predicates)
         self._severity = tuple(LEVEL_RANK[rule.level] for rule in self.rules)
-        if indexed is None:
+        self.plan: Plan | None = None
+        """The matcher of a small set (None: the index, or every predicate, is used)."""
+        if indexed is None and terms is not None and len(self.rules) <= PLAN_LIMIT:
+            self.plan = Plan(terms, self._predicates)
+        elif indexed is None:
             indexed = len(self.rules) > SMALL_SET
         self.index: RuleIndex | None = RuleIndex(requirements) if indexed else None
         """The index narrowing the rules an event meets (None: every rule is evaluated)."""
@@ -62,14 +66,21 @@ class BoundRules:
         else:
             everything = list(range(len(self.rules)))
             self._candidates = lambda event: everything
+        self._matching: Callable[[Mapping[str, Any]], list[int]] = (
+            self.plan.matching if self.plan is not None else self._evaluate)
         feeds = frozenset(i for i, rule in enumerate(self.rules)
                           if correlator is not None and rule.id in correlator.feeds)
         self._correlator = correlator if feeds else None
         self._feeds = feeds
-        self._verdicts: dict[tuple[int, ...], Verdict | None] = {}
+        self._verdicts: dict[tuple[int, ...], tuple[Verdict | None, Inputs | None]] = {}
+        """Per set of matching rules: its verdict, and where its events count for the
+        correlations (None: nowhere)."""
 
     def matching(self, event: Mapping[str, Any]) -> list[int]:
         """Positions (load order) of the rules that match ``event``."""
+        return self._matching(event)
+
+    def _evaluate(self, event: Mapping[str, Any]) -> list[int]:
         predicates = self._predicates
         memo = MEMO
         memo.event = event
@@ -83,7 +94,7 @@ class BoundRules:
     def match(self, event: Mapping[str, Any]) -> list[RuleInfo]:
         """The rules that match ``event``, in load order (correlations are not consulted)."""
         rules = self.rules
-        return [rules[i] for i in self.matching(event)]
+        return [rules[i] for i in self._matching(event)]
 
     def classify(self, event: Mapping[str, Any]) -> Verdict | None:
         """The verdict for ``event``, or None when no matching rule is high or critical.
@@ -91,58 +102,62 @@ class BoundRules:
         Counts the event for the correlations that name a rule it matches (see
         :mod:`socd.classify.correlate`): call it once per event, in the order events arrive.
         """
-        matched = self.matching(event)
+        matched = self._matching(event)
         if not matched:
             return None
-        if self._correlator is not None and not self._feeds.isdisjoint(matched):
-            severity = self._severity
-            matched.sort(key=lambda i: -severity[i])  # stable: load order within a level
-            winner, ids = self._correlate(event, matched)
-            return Verdict(winner.threat_class, winner, ids) if winner.threat_class else None
         key = tuple(matched)
-        verdicts = self._verdicts
-        verdict: Verdict | None = verdicts.get(key, _UNKNOWN)
-        if verdict is _UNKNOWN:  # verdicts are immutable: one per set of matching rules
-            verdict = self._verdict(matched)
-            if len(verdicts) >= _VERDICTS:
-                verdicts.clear()
-            verdicts[key] = verdict
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self._known(key)
+        verdict, inputs = known
+        if inputs is not None:
+            fired = self._correlator.count(event, inputs)  # type: ignore[union-attr]
+            if fired:
+                winner, ids = self._upgraded(matched, fired)
+                return Verdict(winner.threat_class, winner, ids) if winner.threat_class else None
         return verdict
 
-    def _verdict(self, matched: list[int]) -> Verdict | None:
-        severity = self._severity
-        matched = sorted(matched, key=lambda i: -severity[i])  # stable: load order in a level
-        rules = self.rules
-        winner = rules[matched[0]]
-        if winner.threat_class is None:
-            return None
-        return Verdict(winner.threat_class, winner, tuple([rules[i].id for i in matched]))
+    def _known(self, key: tuple[int, ...]) -> tuple[Verdict | None, Inputs | None]:
+        """The verdict and correlation inputs of a set of matching rules, worked out once
+        (verdicts are immutable); the store empties when full."""
+        severity, rules = self._severity, self.rules
+        ranked = sorted(key, key=lambda i: -severity[i])  # stable: load order in a level
+        winner = rules[ranked[0]]
+        verdict = None
+        if winner.threat_class is not None:
+            verdict = Verdict(winner.threat_class, winner, tuple([rules[i].id for i in ranked]))
+        inputs = None
+        if self._correlator is not None and not self._feeds.isdisjoint(key):
+            inputs = self._correlator.inputs_of([rules[i].id for i in ranked])
+        verdicts = self._verdicts
+        if len(verdicts) >= _VERDICTS:
+            verdicts.clear()
+        known = verdicts[key] = (verdict, inputs)
+        return known
 
     def assess(self, event: Mapping[str, Any]) -> tuple[Verdict | None, tuple[str, ...]]:
         """:meth:`classify`, and every matching rule and fired correlation, most severe first."""
-        matched = self.matching(event)
-        severity = self._severity
-        matched.sort(key=lambda i: -severity[i])
-        rules = self.rules
-        if matched and self._correlator is not None and not self._feeds.isdisjoint(matched):
-            winner, ids = self._correlate(event, matched)
-        elif matched:
-            winner, ids = rules[matched[0]], tuple(rules[i].id for i in matched)
-        else:
+        matched = self._matching(event)
+        if not matched:
             return None, ()
+        known = self._verdicts.get(tuple(matched)) or self._known(tuple(matched))
+        fired: list[Correlation] = []
+        if known[1] is not None:
+            fired = self._correlator.count(event, known[1])  # type: ignore[union-attr]
+        winner, ids = self._upgraded(matched, fired)
         if winner.threat_class is None:
             return None, ids
         return Verdict(winner.threat_class, winner, ids), ids
 
-    def _correlate(
-        self, event: Mapping[str, Any], matched: list[int]
+    def _upgraded(
+        self, matched: list[int], fired: list[Correlation]
     ) -> tuple[RuleInfo, tuple[str, ...]]:
-        """Feed the correlator; the winner and the ids, fired correlations in severity order."""
+        """The winner and the ids, fired correlations placed in severity order."""
         rules, severity = self.rules, self._severity
+        matched = sorted(matched, key=lambda i: -severity[i])  # stable: load order in a level
         infos = [rules[i] for i in matched]
         ranks = [severity[i] for i in matched]
-        assert self._correlator is not None
-        for correlation in self._correlator.observe(event, [info.id for info in infos]):
+        for correlation in fired:
             rank = LEVEL_RANK[correlation.info.level]
             at = next((k for k, r in enumerate(ranks) if r < rank), len(ranks))
             infos.insert(at, correlation.info)
@@ -157,16 +172,17 @@ class RuleSet:
     lives in ``correlator`` (shared by every binding of this set).
     """
 
-    __slots__ = ("_bound", "_predicates", "_requirements", "correlator", "rules")
+    __slots__ = ("_bound", "_predicates", "_requirements", "_terms", "correlator", "rules")
 
     def __init__(
         self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
         requirements: Sequence[Requirements], correlations: Sequence[Correlation] = (),
-        *, max_groups: int = MAX_GROUPS,
+        *, max_groups: int = MAX_GROUPS, terms: Sequence[Terms | None] | None = None,
     ) -> None:
         self.rules: tuple[RuleInfo, ...] = tuple(rules)
         self._predicates = tuple(predicates)
         self._requirements = tuple(requirements)
+        self._terms = tuple(terms) if terms is not None else None
         self._bound: dict[tuple[tuple[str, str], ...] | None, BoundRules] = {}
         self.correlator: Correlator | None = (
             Correlator(correlations, max_groups=max_groups) if correlations else None)
@@ -222,6 +238,7 @@ class RuleSet:
         infos: list[RuleInfo] = []
         predicates: list[Predicate] = []
         requirements: list[Requirements] = []
+        terms: list[Terms | None] = []
         names: dict[str, str] = {}
         linked: list[LoadedRule] = []
         for rule in unique:
@@ -241,6 +258,7 @@ class RuleSet:
             infos.append(rule.info)
             predicates.append(compiled.predicate)
             requirements.append(compiled.requirements)
+            terms.append(compiled.terms)
             names[rule.info.id] = rule.info.id
             if rule.sigma.name:
                 names.setdefault(str(rule.sigma.name), rule.info.id)
@@ -249,15 +267,16 @@ class RuleSet:
         if strict and problems:
             raise RuleError(problems)
         return cls(infos, predicates, requirements, correlations,
-                   max_groups=max_groups), problems
+                   max_groups=max_groups, terms=terms), problems
 
     def bind(
         self, logsource: Mapping[str, str] | None, *, indexed: bool | None = None
     ) -> BoundRules:
         """The rules that meet events of an input with this logsource (None: every rule).
 
-        ``indexed`` chooses whether an event meets only its candidate rules (the default for
-        all but small sets) or every rule (False; for checking the index).
+        ``indexed`` chooses whether an event meets only its candidate rules (True: through the
+        index) or every rule (False; for checking the index). By default a small set is
+        matched with a :class:`~socd.classify.plan.Plan` and a larger one with the index.
         """
         key = None if logsource is None else tuple(sorted(
             (k, str(v).lower()) for k, v in logsource.items() if k in LOGSOURCE_KEYS))
@@ -278,6 +297,7 @@ class RuleSet:
             [self.rules[i] for i in chosen], [self._predicates[i] for i in chosen],
             [self._requirements[i] for i in chosen], indexed=indexed,
             correlator=self.correlator,
+            terms=None if self._terms is None else [self._terms[i] for i in chosen],
         )
 
     def match(

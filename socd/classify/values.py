@@ -79,6 +79,9 @@ class ValueGroup:
     group can match a missing field."""
     folded: TextTest | None = None
     """When the group holds only case-insensitive strings: the test on a lowercased string."""
+    equals: frozenset[str] | None = None
+    """When the group is nothing but case-insensitive equality: the lowercased texts it
+    accepts (a scalar matches when its lowercased text is one of them)."""
 
 
 def compile_values(
@@ -126,15 +129,18 @@ def compile_values(
     folded_test = folded.build()
     cased_test = cased.build()
     test = _group_test(folded_test, cased_test, frozenset(numbers), others)
+    equals: frozenset[str] | None = None
     if numbers or others or cased_test is not None:
         folded_test = None
+    elif not null and folded.only_equal():
+        equals = frozenset(folded.equal)
     if null:
         group_atoms: tuple[Atom, ...] | None = None
     elif any(kind == "present" for kind, _ in atoms):
         group_atoms = (("present", ""),)
     else:
         group_atoms = tuple(dict.fromkeys(atoms))
-    return ValueGroup(test, null, group_atoms, folded_test)
+    return ValueGroup(test, null, group_atoms, folded_test, equals)
 
 
 def _expand(
@@ -290,16 +296,38 @@ def _regex_test(value: SigmaRegularExpression, placeholders: Placeholders) -> Te
     if value.regexp.contains_placeholder():
         sources = [str(s) for s in value.regexp.replace_placeholders(
             _placeholder_values(placeholders))]
+    source = "|".join(sources)
     try:
-        search = re.compile("|".join(sources), flags).search
+        search = re.compile(source, flags).search
     except re.error as error:
         raise CompileError(f"regular expression {sources[0]!r} is invalid: {error}") from None
+    needles = required_literals(source, shortest=1)
+    if needles is None or not all(needle.isascii() for needle in needles):
 
-    def regex_check(item: Any) -> bool:
+        def regex_check(item: Any) -> bool:
+            text = text_of(item)
+            return text is not None and search(text) is not None
+
+        return regex_check
+    required = tuple(needles)
+
+    def regex_prechecked(item: Any) -> bool:
+        # a text without any of the literals the expression needs cannot match: checking
+        # that is far cheaper than a search (which may backtrack). ASCII texts only: there,
+        # case-insensitive matching and lowercasing agree character by character.
         text = text_of(item)
-        return text is not None and search(text) is not None
+        if text is None:
+            return False
+        if text.isascii():
+            lowered = text.lower()
+            for needle in required:
+                if needle in lowered:
+                    break
+            else:
+                return False
+        return search(text) is not None
 
-    return regex_check
+    return regex_prechecked
 
 
 _TIME_PARTS: Mapping[TimestampPart, Callable[[datetime], int]] = {

@@ -183,6 +183,47 @@ def test_index_never_hides_a_matching_rule(
     assert [r.id for r in indexed.match(event)] == [r.id for r in plain.match(event)]
 
 
+_PLANNED: dict[str, tuple[Any, Any]] = {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(kind=st.sampled_from(sorted(RULE_SETS)), event=EVENTS)
+def test_plan_matches_what_every_predicate_matches(
+    tmp_path_factory: Any, kind: str, event: dict[str, Any]
+) -> None:
+    """A small set's plan (fields fetched once, rules found by their equality terms) matches
+    exactly the rules that evaluating every predicate matches."""
+    if kind not in _PLANNED:
+        directory = tmp_path_factory.mktemp(f"plan-{kind}")
+        plain = _indexed_and_plain(kind, directory)[1]
+        rules, _ = RuleSet.load([directory])
+        _PLANNED[kind] = (rules.bind(None), plain)
+    planned, plain = _PLANNED[kind]
+    assert planned.plan is not None
+    assert [r.id for r in planned.match(event)] == [r.id for r in plain.match(event)]
+
+
+def test_plan_flattens_fields_and_keeps_predicates_for_the_rest(write_rule: WriteRule,
+                                                               tmp_path: Path) -> None:
+    """Rules over fields (and, or, not) are flattened; keyword and field-reference rules keep
+    their predicates; literal dotted keys, nested objects and lists all match."""
+    write_rule({"s": {"rule.category": ["apt_c2", "botnet"], "event.severity|gte": 7},
+                "f": {"source.domain|endswith": ".gov.vn"}, "condition": "s and not f"},
+               name="a.yml")
+    write_rule({"k": ["implant"], "condition": "k"}, name="b.yml")
+    write_rule({"s": {"a|fieldref": "b"}, "condition": "s"}, name="c.yml")
+    rules, _ = RuleSet.load([tmp_path])
+    bound = rules.bind(None)
+    assert bound.plan is not None and bound.index is None
+    nested = {"rule": {"category": "APT_C2"}, "event": {"severity": 8}}
+    assert [r.title for r in bound.match(nested)] == ["test rule"]
+    assert bound.match({"rule.category": "botnet", "event.severity": "9"})
+    assert bound.match({"rule": {"category": ["x", "Botnet"]}, "event": {"severity": 7}})
+    assert not bound.match({**nested, "source": {"domain": "portal.GOV.vn"}})
+    assert not bound.match({"rule": {"category": "apt_c2"}, "event": {"severity": 6}})
+    assert len(bound.match({"msg": "an implant", "a": "x", "b": "X"})) == 2
+
+
 def test_index_modes_are_exercised(tmp_path: Path) -> None:
     """The three rule sets above do reach the walk, fetch and own-set paths of the index."""
     indexes = {}

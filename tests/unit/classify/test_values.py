@@ -352,3 +352,23 @@ def test_timestamp_parts(matches: Matches) -> None:
     assert matches(sel({"@timestamp|hour": 8}), {"@timestamp": "2020-06-15T08:12:44+07:00"})
     assert not matches(sel({"@timestamp|hour": 9}), {"@timestamp": "2020-06-15T08:12:44Z"})
     assert matches(sel({"@timestamp|year": 2020}), {"@timestamp": "2020-06-15T08:12:44Z"})
+
+
+@pytest.mark.parametrize(
+    ("pattern", "text", "expected"),
+    [
+        (r"\w+`(?:\w+|-|.)`[\w+|\s]", "IN`V`oke-Expression", True),
+        (r"\w+`(?:\w+|-|.)`[\w+|\s]", "Invoke-Expression " * 20, False),  # no backtick
+        ("(?i)mimikatz|sekurlsa", "run SEKURLSA::logonpasswords", True),
+        ("mimi.atz", "MIMIKATZ", False),  # case-sensitive: the literal check only narrows
+        ("(?i)straße", "STRASSE", False),
+        ("(?i)straße", "Straße", True),  # non-ASCII text: the regular expression decides
+        ("(?i)Ks", "\u212as", True),  # Kelvin sign: not ASCII, searched as is
+    ],
+)
+def test_regex_literals_only_skip_texts_that_cannot_match(
+    matches: Matches, pattern: str, text: str, expected: bool
+) -> None:
+    """A regular expression is searched only when the text holds a literal it needs; the
+    shortcut never changes the answer, whatever the case or the script of the text."""
+    assert matches(sel({"f|re": pattern}), {"f": text}) is expected
