@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from socd.errors import DecodeError, NormalizeError
-from socd.normalize.codecs.syslog import parse_prefix
+from socd.errors import NormalizeError
+from socd.normalize.codecs.syslog import decode_line, parse_prefix
 
 HEADER = ("version", "vendor", "product", "product_version", "event_class_id", "name",
           "severity")
@@ -38,11 +38,7 @@ _VALUE_UNESCAPED = {"\\": "\\", "=": "=", "|": "|", "n": "\n", "r": "\r"}
 
 
 def decode_cef(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"not UTF-8: {exc}", reason="not_utf8") from None
-    return parse_cef(text.rstrip("\r\n"))
+    return parse_cef(decode_line(raw))
 
 
 def parse_cef(text: str) -> dict[str, Any]:

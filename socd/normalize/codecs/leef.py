@@ -19,20 +19,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from socd.errors import DecodeError, NormalizeError
+from socd.errors import NormalizeError
 from socd.normalize.codecs.cef import split_header
-from socd.normalize.codecs.syslog import parse_prefix
+from socd.normalize.codecs.syslog import decode_line, parse_prefix
 
 _HEX_DELIMITER = re.compile(r"(?:0?[xX])([0-9A-Fa-f]{1,4})")
 _PAIR = re.compile(r"[^\s=|]+=")
 
 
 def decode_leef(raw: bytes) -> dict[str, Any]:
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DecodeError(f"not UTF-8: {exc}", reason="not_utf8") from None
-    return parse_leef(text.rstrip("\r\n"))
+    return parse_leef(decode_line(raw))
 
 
 def parse_leef(text: str) -> dict[str, Any]:
