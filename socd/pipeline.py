@@ -85,7 +85,6 @@ class Pipeline:
     """The per-event stages, bound to the configuration and the rules in force."""
 
     def __init__(self, config: Config, rules: RuleSet) -> None:
-        self._config = config
         self._prefix = config.elasticsearch.index_prefix
         self._max_bytes = config.kafka.max_message_bytes
         self._inputs: dict[str, InputRuntime] = {}

@@ -177,12 +177,6 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def is_plain(spec: FieldSpec) -> bool:
-    """No conversion beyond the type itself (the compiled code can skip the call)."""
-    return (not spec.lowercase and spec.min is None and spec.max is None and spec.map is None
-            and spec.thresholds is None and spec.value is None)
-
-
 def load_mapping_file(path: Path) -> MappingFile:
     """Read and validate one mapping file; raise ConnectorError naming the file, line, key."""
     try:

@@ -124,12 +124,12 @@ class ElasticsearchSink:
         version = found[0]["index_template"].get("version") if found else None
         return version == templates.TEMPLATE_VERSION
 
-    async def index(self, actions: Sequence[IndexAction],
-                    stopping: asyncio.Event | None = None) -> list[Rejected]:
+    async def index(self, actions: Sequence[IndexAction]) -> list[Rejected]:
         """Make ``actions`` durable; return the items rejected for good.
 
-        Retries forever on retriable failures; ``stopping`` does not interrupt it, because
-        the offsets of these documents must not be committed before they are durable.
+        Retries forever on retriable failures, even while socd is stopping: the offsets of
+        these documents must not be committed before they are durable (the shutdown drain
+        is bounded instead).
         """
         pending = list(actions)
         rejected: list[Rejected] = []

@@ -16,7 +16,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from socd.errors import DEAD_LETTER_REASONS
 
 THREAT_CLASSES = ("critical", "high-risk")
-LAYERS = ("1", "2", "3", "4")
 
 
 class Metrics:
