@@ -56,7 +56,8 @@ class _InFlight:
 
 def load_rules(config: Config) -> RuleSet:
     rules, _ = RuleSet.load(config.rules.paths, strict=True,
-                            placeholders=config.rules.placeholders)
+                            placeholders=config.rules.placeholders,
+                            pipelines=config.pipelines)
     return rules
 
 

@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     rules_sub = rules.add_subparsers(dest="rules_command", required=True, metavar="ACTION")
     validate = rules_sub.add_parser("validate", help="report every problem in rule files")
     validate.add_argument("paths", nargs="+", help="rule files or folders")
+    validate.add_argument("--pipeline", action="append", default=[], metavar="PIPELINE",
+                          help="also fit the rules with this pySigma pipeline (repeatable)")
     test = rules_sub.add_parser("test", help="evaluate rules on JSONL events (as given)")
     test.add_argument("--rules", nargs="+", required=True, help="rule files or folders")
     test.add_argument("--events", required=True, help="JSONL file, one event a line")
@@ -58,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
                       help="exit 2 when a rule cannot be loaded")
     test.add_argument("--explain", action="store_true",
                       help="show, per matching rule, which selections held on which fields")
+    test.add_argument("--pipeline", action="append", default=[], metavar="PIPELINE",
+                      help="fit the rules with this pySigma pipeline first (repeatable): "
+                      "socd's own (windows), an installed plugin's, or a YAML file")
 
     normalize = sub.add_parser("normalize", help="run a connector offline: one ECS line out "
                                "per message in")
@@ -103,8 +108,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from socd.classify import tools
 
         if args.rules_command == "validate":
-            return tools.validate(args.paths)
+            return tools.validate(args.paths, pipelines=args.pipeline)
         return tools.test(args.rules, args.events, strict=args.strict, out=sys.stdout,
+                          pipelines=args.pipeline,
                           explain=args.explain)
     if command == "normalize":
         return normalize(args.connector, args.events, sensor=args.sensor,
@@ -140,7 +146,8 @@ def check_config(config: Config) -> int:
         except ConnectorError as exc:
             problems.extend(exc.problems)
     _, rule_problems = RuleSet.load(config.rules.paths, strict=False,
-                                    placeholders=config.rules.placeholders)
+                                    placeholders=config.rules.placeholders,
+                                    pipelines=config.pipelines)
     problems.extend(rule_problems)
     if problems:
         raise ConfigError(problems)

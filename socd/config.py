@@ -91,6 +91,9 @@ class InputConfig(_Model):
     """Name of this input in metrics and logs; defaults to the topic."""
     logsource: dict[Literal["product", "category", "service"], str] | None = None
     """The Sigma logsource of this input's events; defaults to the connector's."""
+    pipelines: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+    """pySigma processing pipelines that fit the rules to this input's events: socd's own
+    (``windows``), an installed pySigma plugin's, or the path of a pipeline YAML file."""
     timezone: str | None = None
     """Zone for timestamps that carry no offset; defaults to ``report.timezone``."""
     keep_original: bool = True
@@ -195,6 +198,11 @@ class Config(_Model):
     sharing: SharingConfig = Field(default_factory=SharingConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @property
+    def pipelines(self) -> list[tuple[str, ...]]:
+        """The distinct sets of pipelines the inputs fit the rules with (``()``: none)."""
+        return list(dict.fromkeys(tuple(item.pipelines) for item in self.inputs))
 
     @model_validator(mode="after")
     def _topics(self) -> Config:
@@ -308,11 +316,14 @@ def _looks_like_path(connector: str) -> bool:
 def _resolve_paths(config: Config, base: Path) -> Config:
     """Relative rule and mapping-file paths are relative to the config file's folder."""
     paths = [p if p.is_absolute() else (base / p) for p in config.rules.paths]
-    inputs = [
-        item.model_copy(update={"connector": str(base / item.connector)})
-        if _looks_like_path(item.connector) and not Path(item.connector).is_absolute()
-        else item
-        for item in config.inputs
-    ]
+    inputs = []
+    for item in config.inputs:
+        update: dict[str, Any] = {}
+        if _looks_like_path(item.connector) and not Path(item.connector).is_absolute():
+            update["connector"] = str(base / item.connector)
+        if any(_looks_like_path(p) and not Path(p).is_absolute() for p in item.pipelines):
+            update["pipelines"] = [str(base / p) if _looks_like_path(p) and not Path(
+                p).is_absolute() else p for p in item.pipelines]
+        inputs.append(item.model_copy(update=update) if update else item)
     return config.model_copy(update={"rules": config.rules.model_copy(update={"paths": paths}),
                                      "inputs": inputs})

@@ -95,8 +95,8 @@ class Pipeline:
                 keep_original=item.keep_original)
             logsource = ({str(k): v for k, v in item.logsource.items()} if item.logsource
                          else dict(normalizer.logsource))
-            self._inputs[item.topic] = InputRuntime(item, normalizer, logsource,
-                                                    rules.bind(logsource))
+            self._inputs[item.topic] = InputRuntime(
+                item, normalizer, logsource, rules.bind(logsource, pipelines=item.pipelines))
         self.rules = rules
 
     @property
@@ -110,7 +110,7 @@ class Pipeline:
     def use_rules(self, rules: RuleSet) -> None:
         """Swap the rule set (SIGHUP); batches already processed keep their verdicts."""
         for runtime in self._inputs.values():
-            runtime.rules = rules.bind(runtime.logsource)
+            runtime.rules = rules.bind(runtime.logsource, pipelines=runtime.cfg.pipelines)
         self.rules = rules
 
     def process(self, records: Iterable[Record]) -> Batch:

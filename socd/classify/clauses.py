@@ -23,14 +23,11 @@ Clause = tuple[FieldAtom, ...] | None
 Requirements = tuple[tuple[FieldAtom, ...], ...]
 """Clauses that must all hold for a rule to match (empty: nothing known)."""
 
-_SECOND_WORTH = 0.5
-"""A second clause is worth checking only when it lets through at most this share."""
-
 ANYWHERE = ""
 """The field name of keyword atoms: they may hold in any value of the event."""
 
 
-def _atom_cost(kind: str, key: Any) -> float:
+def atom_cost(kind: str, key: Any) -> float:
     """Roughly, the share of events with the field in which the atom holds."""
     if kind == "present":
         return 1.0
@@ -54,7 +51,7 @@ def _atom_cost(kind: str, key: Any) -> float:
 
 def clause_cost(clause: Sequence[FieldAtom]) -> float:
     """How large a share of events a clause lets through (a relative figure)."""
-    return min(1.0, sum(_atom_cost(kind, key) for _, kind, key in clause))
+    return min(1.0, sum(atom_cost(kind, key) for _, kind, key in clause))
 
 
 def simplify(clause: Clause) -> Clause:
@@ -70,13 +67,11 @@ def simplify(clause: Clause) -> Clause:
     return tuple((field, "present", "") for field in fields)
 
 
-def best_two(clauses: Iterable[Clause]) -> tuple[Clause, Clause]:
-    """The two most selective clauses of and-linked nodes (both are necessary).
+KEPT = 4
+"""Necessary clauses kept per node, most selective first; the index picks among them."""
 
-    The second is None unless it is selective enough to be worth checking.
-    """
+
+def ranked(clauses: Iterable[Clause]) -> tuple[tuple[FieldAtom, ...], ...]:
+    """The :data:`KEPT` most selective of and-linked nodes' clauses (each is necessary)."""
     known = sorted({c for c in clauses if c}, key=lambda c: (clause_cost(c), len(c), c))
-    if not known:
-        return None, None
-    second = known[1] if len(known) > 1 and clause_cost(known[1]) <= _SECOND_WORTH else None
-    return known[0], second
+    return tuple(known[:KEPT])

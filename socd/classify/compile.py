@@ -31,7 +31,7 @@ from sigma.conditions import (
 from sigma.rule import SigmaRule
 from sigma.types import SigmaExists, SigmaFieldReference, SigmaString, SigmaType
 
-from socd.classify.clauses import ANYWHERE, Clause, Requirements, best_two, simplify
+from socd.classify.clauses import ANYWHERE, Clause, Requirements, ranked, simplify
 from socd.classify.fields import MEMO as memo
 from socd.classify.fields import MISSING, iter_scalars, lowered_texts, make_getter, text_of
 from socd.classify.patterns import TextTest
@@ -70,15 +70,15 @@ class Compiled:
     clause: Clause
     folded: TextTest | None = None
     """For a leaf of case-insensitive strings only: its test on the lowercased text."""
-    second: Clause = None
-    """Another clause that must hold too (from another and-linked node)."""
+    more: Requirements = ()
+    """Other clauses that must hold too (from other and-linked nodes), most selective first."""
     terms: Terms | None = None
     """The node flattened (None: it names no field, or would flatten into too much)."""
 
     @property
     def requirements(self) -> Requirements:
         """The clauses that must all hold when the node matches."""
-        return tuple(c for c in (self.clause, self.second) if c)
+        return (self.clause, *self.more) if self.clause else self.more
 
 
 def compile_rule(rule: SigmaRule, placeholders: Placeholders) -> Compiled:
@@ -171,8 +171,8 @@ def _compile_and(args: Sequence[Any], placeholders: Placeholders) -> Compiled:
             merged.update(id(a) for a in group)
         else:
             children.append(_compile(arg, placeholders))
-    clause, second = _conjunction(children)
-    return Compiled(_all(children), clause, second=second,
+    clause, more = _conjunction(children)
+    return Compiled(_all(children), clause, more=more,
                     terms=_and_terms([c.terms for c in children]))
 
 
@@ -180,10 +180,10 @@ def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
     """Several string values that must all match one (plain) field: lowercase it once."""
     tests = [leaf.folded for leaf in leaves]
     slow = _all(leaves)
-    clause, second = _conjunction(leaves)
+    clause, more = _conjunction(leaves)
     terms = _and_terms([leaf.terms for leaf in leaves])
     if any(test is None for test in tests):
-        return Compiled(slow, clause, second=second, terms=terms)
+        return Compiled(slow, clause, more=more, terms=terms)
     folded = tuple(t for t in tests if t is not None)
 
     def all_leaf(event: Mapping[str, Any]) -> bool:
@@ -196,21 +196,31 @@ def _all_on_field(field: str, leaves: list[Compiled]) -> Compiled:
             return True
         return slow(event)  # lists and other types: each value on its own
 
-    return Compiled(all_leaf, clause, second=second, terms=terms)
+    return Compiled(all_leaf, clause, more=more, terms=terms)
 
 
-def _conjunction(children: Sequence[Compiled]) -> tuple[Clause, Clause]:
-    """The clause and second clause of and-linked nodes (any of theirs is necessary)."""
-    return best_two(c for child in children for c in (child.clause, child.second))
+def _conjunction(children: Sequence[Compiled]) -> tuple[Clause, Requirements]:
+    """The best clause of and-linked nodes, and the next ones (any of theirs is necessary)."""
+    kept = ranked(c for child in children for c in (child.clause, *child.more))
+    return (kept[0], kept[1:]) if kept else (None, ())
 
 
 def _either(children: Sequence[Compiled]) -> Compiled:
     if len(children) == 1:
         return children[0]
-    clause: Clause = ()
+    # One clause of each child is necessary for the union: the children's best clauses make
+    # one, their second ones (or the best again) another; the index may use both.
+    best: Clause = ()
+    other: Clause = ()
     for child in children:
-        clause = None if child.clause is None or clause is None else clause + child.clause
-    return Compiled(_any(children), simplify(clause), terms=_or_terms([c.terms for c in children]))
+        if child.clause is None or best is None or other is None:
+            best = other = None
+            continue
+        best += child.clause
+        other += child.more[0] if child.more else child.clause
+    kept = ranked([simplify(best), simplify(other)])
+    return Compiled(_any(children), kept[0] if kept else None, more=kept[1:],
+                    terms=_or_terms([c.terms for c in children]))
 
 
 def _or_terms(children: Sequence[Terms | None]) -> Terms | None:
@@ -463,10 +473,13 @@ def _fieldref_leaf(field: str, ref: SigmaFieldReference) -> Compiled:
         return text == other
 
     def fieldref_leaf(event: Mapping[str, Any]) -> bool:
-        mine = _texts(get(event))
+        value, other = get(event), get_other(event)
+        if type(value) is str and type(other) is str:  # the common case
+            return related(value.lower(), other.lower())
+        mine = _texts(value)
         if not mine:
             return False
-        others = _texts(get_other(event))
+        others = _texts(other)
         return any(related(a, b) for a in mine for b in others)
 
     return Compiled(fieldref_leaf, ((field, "present", ""),))

@@ -14,17 +14,24 @@ fields the index fetches just those; otherwise it walks the event once.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-import re2  # type: ignore[import-untyped]
+from ahocorasick_rs import BytesAhoCorasick, Implementation
 
-from socd.classify.clauses import ANYWHERE, Requirements
+from socd.classify.clauses import ANYWHERE, FieldAtom, Requirements, atom_cost
 from socd.classify.fields import MEMO, MISSING, make_getter, parse_number
 
-_RE2_MEMORY = 16 << 20
-"""Memory budget of each RE2 set: its program, and its automaton, built lazily within it. A
-set that would not fit is split."""
+_DFA_PATTERNS = 2000
+"""Automata of up to this many patterns are built as DFAs: the fastest to run, but their size
+grows with the patterns; larger ones are contiguous NFAs."""
+
+_REMEMBERED = 4096
+_REMEMBERED_LENGTH = 512
+"""Per field, the results of up to twice this many texts of at most this length are kept, in
+two generations (when the newer is full, the older is forgotten): memory stays bounded
+whatever the traffic, and texts that keep coming back stay."""
 
 _OWN_SET = 16
 """From this many prefix, suffix and substring atoms, a field's are matched by an RE2 set."""
@@ -35,12 +42,51 @@ _FEW_FIELDS = 12
 _SEPARATORS = str.maketrans("\x01\x02", "  ")
 """Values are written for RE2 as ``\\x01value\\x02``: they must not contain the separators."""
 
+_SECOND_WORTH = 0.5
+"""A second clause is worth checking only when it lets through at most this share."""
+
+_SHARED = 8
+_COMMON = 0.2
+"""An atom that at least :data:`_SHARED` rules and this share of the rules need selects
+nothing worth an index: atoms every rule of a log source needs (the channel a pipeline adds)."""
+
 Rules = list[int]
 
 
+def _chosen(requirements: Sequence[Requirements]) -> list[Requirements]:
+    """For each rule, its one or two most selective clauses (of those it keeps).
+
+    Selectivity is :func:`~socd.classify.clauses.atom_cost`, raised for atoms many rules share.
+    """
+    needed: Counter[FieldAtom] = Counter()
+    for clauses in requirements:
+        needed.update({atom for clause in clauses for atom in clause})
+    total = max(len(requirements), 1)
+
+    def cost(clause: tuple[FieldAtom, ...]) -> float:
+        share = 0.0
+        for atom in clause:
+            count = needed[atom]
+            own = atom_cost(atom[1], atom[2])
+            share += 1.0 if count >= _SHARED and count >= _COMMON * total else own
+        return min(1.0, share)
+
+    chosen: list[Requirements] = []
+    for clauses in requirements:
+        if len(clauses) < 2:
+            chosen.append(clauses)
+            continue
+        ordered = sorted(clauses, key=cost)
+        if cost(ordered[1]) <= _SECOND_WORTH:
+            chosen.append((ordered[0], ordered[1]))
+        else:
+            chosen.append((ordered[0],))
+    return chosen
+
+
 def _pattern(kind: str, key: str) -> str:
-    """The RE2 pattern of a text atom over values written as ``\\x01value\\x02``."""
-    literal: str = re2.escape(key.translate(_SEPARATORS))
+    """The literal a text atom looks for in values written as ``\\x01value\\x02``."""
+    literal = key.translate(_SEPARATORS)
     if kind == "eq":
         return "\x01" + literal + "\x02"
     if kind == "prefix":
@@ -51,50 +97,60 @@ def _pattern(kind: str, key: str) -> str:
 
 
 class _TextSet:
-    """RE2 sets of text atoms; each pattern leads to the rules filed under it."""
+    """An Aho-Corasick automaton of text atoms; each pattern leads to the rules filed under it."""
 
-    __slots__ = ("_sets",)
+    __slots__ = ("_find", "_found", "_older", "_rules")
 
     def __init__(self, atoms: Mapping[tuple[str, str], Rules]) -> None:
         patterns: dict[str, Rules] = {}
         for (kind, key), rules in atoms.items():
             patterns.setdefault(_pattern(kind, key), []).extend(rules)
-        self._sets = _compile_sets(list(patterns.items()))
+        small = len(patterns) <= _DFA_PATTERNS
+        automaton = BytesAhoCorasick(
+            [p.encode("utf-8", "surrogatepass") for p in patterns],
+            implementation=Implementation.DFA if small else Implementation.ContiguousNFA)
+        self._find = automaton.find_matches_as_indexes
+        self._rules = tuple(patterns.values())
+        self._found: dict[str, tuple[int, ...]] = {}
+        """What :meth:`add_text` found for recent texts: values repeat (an image path, a
+        hash), and a lookup is far cheaper than a search."""
+        self._older: dict[str, tuple[int, ...]] = {}
+        """The previous generation of ``_found``: a text seen again moves back."""
 
     def add_matches(self, texts: list[str], out: set[int]) -> None:
         """Add the rules whose atom holds in one of the (lowercased) texts."""
         written = "\x01" + "\x02\x01".join(texts) + "\x02"
         if written.count("\x01") != len(texts) or written.count("\x02") != len(texts):
             written = "\x01" + "\x02\x01".join(t.translate(_SEPARATORS) for t in texts) + "\x02"
-        data = written.encode("utf-8", "replace")
-        for match, rules in self._sets:
-            found = match(data)
-            if found:
-                for position in found:
-                    out.update(rules[position])
+        rules = self._rules
+        data = written.encode("utf-8", "surrogatepass")
+        for position in {found[0] for found in self._find(data, True)}:
+            out.update(rules[position])
 
+    def add_text(self, text: str, out: set[int]) -> None:
+        """:meth:`add_matches` for one text (remembered when not too long)."""
+        found = self._found.get(text)
+        if found is None:
+            found = self._older.get(text)
+            if found is None:
+                found = self._search(text)
+            if len(text) <= _REMEMBERED_LENGTH:
+                if len(self._found) >= _REMEMBERED:
+                    self._older = self._found
+                    self._found = {}
+                self._found[text] = found
+        if found:
+            out.update(found)
 
-def _compile_sets(
-    patterns: list[tuple[str, Rules]]
-) -> list[tuple[Callable[[bytes], list[int]], tuple[Rules, ...]]]:
-    """One RE2 set for the patterns, or several if one would exceed the memory budget."""
-    options = re2.Options()
-    options.max_mem = _RE2_MEMORY
-    matcher = re2.Set.SearchSet(options)
-    try:
-        for pattern, _ in patterns:
-            matcher.Add(pattern)
-        matcher.Compile()
-    except re2.error:
-        if len(patterns) == 1:  # a literal too large for any set: its rules are candidates
-            return [(_always_first, (patterns[0][1],))]
-        half = len(patterns) // 2
-        return _compile_sets(patterns[:half]) + _compile_sets(patterns[half:])
-    return [(matcher._set.Match, tuple(rules for _, rules in patterns))]
-
-
-def _always_first(_: bytes) -> list[int]:
-    return [0]
+    def _search(self, text: str) -> tuple[int, ...]:
+        if "\x01" in text or "\x02" in text:
+            text = text.translate(_SEPARATORS)
+        rules = self._rules
+        data = ("\x01" + text + "\x02").encode("utf-8", "surrogatepass")
+        slots: set[int] = set()
+        for position in {match[0] for match in self._find(data, True)}:
+            slots.update(rules[position])
+        return tuple(slots)
 
 
 class _FieldAtoms:
@@ -183,6 +239,7 @@ class RuleIndex:
     __slots__ = ("_always", "_anywhere", "_fields", "_getters", "_two")
 
     def __init__(self, requirements: Sequence[Requirements]) -> None:
+        requirements = _chosen(requirements)
         first_fields = {field for clauses in requirements if clauses for field, _, _ in clauses[0]}
         if ANYWHERE not in first_fields and len(first_fields) <= _FEW_FIELDS:
             # few fields: fetching them is cheap; second clauses would only add fields to fetch
@@ -286,12 +343,64 @@ class RuleIndex:
                 out.update(atoms.present)
 
     def _walk(self, event: Mapping[str, Any], out: set[int]) -> None:
+        """Probe every value of the event: top-level scalars on the spot (the common case),
+        nested objects and lists through :func:`_flatten`."""
         fields = self._fields
         anywhere = self._anywhere
         everything: list[str] | None = [] if anywhere is not None else None
         keywords_only = anywhere is not None and anywhere.texts_only
+        nested: list[tuple[str, Any]] | None = None
+        for name, value in event.items():
+            kind = type(value)
+            if kind is str:
+                text = value.lower()
+            elif kind is int or kind is float or kind is bool:
+                text = _lower_text(value)
+            else:
+                if value is not None:
+                    if nested is None:
+                        nested = []
+                    nested.append((name, value))
+                continue
+            if type(name) is not str:
+                name = str(name)
+            atoms = fields.get(name)
+            if atoms is not None:
+                if atoms.present:
+                    out.update(atoms.present)
+                if atoms.texts_only:
+                    atoms.texts.add_text(text, out)  # type: ignore[union-attr]
+                elif atoms.equal_only:
+                    found = atoms.equal.get(text)
+                    if found:
+                        out.update(found)
+                else:
+                    texts: list[str] | None = [] if atoms.texts is not None else None
+                    atoms.probe_text(value, text, out, texts)
+                    if texts:
+                        atoms.texts.add_text(text, out)  # type: ignore[union-attr]
+            if keywords_only:
+                everything.append(text)  # type: ignore[union-attr]
+            elif anywhere is not None:
+                anywhere.probe_text(value, text, out, everything)
+        if nested is not None:
+            self._walk_nested(nested, out, everything)
+        if everything and anywhere is not None and anywhere.texts is not None:
+            add_text = anywhere.texts.add_text
+            for text in everything:
+                add_text(text, out)
+        if everything is not None and MEMO.event is event:
+            MEMO.texts = everything  # what keyword rules match on: every text, lowercased
+
+    def _walk_nested(
+        self, items: list[tuple[str, Any]], out: set[int], everything: list[str] | None
+    ) -> None:
+        """:meth:`_walk` for objects and lists (at the top level: their names)."""
+        fields = self._fields
+        anywhere = self._anywhere
+        keywords_only = anywhere is not None and anywhere.texts_only
         by_field: dict[str, tuple[_FieldAtoms, list[str]]] = {}
-        for name, value in _flatten(event):
+        for name, value in _flatten(dict(items)):
             atoms = fields.get(name)
             if value is _CONTAINER:
                 if atoms is not None and atoms.present:
@@ -319,10 +428,6 @@ class RuleIndex:
         for atoms, texts in by_field.values():
             if texts:
                 atoms.texts.add_matches(texts, out)  # type: ignore[union-attr]
-        if everything and anywhere is not None and anywhere.texts is not None:
-            anywhere.texts.add_matches(everything, out)
-        if everything is not None and MEMO.event is event:
-            MEMO.texts = everything  # what keyword rules match on: every text, lowercased
 
 
 class _Container:
@@ -361,3 +466,118 @@ def _scalars(items: Iterable[Any], *, containers: bool = False) -> Iterator[Any]
             yield from _scalars(item, containers=containers)
         elif containers or not isinstance(item, Mapping):
             yield item
+
+
+_PARTITION_MIN = 64
+"""Rule sets smaller than this are not partitioned."""
+
+
+class PartitionedIndex:
+    """Rules split by the value of one field that most of them require, each part indexed.
+
+    A pipeline that fits rules to their log sources (see :mod:`socd.classify.pipelines`)
+    gives most of them a clause such as ``EventID = 1``: the rules of other event ids can
+    never match an event whose id is 1. Such a field is found among the rules' clauses (the
+    one that leaves the fewest rules per event); an event meets the :class:`RuleIndex` of the
+    rules that require its value, plus those that require no value of that field. Parts are
+    built when an event first needs them.
+    """
+
+    __slots__ = ("_by_key", "_get", "_loose", "_parts", "_requirements", "field")
+
+    def __init__(self, requirements: Sequence[Requirements], field: str,
+                 by_key: Mapping[tuple[str, Any], list[int]], loose: list[int]) -> None:
+        self.field = field
+        self._get = make_getter(field)
+        self._requirements = requirements
+        self._by_key = by_key
+        self._loose = loose
+        self._parts: dict[frozenset[tuple[str, Any]], tuple[RuleIndex, tuple[int, ...]]] = {}
+
+    @classmethod
+    def build(cls, requirements: Sequence[Requirements]) -> PartitionedIndex | None:
+        """The partitioned index, or None when no field splits the rules well."""
+        if len(requirements) < _PARTITION_MIN:
+            return None
+        by_field: dict[str, dict[tuple[str, Any], list[int]]] = {}
+        for rule, clauses in enumerate(requirements):
+            for clause in clauses:
+                fields = {field for field, _, _ in clause}
+                if len(fields) != 1 or ANYWHERE in fields:
+                    continue
+                if any(kind not in ("eq", "num") for _, kind, _ in clause):
+                    continue
+                keys = by_field.setdefault(next(iter(fields)), {})
+                for atom in dict.fromkeys((kind, key) for _, kind, key in clause):
+                    keys.setdefault(atom, []).append(rule)
+        total = len(requirements)
+        best: tuple[float, str] | None = None
+        for field, keys in by_field.items():
+            covered = len({rule for rules in keys.values() for rule in rules})
+            if covered * 2 < total or len(keys) < 2:
+                continue
+            per_event = sum(len(rules) ** 2 for rules in keys.values()) / covered
+            cost = per_event + total - covered
+            if cost < total * 0.75 and (best is None or cost < best[0]):
+                best = (cost, field)
+        if best is None:
+            return None
+        field = best[1]
+        parts = {atom: sorted(set(rules)) for atom, rules in by_field[field].items()}
+        partitioned = {rule for rules in parts.values() for rule in rules}
+        loose = [rule for rule in range(total) if rule not in partitioned]
+        return cls(requirements, field, parts, loose)
+
+    @property
+    def always(self) -> Sequence[int]:
+        """Rules that are candidates for every event (none: each part has its own)."""
+        return ()
+
+    def candidates(self, event: Mapping[str, Any]) -> list[int]:
+        """The rules (positions, ascending) that may match ``event``."""
+        value = self._get(event)
+        keys: frozenset[tuple[str, Any]] = _keys_of(value)
+        part = self._parts.get(keys)
+        if part is None:
+            part = self._part(keys)
+        index, positions = part
+        return [positions[i] for i in index.candidates(event)]
+
+    def _part(self, keys: frozenset[tuple[str, Any]]) -> tuple[RuleIndex, tuple[int, ...]]:
+        chosen = set(self._loose)
+        for key in keys:
+            chosen.update(self._by_key.get(key, ()))
+        positions = tuple(sorted(chosen))
+        field = self.field
+        requirements = []
+        for rule in positions:
+            clauses = self._requirements[rule]
+            # a clause on the field alone holds for every event of this part: drop it
+            requirements.append(tuple(c for c in clauses if any(
+                f != field or kind not in ("eq", "num") for f, kind, _ in c)))
+        part = self._parts[keys] = (RuleIndex(requirements), positions)
+        if len(self._parts) > _MAX_PARTS:
+            self._parts.pop(next(iter(self._parts)))
+        return part
+
+
+_MAX_PARTS = 256
+"""Parts kept built; past that the oldest goes (events with many distinct values)."""
+
+
+def _keys_of(value: Any) -> frozenset[tuple[str, Any]]:
+    """The (kind, key) equality atoms that hold for a field's value (empty: none can)."""
+    if type(value) is list:
+        found: set[tuple[str, Any]] = set()
+        for item in _scalars(value):
+            found |= _keys_of(item)
+        return frozenset(found)
+    text = _lower_text(value)
+    if text is None:
+        return frozenset()
+    kind = type(value)
+    number = value if kind is int or kind is float else (
+        parse_number(text) if kind is str else None)
+    if number is None:
+        return frozenset(((("eq", text)),))
+    return frozenset((("eq", text), ("num", number)))

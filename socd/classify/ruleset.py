@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import copy
 import gc
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sigma import exceptions as sx
 from sigma.correlations import SigmaCorrelationRule
+from sigma.processing.pipeline import ProcessingPipeline
+from sigma.rule import SigmaRule
 
 from socd.classify.clauses import Requirements
 from socd.classify.compile import LocatedCompileError, Predicate, Terms, compile_rule
 from socd.classify.correlate import MAX_GROUPS, Correlation, Correlator, Inputs
 from socd.classify.correlations import resolve_correlations
 from socd.classify.fields import MEMO
-from socd.classify.index import RuleIndex
+from socd.classify.index import PartitionedIndex, RuleIndex
 from socd.classify.load import LoadedRule, read_rules, rule_files
 from socd.classify.locate import detection_key, locate, message_of
 from socd.classify.model import LEVEL_RANK, RuleInfo, Verdict
+from socd.classify.pipelines import handled_keys, load_pipeline
 from socd.classify.plan import LIMIT as PLAN_LIMIT
 from socd.classify.plan import Plan
 from socd.classify.values import Placeholders
@@ -59,7 +64,9 @@ class BoundRules:
             self.plan = Plan(terms, self._predicates)
         elif indexed is None:
             indexed = len(self.rules) > SMALL_SET
-        self.index: RuleIndex | None = RuleIndex(requirements) if indexed else None
+        self.index: RuleIndex | PartitionedIndex | None = None
+        if indexed:
+            self.index = PartitionedIndex.build(requirements) or RuleIndex(requirements)
         """The index narrowing the rules an event meets (None: every rule is evaluated)."""
         if self.index is not None:
             self._candidates = self.index.candidates
@@ -165,25 +172,41 @@ class BoundRules:
         return infos[0], tuple(info.id for info in infos)
 
 
+Pipelines = tuple[str, ...]
+"""The processing pipelines rules are fitted with (names or paths; () for none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    """The detection rules compiled under one set of pipelines, in load order."""
+
+    rules: tuple[RuleInfo, ...]
+    predicates: tuple[Predicate, ...]
+    requirements: tuple[Requirements, ...]
+    terms: tuple[Terms | None, ...]
+    logsources: tuple[Mapping[str, str], ...]
+    """What decides which inputs each rule meets: its logsource, less the keys the pipelines
+    turned into conditions on the events."""
+
+
 class RuleSet:
     """Every loaded rule, in load order (sorted file path, then position in the file).
 
     ``rules`` are the detection rules; ``correlations`` the correlation rules, whose state
-    lives in ``correlator`` (shared by every binding of this set).
+    lives in ``correlator`` (shared by every binding of this set). The detection rules are
+    compiled once for each set of pipelines an input uses (see :meth:`load`).
     """
 
-    __slots__ = ("_bound", "_predicates", "_requirements", "_terms", "correlator", "rules")
+    __slots__ = ("_bound", "_compiled", "correlator", "rules")
 
     def __init__(
-        self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
-        requirements: Sequence[Requirements], correlations: Sequence[Correlation] = (),
-        *, max_groups: int = MAX_GROUPS, terms: Sequence[Terms | None] | None = None,
+        self, compiled: Mapping[Pipelines, _Compiled], correlations: Sequence[Correlation] = (),
+        *, max_groups: int = MAX_GROUPS,
     ) -> None:
-        self.rules: tuple[RuleInfo, ...] = tuple(rules)
-        self._predicates = tuple(predicates)
-        self._requirements = tuple(requirements)
-        self._terms = tuple(terms) if terms is not None else None
-        self._bound: dict[tuple[tuple[str, str], ...] | None, BoundRules] = {}
+        self._compiled = dict(compiled)
+        first = next(iter(self._compiled.values()), None)
+        self.rules: tuple[RuleInfo, ...] = first.rules if first is not None else ()
+        self._bound: dict[tuple[Pipelines, tuple[tuple[str, str], ...] | None], BoundRules] = {}
         self.correlator: Correlator | None = (
             Correlator(correlations, max_groups=max_groups) if correlations else None)
 
@@ -193,6 +216,11 @@ class RuleSet:
         if self.correlator is None:
             return ()
         return tuple(c.info for c in self.correlator.correlations)
+
+    @property
+    def pipelines(self) -> tuple[Pipelines, ...]:
+        """The sets of pipelines the rules were compiled under."""
+        return tuple(self._compiled)
 
     def keep_state(self, previous: RuleSet) -> int:
         """Take over the correlation state of the set this one replaces (on a reload).
@@ -208,6 +236,7 @@ class RuleSet:
     def load(
         cls, paths: Sequence[str | Path], *, strict: bool = True,
         placeholders: Placeholders | None = None, max_groups: int = MAX_GROUPS,
+        pipelines: Sequence[Sequence[str]] = ((),),
     ) -> tuple[RuleSet, list[Problem]]:
         """Load rule files and directories (searched recursively for .yml/.yaml).
 
@@ -215,13 +244,18 @@ class RuleSet:
         :class:`socd.errors.RuleError` carrying all of them; otherwise the rules that loaded
         are returned with the problems. ``placeholders`` gives the values of ``|expand``
         placeholders. ``max_groups`` bounds the groups each correlation rule keeps.
+        ``pipelines`` lists the sets of processing pipelines the rules are compiled under
+        (one per distinct ``inputs[].pipelines``; ``()`` is none; see
+        :mod:`socd.classify.pipelines`).
         """
         if isinstance(paths, (str, Path)):
             paths = [paths]
+        variants = list(dict.fromkeys(tuple(p) for p in pipelines)) or [()]
+        variants.sort(key=len)  # unfitted first: fitting changes the rules in place
         collecting = gc.isenabled()
         gc.disable()  # loading allocates many long-lived objects: collecting meanwhile is waste
         try:
-            return cls._load(paths, strict, placeholders or {}, max_groups)
+            return cls._load(paths, strict, placeholders or {}, max_groups, variants)
         finally:
             if collecting:
                 gc.enable()
@@ -229,75 +263,77 @@ class RuleSet:
     @classmethod
     def _load(
         cls, paths: Sequence[str | Path], strict: bool, placeholders: Placeholders,
-        max_groups: int,
+        max_groups: int, variants: list[Pipelines],
     ) -> tuple[RuleSet, list[Problem]]:
         files, problems = rule_files(paths)
         loaded, read_problems = read_rules(files)
         problems.extend(read_problems)
         unique = _drop_duplicate_ids(loaded, problems)
-        infos: list[RuleInfo] = []
-        predicates: list[Predicate] = []
-        requirements: list[Requirements] = []
-        terms: list[Terms | None] = []
+        detections = [r for r in unique if not isinstance(r.sigma, SigmaCorrelationRule)]
+        linked = [r for r in unique if isinstance(r.sigma, SigmaCorrelationRule)]
+        fitted: list[tuple[Pipelines, ProcessingPipeline | None]] = []
+        for variant in variants:
+            pipeline, pipeline_problems = load_pipeline(variant)
+            problems.extend(pipeline_problems)
+            if not pipeline_problems:
+                fitted.append((variant, pipeline))
+        compiled: dict[Pipelines, _Compiled] = {}
         names: dict[str, str] = {}
-        linked: list[LoadedRule] = []
-        for rule in unique:
-            if isinstance(rule.sigma, SigmaCorrelationRule):
-                linked.append(rule)
-                continue
-            try:
-                compiled = compile_rule(rule.sigma, placeholders)
-            except LocatedCompileError as error:
-                path = detection_key(rule.lines, error.detection, error.field)
-                problems.append(_compile_problem(rule, path, str(error)))
-                continue
-            except sx.SigmaError as error:
-                problems.append(locate(rule.info.source, message_of(error), error, None,
-                                       rule.lines, _start(rule)))
-                continue
-            infos.append(rule.info)
-            predicates.append(compiled.predicate)
-            requirements.append(compiled.requirements)
-            terms.append(compiled.terms)
-            names[rule.info.id] = rule.info.id
-            if rule.sigma.name:
-                names.setdefault(str(rule.sigma.name), rule.info.id)
+        last_fitting = max((i for i, (_, p) in enumerate(fitted) if p is not None), default=-1)
+        for position, (variant, pipeline) in enumerate(fitted):
+            in_place = position == last_fitting  # earlier fittings work on copies
+            compiled[variant] = _compile_all(detections, placeholders, pipeline, variant,
+                                             in_place, problems)
+        if compiled:
+            for rule in detections:
+                names[rule.info.id] = rule.info.id
+                if rule.sigma.name:
+                    names.setdefault(str(rule.sigma.name), rule.info.id)
         correlations = resolve_correlations(linked, names, problems) if linked else []
         problems.sort(key=lambda p: (p.file or "", p.line or 0))
         if strict and problems:
             raise RuleError(problems)
-        return cls(infos, predicates, requirements, correlations,
-                   max_groups=max_groups, terms=terms), problems
+        return cls(compiled, correlations, max_groups=max_groups), problems
 
     def bind(
-        self, logsource: Mapping[str, str] | None, *, indexed: bool | None = None
+        self, logsource: Mapping[str, str] | None, *, indexed: bool | None = None,
+        pipelines: Sequence[str] = (),
     ) -> BoundRules:
-        """The rules that meet events of an input with this logsource (None: every rule).
+        """The rules that meet events of an input with this logsource (None: every rule),
+        fitted with ``pipelines`` (one of the sets given to :meth:`load`).
 
-        ``indexed`` chooses whether an event meets only its candidate rules (True: through the
-        index) or every rule (False; for checking the index). By default a small set is
-        matched with a :class:`~socd.classify.plan.Plan` and a larger one with the index.
+        A rule meets the input when every logsource key it names (less those its pipelines
+        turned into conditions) equals the input's. ``indexed`` chooses whether an event
+        meets only its candidate rules (True: through the index) or every rule (False; for
+        checking the index). By default a small set is matched with a
+        :class:`~socd.classify.plan.Plan` and a larger one with the index.
         """
+        variant = tuple(pipelines)
+        if variant not in self._compiled:
+            raise KeyError(f"the rules were not loaded with pipelines {list(variant)}")
         key = None if logsource is None else tuple(sorted(
             (k, str(v).lower()) for k, v in logsource.items() if k in LOGSOURCE_KEYS))
         if indexed is not None:
-            return self._bind(key, indexed)
-        bound = self._bound.get(key)
+            return self._bind(variant, key, indexed)
+        bound = self._bound.get((variant, key))
         if bound is None:
-            bound = self._bound[key] = self._bind(key, None)
+            bound = self._bound[(variant, key)] = self._bind(variant, key, None)
         return bound
 
-    def _bind(self, key: tuple[tuple[str, str], ...] | None, indexed: bool | None) -> BoundRules:
+    def _bind(
+        self, variant: Pipelines, key: tuple[tuple[str, str], ...] | None,
+        indexed: bool | None,
+    ) -> BoundRules:
+        compiled = self._compiled[variant]
         wanted = dict(key) if key is not None else None
         chosen = [
-            i for i, rule in enumerate(self.rules)
-            if wanted is None or all(wanted.get(k) == v for k, v in rule.logsource.items())
+            i for i, logsource in enumerate(compiled.logsources)
+            if wanted is None or all(wanted.get(k) == v for k, v in logsource.items())
         ]
         return BoundRules(
-            [self.rules[i] for i in chosen], [self._predicates[i] for i in chosen],
-            [self._requirements[i] for i in chosen], indexed=indexed,
-            correlator=self.correlator,
-            terms=None if self._terms is None else [self._terms[i] for i in chosen],
+            [compiled.rules[i] for i in chosen], [compiled.predicates[i] for i in chosen],
+            [compiled.requirements[i] for i in chosen], indexed=indexed,
+            correlator=self.correlator, terms=[compiled.terms[i] for i in chosen],
         )
 
     def match(
@@ -311,6 +347,47 @@ class RuleSet:
     ) -> Verdict | None:
         """The verdict for ``event`` (``logsource`` None: ignore logsource)."""
         return self.bind(logsource).classify(event)
+
+
+def _compile_all(
+    detections: Sequence[LoadedRule], placeholders: Placeholders,
+    pipeline: ProcessingPipeline | None, variant: Pipelines, in_place: bool,
+    problems: list[Problem],
+) -> _Compiled:
+    """Compile the detection rules, fitted with ``pipeline`` first (on copies unless
+    ``in_place``); the rules that fail are left out, with a problem each."""
+    infos: list[RuleInfo] = []
+    predicates: list[Predicate] = []
+    requirements: list[Requirements] = []
+    terms: list[Terms | None] = []
+    logsources: list[Mapping[str, str]] = []
+    suffix = f" (fitted with pipelines {', '.join(variant)})" if variant else ""
+    for rule in detections:
+        sigma = rule.sigma
+        handled: frozenset[str] = frozenset()
+        try:
+            if pipeline is not None:
+                sigma = sigma if in_place else copy.deepcopy(sigma)
+                pipeline.apply(sigma)
+                handled = handled_keys(pipeline)
+            assert isinstance(sigma, SigmaRule)
+            compiled = compile_rule(sigma, placeholders)
+        except LocatedCompileError as error:
+            path = detection_key(rule.lines, error.detection, error.field)
+            problems.append(_compile_problem(rule, path, str(error) + suffix))
+            continue
+        except sx.SigmaError as error:
+            problems.append(locate(rule.info.source, message_of(error) + suffix, error, None,
+                                   rule.lines, _start(rule)))
+            continue
+        infos.append(rule.info)
+        predicates.append(compiled.predicate)
+        requirements.append(compiled.requirements)
+        terms.append(compiled.terms)
+        logsources.append({k: v for k, v in rule.info.logsource.items() if k not in handled}
+                          if handled else rule.info.logsource)
+    return _Compiled(tuple(infos), tuple(predicates), tuple(requirements), tuple(terms),
+                     tuple(logsources))
 
 
 def _drop_duplicate_ids(loaded: list[LoadedRule], problems: list[Problem]) -> list[LoadedRule]:

@@ -18,19 +18,22 @@ def _report(problems: Sequence[Problem], stream: TextIO) -> None:
         print(str(problem), file=stream)
 
 
-def validate(paths: Sequence[str]) -> int:
+def validate(paths: Sequence[str], pipelines: Sequence[str] = ()) -> int:
     """Load the rules; print one ``file:line: message`` line per problem to stderr.
 
-    Returns 0 when every rule loads, 2 otherwise.
+    With ``pipelines``, the rules are also fitted with them. Returns 0 when every rule loads,
+    2 otherwise.
     """
-    _, problems = RuleSet.load(paths, strict=False)
+    variants = [(), tuple(pipelines)] if pipelines else [()]
+    _, problems = RuleSet.load(paths, strict=False, pipelines=variants)
     _report(problems, sys.stderr)
     return 2 if problems else 0
 
 
 def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: TextIO,
-         explain: bool = False) -> int:  # noqa: PT028 - not a pytest test
-    """Evaluate the rules on each JSON line of ``events_file``, logsource ignored.
+         explain: bool = False, pipelines: Sequence[str] = ()) -> int:  # noqa: PT028
+    """Evaluate the rules on each JSON line of ``events_file``, logsource ignored (the rules
+    fitted with ``pipelines`` first, if any).
 
     Prints one JSON line per input line: ``{"line": N, "matches": [ids], "class": ...}``, or
     ``{"line": N, "error": "..."}`` for a blank or non-JSON line. Rules that cannot be loaded
@@ -40,13 +43,16 @@ def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: Text
 
     ``explain`` adds ``"explain": {rule id: {"selections": {name: true|false}, "fields":
     [{"selection", "field", "value"}]}}`` for each matching detection rule: which of its
-    detections hold and which field tests matched, with the event's value.
+    detections hold and which field tests matched, with the event's value (the rule as
+    written, before any pipeline).
     """
-    ruleset, problems = RuleSet.load(rule_paths, strict=False)
+    ruleset, problems = RuleSet.load(rule_paths, strict=False, pipelines=[tuple(pipelines)])
     _report(problems, sys.stderr)
     if strict and problems:
         return 2
-    bound = ruleset.bind(None)
+    if tuple(pipelines) not in ruleset.pipelines:
+        return 2  # the pipelines themselves failed to load: reported above
+    bound = ruleset.bind(None, pipelines=pipelines)
     explainer = Explainer() if explain else None
     try:
         with open(events_file, "rb") as stream:

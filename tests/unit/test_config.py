@@ -109,3 +109,22 @@ def test_values_are_checked(tmp_path: Path, change: tuple[str, str], needle: str
     """Addresses, URLs, index names and topic clashes are checked before start."""
     found = problems(write(tmp_path, GOOD.replace(*change)))
     assert any(needle in p for p in found), found
+
+
+def test_input_pipelines_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    """Pipeline names stay names; relative pipeline files are found beside the config file;
+    ``check-config`` reports a pipeline that does not load, naming it."""
+    from socd.cli import check_config
+
+    text = GOOD.replace("    sensor: cyradar-ndr\n", "    sensor: cyradar-ndr\n"
+                        "    pipelines: [windows, pipelines/ecs.yml, no-such-pipeline]\n")
+    config = load_config(write(tmp_path, text), {})
+    assert config.inputs[0].pipelines == [
+        "windows", str(tmp_path / "pipelines/ecs.yml"), "no-such-pipeline"]
+    assert config.pipelines == [("windows", str(tmp_path / "pipelines/ecs.yml"),
+                                 "no-such-pipeline")]
+    (tmp_path / "rules").mkdir()
+    with pytest.raises(ConfigError) as caught:
+        check_config(config)
+    messages = "\n".join(str(p) for p in caught.value.problems)
+    assert "cannot read the pipeline" in messages and "unknown pipeline" in messages

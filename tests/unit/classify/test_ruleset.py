@@ -6,11 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socd.classify import RuleSet, Verdict
+from socd.classify.index import PartitionedIndex, RuleIndex
+from socd.classify.plan import LIMIT as PLAN_LIMIT
 
 WriteRule = Callable[..., Path]
 C2 = {"selection": {"rule.category": "apt_c2"}, "condition": "selection"}
@@ -156,6 +159,10 @@ RULE_SETS = {
     # many substrings on one field: an RE2 set of its own
     "own-set": [*INDEXED_RULES, {"s": {"a|contains": MANY_SUBSTRINGS}, "condition": "s"},
                 {"s": {"x.y|endswith": MANY_SUBSTRINGS}, "condition": "s"}],
+    # most rules need one of a few values of n (as a pipeline's event ids): split by n
+    "partition": [*INDEXED_RULES, *(
+        {"s": rule["s"], "p": {"n": value}, "condition": "s and p"}
+        for value in (0, 1, "2", [3, 4]) for rule in INDEXED_RULES if rule["condition"] == "s")],
 }
 _BOUND: dict[str, tuple[Any, Any]] = {}
 
@@ -187,7 +194,8 @@ _PLANNED: dict[str, tuple[Any, Any]] = {}
 
 
 @settings(max_examples=300, deadline=None)
-@given(kind=st.sampled_from(sorted(RULE_SETS)), event=EVENTS)
+@given(kind=st.sampled_from(sorted(k for k, v in RULE_SETS.items() if len(v) <= PLAN_LIMIT)),
+       event=EVENTS)
 def test_plan_matches_what_every_predicate_matches(
     tmp_path_factory: Any, kind: str, event: dict[str, Any]
 ) -> None:
@@ -225,40 +233,50 @@ def test_plan_flattens_fields_and_keeps_predicates_for_the_rest(write_rule: Writ
 
 
 def test_index_modes_are_exercised(tmp_path: Path) -> None:
-    """The three rule sets above do reach the walk, fetch and own-set paths of the index."""
+    """The rule sets above do reach the walk, fetch, own-set and partition paths."""
     indexes = {}
     for kind in RULE_SETS:
         (tmp_path / kind).mkdir()
         indexes[kind] = _indexed_and_plain(kind, tmp_path / kind)[0]
-    walk, fetch, own = (indexes[k].index for k in ("walk", "fetch", "own-set"))
+    walk, fetch, own, split = (
+        indexes[k].index for k in ("walk", "fetch", "own-set", "partition"))
+    assert isinstance(walk, RuleIndex) and isinstance(fetch, RuleIndex)
+    assert isinstance(own, RuleIndex) and isinstance(split, PartitionedIndex)
     assert walk._anywhere is not None and not walk._getters
     assert fetch._anywhere is None and fetch._getters
     assert own._fields["a"].texts is not None and own._fields["x.y"].texts is not None
+    assert split.field == "n" and len(split._loose) < len(INDEXED_RULES)
 
 
-def test_text_sets_split_when_over_the_memory_budget(
-    tmp_path: Path, monkeypatch: Any
+@pytest.mark.parametrize("dfa_limit", [0, 10_000])
+def test_text_automata_find_every_candidate(
+    tmp_path: Path, monkeypatch: Any, dfa_limit: int
 ) -> None:
-    """A field's RE2 set that would not fit the memory budget is split, and still finds every
-    candidate."""
+    """A field's many text atoms go to one automaton (a DFA when small, an NFA when large):
+    substrings, prefixes, suffixes and whole values are each found where they hold, in any
+    case, in values that contain the automaton's own separators too."""
     import socd.classify.index as index_module
 
-    monkeypatch.setattr(index_module, "_RE2_MEMORY", 1 << 14)
+    monkeypatch.setattr(index_module, "_DFA_PATTERNS", dfa_limit)
     needles = [f"needle-{n:05d}-value" for n in range(600)]
     path = tmp_path / "many.yml"
     path.write_text(yaml.safe_dump({
         "title": "many", "id": "00000000-0000-4000-8000-00000000abcd", "level": "high",
         "logsource": {"product": "test"},
-        "detection": {"s": {"cmd|contains": needles}, "condition": "s"},
+        "detection": {"s": {"cmd|contains": needles}, "p": {"cmd|startswith": "head-"},
+                      "e": {"cmd|endswith": "-tail"}, "x": {"cmd|contains": "\x01mid\x02"},
+                      "condition": "1 of them"},
     }))
     rules, _ = RuleSet.load([path])
     bound = rules.bind(None, indexed=True)
-    assert bound.index is not None
-    text_set = bound.index._fields["cmd"].texts
-    assert text_set is not None and len(text_set._sets) > 1
+    assert bound.index is not None and bound.index._fields["cmd"].texts is not None
     for needle in (needles[0], needles[299], needles[-1]):
         assert bound.match({"cmd": f"run {needle.upper()} now"})
+        assert bound.match({"cmd": ["other", f"\x02{needle}\x01"]})
+    assert bound.match({"cmd": "HEAD-first"}) and bound.match({"cmd": "last-TAIL"})
+    assert bound.match({"cmd": "a \x01MID\x02 b"})
     assert not bound.match({"cmd": "needle-99999-value"})
+    assert not bound.match({"cmd": "a head-first"}) and not bound.match({"cmd": "-tail end"})
 
 
 def test_public_names() -> None:

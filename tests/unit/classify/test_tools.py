@@ -117,3 +117,27 @@ def test_validate_output_is_only_problem_lines(
     err = capfd.readouterr().err.splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"{bad}:6: ") and "unclosed" in err[0]
+
+
+def test_rules_test_and_validate_fit_rules_with_pipelines(
+    write_rule: WriteRule, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--pipeline windows`` fits the rules first (a Sysmon process rule then matches event
+    id 1 only); an unknown pipeline is reported and exits 2, in both tools."""
+    write_rule({"s": {"Image|endswith": "\\cmd.exe"}, "condition": "s"}, name="w/p.yml",
+               id=CRITICAL_ID, level="critical",
+               logsource={"product": "windows", "category": "process_creation"})
+    sysmon = "Microsoft-Windows-Sysmon/Operational"
+    events = _events(tmp_path, *(json.dumps({"EventID": n, "Channel": sysmon,
+                                             "Image": "C:\\cmd.exe"}) for n in (1, 3)))
+    out = io.StringIO()
+    assert tools.test([str(tmp_path / "w")], events, strict=True, out=out,
+                      pipelines=["windows"]) == 0
+    assert [json.loads(line)["matches"] for line in out.getvalue().splitlines()] == [
+        [CRITICAL_ID], []]
+    assert tools.validate([str(tmp_path / "w")], pipelines=["windows"]) == 0
+    capsys.readouterr()
+    assert tools.test([str(tmp_path / "w")], events, strict=False, out=io.StringIO(),
+                      pipelines=["nope"]) == 2
+    assert tools.validate([str(tmp_path / "w")], pipelines=["nope"]) == 2
+    assert "unknown pipeline 'nope'" in capsys.readouterr().err
