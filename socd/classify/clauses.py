@@ -12,7 +12,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 Atom = tuple[str, Any]
-"""(kind, key): kind is eq, num, prefix, suffix, contains or present; text keys lowercased."""
+"""(kind, key): kind is eq, num, prefix, suffix, contains, present or re (key: the regular
+expression's source and ``re`` flags); text keys lowercased."""
 
 FieldAtom = tuple[str, str, Any]
 """(field, kind, key)."""
@@ -33,6 +34,8 @@ def atom_cost(kind: str, key: Any) -> float:
         return 1.0
     if kind == "num":
         return 0.05
+    if kind == "re":
+        return 0.01  # an expression with no literal to look for: run once per value
     length = len(key)
     if not key.isascii():
         return 0.0005  # non-ASCII text is rare in logs

@@ -516,6 +516,6 @@ def _keyword_leaf(values: list[SigmaType], node: Any, placeholders: Placeholders
         return False
 
     clause: Clause = None
-    if group.atoms is not None:
+    if group.atoms is not None and all(kind != "re" for kind, _ in group.atoms):
         clause = tuple((ANYWHERE, kind, key) for kind, key in group.atoms)
     return Compiled(keyword_leaf, clause)

@@ -14,14 +14,17 @@ fields the index fetches just those; otherwise it walks the event once.
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
 from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from socd.classify.clauses import ANYWHERE, FieldAtom, Requirements, atom_cost
-from socd.classify.fields import MEMO, MISSING, make_getter, parse_number
+from socd.classify.fields import MEMO, MISSING, make_getter, parse_number, text_of
 
 _DFA_PATTERNS = 2000
 """Automata of up to this many patterns are built as DFAs: the fastest to run, but their size
@@ -99,7 +102,7 @@ def _pattern(kind: str, key: str) -> str:
 class _TextSet:
     """An Aho-Corasick automaton of text atoms; each pattern leads to the rules filed under it."""
 
-    __slots__ = ("_find", "_found", "_older", "_rules")
+    __slots__ = ("_find", "_recent", "_rules")
 
     def __init__(self, atoms: Mapping[tuple[str, str], Rules]) -> None:
         patterns: dict[str, Rules] = {}
@@ -111,11 +114,9 @@ class _TextSet:
             implementation=Implementation.DFA if small else Implementation.ContiguousNFA)
         self._find = automaton.find_matches_as_indexes
         self._rules = tuple(patterns.values())
-        self._found: dict[str, tuple[int, ...]] = {}
-        """What :meth:`add_text` found for recent texts: values repeat (an image path, a
-        hash), and a lookup is far cheaper than a search."""
-        self._older: dict[str, tuple[int, ...]] = {}
-        """The previous generation of ``_found``: a text seen again moves back."""
+        self._recent = _Recent()
+        """What was found for recent texts: values repeat (an image path, a hash), and a
+        lookup is far cheaper than a search."""
 
     def add_matches(self, texts: list[str], out: set[int]) -> None:
         """Add the rules whose atom holds in one of the (lowercased) texts."""
@@ -129,34 +130,113 @@ class _TextSet:
 
     def add_text(self, text: str, out: set[int]) -> None:
         """:meth:`add_matches` for one text (remembered when not too long)."""
-        found = self._found.get(text)
+        recent = self._recent
+        found = recent.newer.get(text)
         if found is None:
-            found = self._older.get(text)
+            found = recent.recall(text)
             if found is None:
-                found = self._search(text)
-            if len(text) <= _REMEMBERED_LENGTH:
-                if len(self._found) >= _REMEMBERED:
-                    self._older = self._found
-                    self._found = {}
-                self._found[text] = found
+                found = recent.keep(text, self._search([text])[0])
         if found:
             out.update(found)
 
-    def _search(self, text: str) -> tuple[int, ...]:
-        if "\x01" in text or "\x02" in text:
-            text = text.translate(_SEPARATORS)
+    def add_texts(self, texts: list[str], out: set[int]) -> None:
+        """:meth:`add_text` for each text; the ones not remembered searched in one pass."""
+        recent = self._recent
+        unknown: list[str] = []
+        for text in texts:
+            found = recent.newer.get(text)
+            if found is None:
+                found = recent.recall(text)
+                if found is None:
+                    unknown.append(text)
+                    continue
+            if found:
+                out.update(found)
+        if unknown:
+            for text, found in zip(unknown, self._search(unknown), strict=True):
+                recent.keep(text, found)
+                if found:
+                    out.update(found)
+
+    def _search(self, texts: list[str]) -> list[tuple[int, ...]]:
+        """The rules each text's atoms lead to, found in one pass of the automaton over the
+        texts written one after the other (a match belongs to the text it starts in: no
+        pattern spans a separator)."""
+        parts = [("\x01" + (t.translate(_SEPARATORS) if "\x01" in t or "\x02" in t else t)
+                  + "\x02").encode("utf-8", "surrogatepass") for t in texts]
         rules = self._rules
-        data = ("\x01" + text + "\x02").encode("utf-8", "surrogatepass")
-        slots: set[int] = set()
-        for position in {match[0] for match in self._find(data, True)}:
-            slots.update(rules[position])
-        return tuple(slots)
+        if len(parts) == 1:
+            slots: set[int] = set()
+            for position in {match[0] for match in self._find(parts[0], True)}:
+                slots.update(rules[position])
+            return [tuple(slots)]
+        starts = list(accumulate((len(part) for part in parts[:-1]), initial=0))
+        found: list[set[int]] = [set() for _ in parts]
+        for position, start, _ in self._find(b"".join(parts), True):
+            found[bisect_right(starts, start) - 1].update(rules[position])
+        return [tuple(slots) for slots in found]
+
+
+class _Expressions:
+    """Regular expressions without a literal to look for (``CommandLine|re: ...``): each is
+    run on a value once, and what they found is remembered for the values that come back."""
+
+    __slots__ = ("_recent", "_tests")
+
+    def __init__(self, expressions: Mapping[tuple[str, int], Rules]) -> None:
+        self._tests = tuple((re.compile(source, flags).search, tuple(rules))
+                            for (source, flags), rules in expressions.items())
+        self._recent = _Recent()
+
+    def add(self, value: Any, out: set[int]) -> None:
+        """Add the rules whose expression finds a match in the value (as text, unchanged)."""
+        text = value if type(value) is str else text_of(value)
+        if text is None:
+            return
+        recent = self._recent
+        found = recent.newer.get(text)
+        if found is None:
+            found = recent.recall(text)
+            if found is None:
+                found = recent.keep(text, tuple(
+                    slot for search, rules in self._tests if search(text) for slot in rules))
+        if found:
+            out.update(found)
+
+
+class _Recent:
+    """What was found for recent texts, in two generations of at most :data:`_REMEMBERED`
+    texts each: when the newer is full it becomes the older, and the older is forgotten;
+    a text found in the older moves back to the newer."""
+
+    __slots__ = ("newer", "older")
+
+    def __init__(self) -> None:
+        self.newer: dict[str, tuple[int, ...]] = {}
+        self.older: dict[str, tuple[int, ...]] = {}
+
+    def recall(self, text: str) -> tuple[int, ...] | None:
+        """What was found for ``text`` in the older generation (kept again), or None."""
+        found = self.older.get(text)
+        if found is not None:
+            self.keep(text, found)
+        return found
+
+    def keep(self, text: str, found: tuple[int, ...]) -> tuple[int, ...]:
+        """Remember ``found`` for ``text`` (unless the text is too long); returns ``found``."""
+        if len(text) <= _REMEMBERED_LENGTH:
+            if len(self.newer) >= _REMEMBERED:
+                self.older = self.newer
+                self.newer = {}
+            self.newer[text] = found
+        return found
 
 
 class _FieldAtoms:
     """The atoms filed under one field (or under :data:`ANYWHERE`)."""
 
-    __slots__ = ("equal", "equal_only", "few", "numbers", "present", "texts", "texts_only")
+    __slots__ = ("equal", "equal_only", "expressions", "few", "numbers", "present", "texts",
+                 "texts_only")
 
     def __init__(self) -> None:
         self.present: Rules = []
@@ -164,19 +244,24 @@ class _FieldAtoms:
         self.equal: dict[str, Rules] = {}
         self.texts: _TextSet | None = None
         self.few: tuple[tuple[str, str, Rules], ...] = ()
+        self.expressions: _Expressions | None = None
         self.texts_only = False
-        """Only the RE2 set is filed: probing a value is writing down its text."""
+        """Only the automaton is filed: probing a value is writing down its text."""
         self.equal_only = False
         """Only equality (and presence) atoms are filed: probing a string is one lookup."""
 
-    def build(self, others: dict[tuple[str, str], Rules]) -> None:
+    def build(self, others: dict[tuple[str, str], Rules],
+              expressions: dict[tuple[str, int], Rules]) -> None:
         if len(others) >= _OWN_SET:
             self.texts = _TextSet(others)
         else:
             self.few = tuple((kind, key, rules) for (kind, key), rules in others.items())
-        self.texts_only = self.texts is not None and not (
+        if expressions:
+            self.expressions = _Expressions(expressions)
+        plain = self.expressions is None
+        self.texts_only = plain and self.texts is not None and not (
             self.present or self.numbers or self.equal or self.few)
-        self.equal_only = self.texts is None and not (self.numbers or self.few)
+        self.equal_only = plain and self.texts is None and not (self.numbers or self.few)
 
     def probe(self, value: Any, out: set[int], texts: list[str] | None) -> None:
         """Add the rules whose atom holds for one scalar; its text goes to ``texts``."""
@@ -211,6 +296,8 @@ class _FieldAtoms:
                 hit = text == key
             if hit:
                 out.update(rules)
+        if self.expressions is not None:
+            self.expressions.add(value, out)
         if texts is not None:
             texts.append(text)
 
@@ -248,6 +335,7 @@ class RuleIndex:
         two: set[int] = set()
         fields: dict[str, _FieldAtoms] = {}
         others: dict[str, dict[tuple[str, str], Rules]] = {}
+        expressions: dict[str, dict[tuple[str, int], Rules]] = {}
         for rule, clauses in enumerate(requirements):
             if not clauses:
                 always.append(rule)
@@ -266,10 +354,12 @@ class RuleIndex:
                         atoms.numbers.setdefault(key, []).append(slot)
                     elif kind == "eq" and field != ANYWHERE:
                         atoms.equal.setdefault(key, []).append(slot)
+                    elif kind == "re":
+                        expressions.setdefault(field, {}).setdefault(key, []).append(slot)
                     else:
                         others.setdefault(field, {}).setdefault((kind, key), []).append(slot)
         for field, atoms in fields.items():
-            atoms.build(others.get(field, {}))
+            atoms.build(others.get(field, {}), expressions.get(field, {}))
         self._always = tuple(always)
         self._two = frozenset(two)
         self._anywhere = fields.pop(ANYWHERE, None)
@@ -386,9 +476,7 @@ class RuleIndex:
         if nested is not None:
             self._walk_nested(nested, out, everything)
         if everything and anywhere is not None and anywhere.texts is not None:
-            add_text = anywhere.texts.add_text
-            for text in everything:
-                add_text(text, out)
+            anywhere.texts.add_texts(everything, out)
         if everything is not None and MEMO.event is event:
             MEMO.texts = everything  # what keyword rules match on: every text, lowercased
 

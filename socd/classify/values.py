@@ -251,11 +251,21 @@ _REGEX_FLAGS: Mapping[SigmaRegularExpressionFlag, re.RegexFlag] = {
 
 
 def _typed_atoms(value: SigmaType) -> list[Atom]:
+    """A regular expression's literals (or the expression itself: the index then runs it
+    once per distinct value); for other typed values, the field's presence."""
     if isinstance(value, SigmaRegularExpression) and not value.regexp.contains_placeholder():
         literals = required_literals(str(value.regexp))
         if literals:
             return [("contains", text) for text in literals]
+        return [("re", (str(value.regexp), _flags(value)))]
     return [("present", "")]
+
+
+def _flags(value: SigmaRegularExpression) -> int:
+    flags = 0
+    for flag in value.flags:
+        flags |= _REGEX_FLAGS[flag]
+    return flags
 
 
 def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
@@ -289,9 +299,7 @@ def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
 
 
 def _regex_test(value: SigmaRegularExpression, placeholders: Placeholders) -> Test:
-    flags = 0
-    for flag in value.flags:
-        flags |= _REGEX_FLAGS[flag]
+    flags = _flags(value)
     sources = [str(value.regexp)]
     if value.regexp.contains_placeholder():
         sources = [str(s) for s in value.regexp.replace_placeholders(

@@ -113,3 +113,22 @@ def test_several_fittings_of_one_rule_set_stay_apart(write_rule: WriteRule,
 
 def test_builtin_pipelines_are_listed() -> None:
     assert "windows" in builtin_names()
+
+
+def test_winlogbeat_after_windows_reaches_winlog_fields(write_rule: WriteRule,
+                                                       tmp_path: Path) -> None:
+    """``[windows, winlogbeat]`` fits rules to events as Winlogbeat ships them: EventData
+    under winlog.event_data, the channel and event id (a string there) under winlog; fields
+    already dotted stay as written."""
+    write_rule({"s": {"Image|endswith": "\\cmd.exe", "host.name": "dc01"}, "condition": "s"},
+               logsource={"product": "windows", "category": "process_creation"})
+    fitting = ("windows", "winlogbeat")
+    rules, problems = RuleSet.load([tmp_path], pipelines=[fitting])
+    assert problems == []
+    bound = rules.bind({"product": "windows"}, pipelines=fitting)
+    event = {"@timestamp": "2026-11-22T10:00:00Z", "host": {"name": "DC01"},
+             "winlog": {"channel": SYSMON, "event_id": "1",
+                        "event_data": {"Image": "C:\\Windows\\System32\\cmd.exe"}}}
+    assert bound.match(event)
+    assert not bound.match({**event, "winlog": {**event["winlog"], "event_id": "3"}})
+    assert not bound.match({"Image": "C:\\cmd.exe", "EventID": 1, "Channel": SYSMON})

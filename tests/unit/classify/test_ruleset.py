@@ -120,6 +120,9 @@ INDEXED_RULES: list[dict[str, Any]] = [
     {"s": {"a": "?eta"}, "condition": "s"},
     {"s": {"a": "*"}, "condition": "s"},
     {"s": {"a|re": "^(alp|bet)"}, "condition": "s"},
+    {"s": {"a|re": "^[a-c]l"}, "condition": "s"},  # no literal: the index runs it
+    {"s": {"a|re|i": "^B[e]T"}, "condition": "s"},
+    {"s": {"n|re": "^[0-5]$"}, "f": {"a|re": "^a"}, "condition": "s and not f"},
     {"s": {"n": 5}, "condition": "s"},
     {"s": {"n|gte": 3}, "condition": "s"},
     {"s": {"n": "5"}, "condition": "s"},
@@ -286,3 +289,22 @@ def test_public_names() -> None:
     assert sorted(socd.classify.__all__) == [
         "BoundRules", "Placeholders", "RuleInfo", "RuleSet", "ThreatClass", "Verdict"]
     assert all(hasattr(socd.classify, name) for name in socd.classify.__all__)
+
+
+def test_remembered_values_stay_bounded_and_right(tmp_path: Path, monkeypatch: Any) -> None:
+    """What the index remembers per value is bounded (two generations) and never changes
+    an answer: a value seen again, forgotten, or too long to keep matches the same rules."""
+    import socd.classify.index as index_module
+
+    monkeypatch.setattr(index_module, "_REMEMBERED", 4)
+    monkeypatch.setattr(index_module, "_REMEMBERED_LENGTH", 12)
+    indexed, plain = _indexed_and_plain("own-set", tmp_path)
+    assert isinstance(indexed.index, RuleIndex)
+    values = ["alpha", "xbetay", "gammaalpha", "alphabetagamma-long", *(
+        f"v{n}alph" for n in range(20))]
+    for value in values * 3:
+        for event in ({"a": value}, {"x": {"y": value}}, {"other": value, "a": "beta"}):
+            assert [r.id for r in indexed.match(event)] == [r.id for r in plain.match(event)]
+    recent = indexed.index._fields["a"].texts._recent  # type: ignore[union-attr]
+    assert 0 < len(recent.newer) <= 4 and len(recent.older) <= 4
+    assert all(len(text) <= 12 for text in (*recent.newer, *recent.older))
