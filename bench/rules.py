@@ -153,18 +153,22 @@ def socd_runner(rules: RuleSet | Callable[[], RuleSet], events: Sequence[Event],
     def run(size: int) -> float:
         bound = (rules if isinstance(rules, RuleSet) else rules()).bind(
             logsource, pipelines=pipelines)
-        classify = bound.classify
-        chosen = events[:size]
         if isinstance(rules, RuleSet):
             warm(bound, events)
-
-        def work() -> None:
-            for event in chosen:
-                classify(event)
-
-        return cpu(work)
+        return timed_classify(bound, events[:size])
 
     return run
+
+
+def timed_classify(bound: BoundRules, events: Sequence[Event]) -> float:
+    """CPU seconds of ``bound.classify`` over ``events``."""
+    classify = bound.classify
+
+    def work() -> None:
+        for event in events:
+            classify(event)
+
+    return cpu(work)
 
 
 def shipped_rules() -> RuleSet:
@@ -388,17 +392,10 @@ def unremembered_runner(rules: RuleSet, events: Sequence[Event]) -> Callable[[in
 
     def run(size: int) -> float:
         bound = rules.bind(None, indexed=True)
-        classify = bound.classify
-        chosen = events[:size]
         kept = index_module._REMEMBERED_LENGTH
         index_module._REMEMBERED_LENGTH = -1
-
-        def work() -> None:
-            for event in chosen:
-                classify(event)
-
         try:
-            return cpu(work)
+            return timed_classify(bound, events[:size])
         finally:
             index_module._REMEMBERED_LENGTH = kept
 
@@ -447,15 +444,8 @@ def bound_runner(bound: BoundRules, events: Sequence[Event]) -> Callable[[int], 
     """Times ``classify`` of one bound rule set on the first ``size`` events."""
 
     def run(size: int) -> float:
-        classify = bound.classify
-        chosen = events[:size]
         warm(bound, events)
-
-        def work() -> None:
-            for event in chosen:
-                classify(event)
-
-        return cpu(work)
+        return timed_classify(bound, events[:size])
 
     return run
 

@@ -2,8 +2,9 @@
 
 Compiling a rule also yields a *clause*: field atoms such as ``(Image, suffix, "\\reg.exe")``
 or ``(EventID, num, 4688)``, at least one of which holds in every event the rule matches; a
-rule whose detection is an ``and`` keeps two such clauses. :mod:`socd.classify.index` files
-rules under their atoms. The costs below estimate how selective an atom is, to pick clauses.
+rule whose detection is an ``and`` keeps up to :data:`KEPT` such clauses, all necessary, and
+:mod:`socd.classify.index` files it under the atoms of the one or two it finds most selective.
+The costs below estimate how selective an atom is, to pick clauses.
 """
 
 from __future__ import annotations

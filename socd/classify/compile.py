@@ -7,7 +7,8 @@ lowercasing. Nothing walks the tree per event.
 
 Every compiled node also carries a *clause* for the index: a set of field atoms at least one of
 which holds whenever the node matches (None when no such literal fact is known); an ``and``
-keeps its two most selective clauses, both of which must hold.
+keeps its most selective clauses (up to four), all of which must hold; an ``or`` combines its
+children's best clauses into one and their second ones into another.
 
 A node made of field tests alone (and, or, not over fields; no keywords, no field
 references) also comes flattened into :data:`Terms`, alternatives of conjunctions of tests on
