@@ -132,3 +132,29 @@ def test_winlogbeat_after_windows_reaches_winlog_fields(write_rule: WriteRule,
     assert bound.match(event)
     assert not bound.match({**event, "winlog": {**event["winlog"], "event_id": "3"}})
     assert not bound.match({"Image": "C:\\cmd.exe", "EventID": 1, "Channel": SYSMON})
+
+
+def test_plugin_pipelines_are_found_by_name(write_rule: WriteRule, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name that is not socd's own is looked up among the pipelines installed pySigma
+    plugins register (here a stand-in registry); one that fails to build is a problem."""
+    from sigma.processing.pipeline import ProcessingPipeline
+
+    import socd.classify.pipelines as pipelines_module
+
+    mapping = ProcessingPipeline.from_yaml(
+        "name: plugin\npriority: 20\ntransformations:\n  - type: field_name_mapping\n"
+        "    mapping:\n      Image: process.executable\n")
+
+    def broken() -> ProcessingPipeline:
+        raise RuntimeError("needs a newer pySigma")
+
+    monkeypatch.setattr(pipelines_module, "_plugin_pipelines",
+                        lambda: {"ecs_test": lambda: mapping, "broken_test": broken})
+    write_rule(CMD, name="rules/r.yml")
+    rules, problems = RuleSet.load([tmp_path / "rules"], strict=False,
+                                   pipelines=[("ecs_test",), ("broken_test",)])
+    assert [p.message for p in problems] == [
+        "pipeline plugin failed: needs a newer pySigma"]
+    bound = rules.bind(None, pipelines=("ecs_test",))
+    assert bound.match({"process": {"executable": "C:\\cmd.exe"}})
