@@ -73,6 +73,9 @@ class Compiled:
     """For a leaf of case-insensitive strings only: its test on the lowercased text."""
     more: Requirements = ()
     """Other clauses that must hold too (from other and-linked nodes), most selective first."""
+    exact: bool = False
+    """Whether ``clause`` holding is the node matching (the index then decides it alone): a
+    keyword leaf of plain substrings."""
     terms: Terms | None = None
     """The node flattened (None: it names no field, or would flatten into too much)."""
 
@@ -519,4 +522,9 @@ def _keyword_leaf(values: list[SigmaType], node: Any, placeholders: Placeholders
     clause: Clause = None
     if group.atoms is not None and all(kind != "re" for kind, _ in group.atoms):
         clause = tuple((ANYWHERE, kind, key) for kind, key in group.atoms)
-    return Compiled(keyword_leaf, clause)
+    # the index writes values with separators turned into spaces: a substring without a
+    # space is found there exactly where it is in the value
+    exact = clause is not None and group.substrings and all(
+        kind == "contains" and not {" ", "\x01", "\x02"} & set(key)
+        for kind, key in group.atoms or ())
+    return Compiled(keyword_leaf, clause, exact=exact)

@@ -79,6 +79,12 @@ class TextSet:
             self.prefixes or self.suffixes or self.contains or self.bounded or self.patterns
             or self.anything)
 
+    def only_contains(self) -> bool:
+        """Whether the set is substrings and nothing else (each atom is then its whole test)."""
+        return bool(self.contains) and all(self.contains) and not (
+            self.equal or self.prefixes or self.suffixes or self.bounded or self.patterns
+            or self.anything)
+
     def build(self) -> TextTest | None:
         """One test for the whole set (None when the set is empty)."""
         if self.anything:

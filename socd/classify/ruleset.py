@@ -54,6 +54,7 @@ class BoundRules:
         self, rules: Sequence[RuleInfo], predicates: Sequence[Predicate],
         requirements: Sequence[Requirements], *, indexed: bool | None = None,
         correlator: Correlator | None = None, terms: Sequence[Terms | None] | None = None,
+        exact: Sequence[bool] = (),
     ) -> None:
         self.rules: tuple[RuleInfo, ...] = tuple(rules)
         self._predicates = tuple(predicates)
@@ -70,6 +71,10 @@ class BoundRules:
         """The index narrowing the rules an event meets (None: every rule is evaluated)."""
         if self.index is not None:
             self._candidates = self.index.candidates
+            if any(exact):  # the index alone decides these: a candidate is a match
+                self._predicates = tuple(_decided if decided else predicate
+                                         for predicate, decided in zip(
+                                             self._predicates, exact, strict=True))
         else:
             everything = list(range(len(self.rules)))
             self._candidates = lambda event: everything
@@ -187,6 +192,13 @@ class _Compiled:
     logsources: tuple[Mapping[str, str], ...]
     """What decides which inputs each rule meets: its logsource, less the keys the pipelines
     turned into conditions on the events."""
+    exact: tuple[bool, ...]
+    """Per rule, whether its clause holding is its detection matching."""
+
+
+def _decided(event: Mapping[str, Any]) -> bool:
+    """The predicate of a rule the index decides alone (see ``Compiled.exact``)."""
+    return True
 
 
 class RuleSet:
@@ -334,6 +346,7 @@ class RuleSet:
             [compiled.rules[i] for i in chosen], [compiled.predicates[i] for i in chosen],
             [compiled.requirements[i] for i in chosen], indexed=indexed,
             correlator=self.correlator, terms=[compiled.terms[i] for i in chosen],
+            exact=[compiled.exact[i] for i in chosen],
         )
 
     def match(
@@ -361,6 +374,7 @@ def _compile_all(
     requirements: list[Requirements] = []
     terms: list[Terms | None] = []
     logsources: list[Mapping[str, str]] = []
+    exact: list[bool] = []
     suffix = f" (fitted with pipelines {', '.join(variant)})" if variant else ""
     for rule in detections:
         sigma = rule.sigma
@@ -384,10 +398,11 @@ def _compile_all(
         predicates.append(compiled.predicate)
         requirements.append(compiled.requirements)
         terms.append(compiled.terms)
+        exact.append(compiled.exact)
         logsources.append({k: v for k, v in rule.info.logsource.items() if k not in handled}
                           if handled else rule.info.logsource)
     return _Compiled(tuple(infos), tuple(predicates), tuple(requirements), tuple(terms),
-                     tuple(logsources))
+                     tuple(logsources), tuple(exact))
 
 
 def _drop_duplicate_ids(loaded: list[LoadedRule], problems: list[Problem]) -> list[LoadedRule]:

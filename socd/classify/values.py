@@ -82,6 +82,9 @@ class ValueGroup:
     equals: frozenset[str] | None = None
     """When the group is nothing but case-insensitive equality: the lowercased texts it
     accepts (a scalar matches when its lowercased text is one of them)."""
+    substrings: bool = False
+    """Whether the group is nothing but case-insensitive substrings: a scalar matches exactly
+    when its lowercased text contains the key of one of the ``contains`` atoms."""
 
 
 def compile_values(
@@ -130,17 +133,20 @@ def compile_values(
     cased_test = cased.build()
     test = _group_test(folded_test, cased_test, frozenset(numbers), others)
     equals: frozenset[str] | None = None
+    substrings = False
     if numbers or others or cased_test is not None:
         folded_test = None
     elif not null and folded.only_equal():
         equals = frozenset(folded.equal)
+    elif not null:
+        substrings = folded.only_contains()
     if null:
         group_atoms: tuple[Atom, ...] | None = None
     elif any(kind == "present" for kind, _ in atoms):
         group_atoms = (("present", ""),)
     else:
         group_atoms = tuple(dict.fromkeys(atoms))
-    return ValueGroup(test, null, group_atoms, folded_test, equals)
+    return ValueGroup(test, null, group_atoms, folded_test, equals, substrings)
 
 
 def _expand(

@@ -135,7 +135,9 @@ INDEXED_RULES: list[dict[str, Any]] = [
     {"s": {"a|fieldref": "x.y"}, "condition": "s"},
     {"s": {"a": "alpha"}, "f": {"n": 5}, "condition": "s and not f"},
     {"s": {"a": "alpha"}, "f": {"n": 5}, "condition": "s or f"},
-    {"k": ["lph", "eta"], "condition": "k"},
+    {"k": ["lph", "eta"], "condition": "k"},  # decided by the index alone
+    {"k": ["ha be", "al*ha"], "condition": "k"},  # a space, a wildcard: not decided there
+    {"k": ["x\x02y"], "condition": "k"},
     {"k": [5], "condition": "k"},
     {"s": {"a|cased": "Alpha"}, "condition": "s"},
     {"s": {"ip|cidr": "10.0.0.0/8"}, "condition": "s"},
@@ -249,6 +251,10 @@ def test_index_modes_are_exercised(tmp_path: Path) -> None:
     assert fetch._anywhere is None and fetch._getters
     assert own._fields["a"].texts is not None and own._fields["x.y"].texts is not None
     assert split.field == "n" and len(split._loose) < len(INDEXED_RULES)
+    decided = [r.title for r, p in zip(indexes["walk"].rules, indexes["walk"]._predicates,
+                                       strict=True) if p.__name__ == "_decided"]
+    assert decided == ["r" + str(next(i for i, r in enumerate(INDEXED_RULES)
+                                     if r.get("k") == ["lph", "eta"]))]
 
 
 @pytest.mark.parametrize("dfa_limit", [0, 10_000])
