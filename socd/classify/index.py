@@ -377,11 +377,6 @@ class RuleIndex:
         if self._anywhere is None and len(fields) <= _FEW_FIELDS:
             self._getters = tuple((f, make_getter(f), a) for f, a in fields.items())
 
-    @property
-    def always(self) -> Sequence[int]:
-        """Rules that are candidates for every event."""
-        return self._always
-
     def candidates(self, event: Mapping[str, Any]) -> list[int]:
         """The rules (positions, ascending) that may match ``event``."""
         slots: set[int] = set()
@@ -473,10 +468,9 @@ class RuleIndex:
                     if found:
                         out.update(found)
                 else:
-                    texts: list[str] | None = [] if atoms.texts is not None else None
-                    atoms.probe_text(value, text, out, texts)
-                    if texts:
-                        atoms.texts.add_text(text, out)  # type: ignore[union-attr]
+                    atoms.probe_text(value, text, out, None)
+                    if atoms.texts is not None:
+                        atoms.texts.add_text(text, out)
             if keywords_only:
                 everything.append(text)  # type: ignore[union-attr]
             elif anywhere is not None:
@@ -623,11 +617,6 @@ class PartitionedIndex:
         partitioned = {rule for rules in parts.values() for rule in rules}
         loose = [rule for rule in range(total) if rule not in partitioned]
         return cls(requirements, field, parts, loose)
-
-    @property
-    def always(self) -> Sequence[int]:
-        """Rules that are candidates for every event (none: each part has its own)."""
-        return ()
 
     def candidates(self, event: Mapping[str, Any]) -> list[int]:
         """The rules (positions, ascending) that may match ``event``."""

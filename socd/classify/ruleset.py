@@ -296,8 +296,10 @@ class RuleSet:
             in_place = position == last_fitting  # earlier fittings work on copies
             compiled[variant] = _compile_all(detections, placeholders, pipeline, variant,
                                              in_place, problems)
-        if compiled:
-            for rule in detections:
+        first = next(iter(compiled.values()), None)
+        compiled_ids = {info.id for info in first.rules} if first is not None else set()
+        for rule in detections:  # what correlations may name: the rules that compiled
+            if rule.info.id in compiled_ids:
                 names[rule.info.id] = rule.info.id
                 if rule.sigma.name:
                     names.setdefault(str(rule.sigma.name), rule.info.id)
