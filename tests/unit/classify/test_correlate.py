@@ -162,6 +162,20 @@ def test_unresolvable_correlations_are_problems(tmp_path: Path) -> None:
     assert "no-such-rule" in messages[0][2] and "gte or gt" in messages[1][2]
 
 
+def test_correlation_on_a_rule_that_did_not_compile_is_a_problem(
+    write_rule: WriteRule, tmp_path: Path
+) -> None:
+    """A rule that parses but does not compile cannot be counted: the correlation naming it
+    is reported too, not loaded to wait for matches that never come."""
+    write_rule({"selection": {"kind|expand": "%nowhere%"}, "condition": "selection"},
+               name="base.yml", id=BASE, level="high")
+    write_correlation(tmp_path, COUNT3)
+    rules, problems = RuleSet.load([tmp_path], strict=False)
+    assert rules.rules == () and rules.correlations == ()
+    by_file = {Path(p.file or "").name: p.message for p in problems}
+    assert "%nowhere%" in by_file["base.yml"] and BASE in by_file["corr.yml"]
+
+
 @pytest.mark.usefixtures("bases")
 def test_groups_are_bounded(tmp_path: Path) -> None:
     """At most max_groups groups are kept per correlation: the least recent go first."""
