@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -130,6 +131,9 @@ async def test_nothing_committed_while_elasticsearch_is_down(
     await proxy.down()
     assert await wait_for_count(es, f"t{unique}-alerts*", 6, None) == 6
     assert await committed_total(servers.kafka, group, input_topic) == 6
+    # the Elasticsearch client's own warnings of the outage are JSON lines among socd's
+    written = [json.loads(line) for line in (tmp_path / "socd.log").read_text().splitlines()]
+    assert {line["logger"] for line in written} >= {"socd.app", "elastic_transport.node_pool"}
 
 
 async def test_sighup_reloads_rules_and_refuses_a_broken_set(
