@@ -3,8 +3,10 @@
 #   1. installs socd into .venv (first run only),
 #   2. starts a local Kafka-protocol broker and Elasticsearch-API server (.socd-dev/),
 #   3. runs `socd setup` and `socd run` with deploy/socd.example.yaml and the shipped rules,
-#   4. sends a realistic stream of Cyradar-style sensor events,
-#   5. shows the Prometheus counters and where the threat documents are, then stops socd.
+#   4. sends a realistic stream from every simulated sensor (`socd simulate --format mix`:
+#      Suricata, CEF and LEEF firewalls, Wazuh, Zeek, the provider's Cyradar-style NDR),
+#   5. shows the Prometheus counters, the threats by sensor, class and layer, and where the
+#      threat documents are, then stops socd.
 # Options: --count N (events, default 3000), --rate R (events/s, default 1000),
 #          --down (stop the local servers and exit).
 set -euo pipefail
@@ -38,20 +40,31 @@ export SOCD_LOGGING__FORMAT=console
 export SOCD_KAFKA__SESSION_TIMEOUT_MS=6000   # the local broker waits half of it before assigning
 config=deploy/socd.example.yaml
 
-$PY - "$SOCD_TEST_KAFKA" <<'EOF'
+# every topic the configuration names (its inputs, dead letters, sharing) and every topic
+# `socd simulate --format mix` sends to
+$PY - "$SOCD_TEST_KAFKA" "$config" <<'EOF'
 import asyncio, sys
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-async def main(bootstrap: str) -> None:
+from socd.config import load_config
+from socd.simulate import FORMATS
+async def main(bootstrap: str, config_path: str) -> None:
+    config = load_config(config_path)
+    consumed = {i.topic for i in config.inputs}
+    unread = sorted(f.topic for f in FORMATS.values() if f.topic not in consumed)
+    if unread:
+        print(f"    note: no input of {config_path} reads {', '.join(unread)}")
+    topics = consumed | {f.topic for f in FORMATS.values()} | {config.dead_letter.topic, config.sharing.topic}
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
         have = set(await admin.list_topics())
-        want = [NewTopic(t, 3, 1) for t in ("sensors.cyradar", "socd.dead-letter", "socd.national") if t not in have]
+        want = [NewTopic(t, 3, 1) for t in sorted(topics - have)]
         if want:
             await admin.create_topics(want)
+        print(f"    topics: {', '.join(sorted(topics))}")
     finally:
         await admin.close()
-asyncio.run(main(sys.argv[1]))
+asyncio.run(main(*sys.argv[1:]))
 EOF
 
 echo "==> socd check-config && socd setup"
@@ -64,17 +77,24 @@ $SOCD run -c $config > .socd-dev/socd.log 2>&1 &
 socd_pid=$!
 trap 'kill -TERM $socd_pid 2>/dev/null || true' EXIT
 
-echo "==> sending $count Cyradar-style events at $rate/s to sensors.cyradar"
-$SOCD simulate --bootstrap-servers "$SOCD_TEST_KAFKA" --topic sensors.cyradar \
+echo "==> sending $count sensor events at $rate/s, every format to its topic (sensors.*)"
+$SOCD simulate --bootstrap-servers "$SOCD_TEST_KAFKA" --format mix \
   --count "$count" --rate "$rate" --seed "$RANDOM"
 
-$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" "$run_started" <<'EOF'
-import json, sys, time, urllib.request
-port, want, es, since = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" "$run_started" "$socd_pid" <<'EOF'
+import json, os, re, sys, time, urllib.request
+port, want, es, since, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
 
 def metrics() -> list[str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
-        return [l for l in r.read().decode().splitlines() if l.startswith("socd_")]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return [l for l in r.read().decode().splitlines() if l.startswith("socd_")]
+    except OSError:  # not listening yet: socd is still starting, unless it stopped
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            sys.exit("socd stopped; see .socd-dev/socd.log")
+        return []
 
 def total(lines, name):
     return sum(float(l.rsplit(" ", 1)[1]) for l in lines if l.startswith(name + "{") or l.startswith(name + " "))
@@ -95,6 +115,30 @@ for l in lines:
     if l.startswith(("socd_events_total", "socd_threats_total", "socd_dead_letter_total")) and not l.endswith(" 0.0"):
         print("   ", l)
 
+def labelled(name):
+    """(labels, value) of each sample of a metric."""
+    for l in lines:
+        if l.startswith(name + "{"):
+            labels, value = l[len(name) + 1:].rsplit("} ", 1)
+            yield dict(re.findall(r'(\w+)="([^"]*)"', labels)), float(value)
+
+sensors = {}
+def row(sensor):
+    return sensors.setdefault(sensor, {"events": 0, "layers": set(), "critical": 0, "high-risk": 0})
+for labels, value in labelled("socd_events_total"):
+    row(labels["sensor"])["events"] += value
+for labels, value in labelled("socd_threats_total"):  # declared at 0 for the input's layer
+    row(labels["sensor"])[labels["class"]] += value
+    row(labels["sensor"])["layers"].add(labels["layer"])
+print("\n==> threats by sensor (socd_threats_total{class,layer,sensor}, socd_events_total)")
+print(f"    {'sensor':<16} {'layer':>5} {'events':>7} {'critical':>9} {'high-risk':>10}")
+for sensor, r in sorted(sensors.items(), key=lambda kv: (-kv[1]["critical"] - kv[1]["high-risk"], kv[0])):
+    layers = ",".join(sorted(r["layers"])) or "-"
+    print(f"    {sensor:<16} {layers:>5} {r['events']:>7.0f} {r['critical']:>9.0f} {r['high-risk']:>10.0f}")
+quiet = [s for s, r in sensors.items() if r["events"] and not r["critical"] + r["high-risk"]]
+if quiet:
+    print(f"    no threats from {', '.join(sorted(quiet))}: does rules/ hold a policy for them?")
+
 def post(path, body):
     req = urllib.request.Request(es + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -104,20 +148,24 @@ urllib.request.urlopen(urllib.request.Request(es + "/socd-alerts*/_refresh", met
 this_run = {"range": {"event.ingested": {"gte": since}}}
 result = post("/socd-alerts*/_search", {"size": 1, "sort": [{"@timestamp": "desc"}], "query": this_run,
     "track_total_hits": True, "aggs": {
-    "class": {"terms": {"field": "socd.class"}, "aggs": {"layer": {"terms": {"field": "socd.layer"}}}}}})
+    "class": {"terms": {"field": "socd.class"}, "aggs": {"layer": {"terms": {"field": "socd.layer"}}}},
+    "input": {"terms": {"field": "socd.input"}, "aggs": {"class": {"terms": {"field": "socd.class"}}}}}})
 hits = result["hits"]
 everything = post("/socd-alerts*/_count", {})["count"]
 print(f"\n==> Elasticsearch: threat documents this run indexed in socd-alerts* ({es})")
 for bucket in result["aggregations"]["class"]["buckets"]:
     layers = ", ".join(f"layer {b['key']}: {b['doc_count']}" for b in bucket["layer"]["buckets"])
     print(f"    {bucket['key']:<10} {bucket['doc_count']:>6}   ({layers})")
+for bucket in result["aggregations"]["input"]["buckets"]:
+    classes = ", ".join(f"{b['key']}: {b['doc_count']}" for b in bucket["class"]["buckets"])
+    print(f"    from {bucket['key']:<17} {bucket['doc_count']:>5}   ({classes})")
 if everything > hits["total"]["value"]:
     print(f"    (socd-alerts* holds {everything} in all, with earlier runs)")
 if hits["hits"]:
     doc = hits["hits"][0]["_source"]
     doc["event"].pop("original", None)
     print("\n    the newest one:")
-    print("   ", json.dumps({k: doc[k] for k in ("@timestamp", "event", "source", "destination", "rule", "threat", "socd") if k in doc}, ensure_ascii=False)[:1200])
+    print("   ", json.dumps({k: doc[k] for k in ("@timestamp", "event", "observer", "source", "destination", "rule", "threat", "socd") if k in doc}, ensure_ascii=False)[:1200])
 print(f"\n    search them:  curl '{es}/socd-alerts*/_search?q=socd.class:critical&size=5'")
 EOF
 

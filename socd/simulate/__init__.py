@@ -5,9 +5,13 @@ From pure to effectful:
 - **Generators** (:data:`FORMATS`: format name → :class:`SensorFormat`) yield the messages a
   sensor would publish, deterministic for a given :class:`random.Random`: ``cyradar``
   (the Cyradar-style schema of the design brief), ``suricata`` (EVE JSON alerts with dns,
-  http, tls and flow records), ``wazuh`` (``alerts.json``) and ``cef`` (ArcSight CEF lines,
-  some behind a syslog header). Each normalises cleanly through the connector of the same
-  name. :func:`mixed_messages` interleaves them (``--format mix``).
+  http, tls and flow records), ``wazuh`` (``alerts.json``), ``cef`` (ArcSight CEF lines,
+  some behind a syslog header), ``leef`` (LEEF 1.0 and 2.0 lines of Palo Alto firewalls and
+  Deep Security agents, behind syslog headers) and ``zeek`` (``notice.log`` and
+  ``intel.log`` records of Zeek's JSON writer). Each normalises cleanly through the
+  connector of the same name, and each has the spread of severities and categories of its
+  vendor: mostly noise, some high-risk, a few critical. :func:`mixed_messages` interleaves
+  them in the shares of :data:`MIX` (``--format mix``).
 - :func:`produce` sends messages to Kafka with aiokafka (``acks="all"``), paced to a rate or
   as fast as possible, and returns how many the broker acknowledged. It does not create
   topics.
@@ -27,8 +31,10 @@ from socd.simulate.common import VIETNAM, Event, EventGenerator, Message, Sensor
 from socd.simulate.cyradar import cyradar_events
 from socd.simulate.formats import FORMATS, MIX, mixed_messages
 from socd.simulate.kafka import produce
+from socd.simulate.leef import leef_events
 from socd.simulate.suricata import suricata_events
 from socd.simulate.wazuh import wazuh_events
+from socd.simulate.zeek import zeek_events
 
 __all__ = [
     "FORMATS",
@@ -41,9 +47,11 @@ __all__ = [
     "add_arguments",
     "cef_events",
     "cyradar_events",
+    "leef_events",
     "mixed_messages",
     "produce",
     "run",
     "suricata_events",
     "wazuh_events",
+    "zeek_events",
 ]

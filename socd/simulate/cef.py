@@ -52,13 +52,13 @@ _DEVICES = (
 )
 _KINDS = (
     _Kind(0, "0000000013", "forward traffic denied", ("2", "3"), "traffic:forward",
-          ("deny",), "in", (22, 23, 445, 3389), weight=5),
+          ("deny",), "in", (22, 23, 445, 3389), weight=8),
     _Kind(0, "0419016384", "SQL.Injection|UNION.SELECT", ("6", "7", "8"), "utm:ips",
           ("dropped", "detected"), "in", (80, 443), weight=3),
     _Kind(0, "0419016385", "Apache.Log4j.Remote.Code.Execution", ("9", "10"), "utm:ips",
           ("dropped",), "in", (80, 8080), weight=1),
     _Kind(0, "0316013056", "URL belongs to a denied category", ("4", "5"), "utm:webfilter",
-          ("blocked",), "out", (80, 443), weight=3),
+          ("blocked",), "out", (80, 443), weight=4),
     _Kind(0, "0211008192", "File is infected: W32/Agent.TROJAN", ("7", "8"), "utm:virus",
           ("blocked",), "out", (80,), weight=1),
     _Kind(1, "4000000", "Eicar_test_file", ("6",), "Anti-Malware", ("Quarantine",), "host",
@@ -73,7 +73,7 @@ _KINDS = (
           (0,), weight=2),
     _Kind(2, "Log", "Anti-Bot: command and control traffic", ("Critical", "Very-High"),
           "Anti Bot", ("Prevent",), "out", (443, 8080), weight=1),
-    _Kind(2, "Log", "https", ("Unknown",), "Firewall", ("Accept",), "out", (443,), weight=2),
+    _Kind(2, "Log", "https", ("Unknown",), "Firewall", ("Accept",), "out", (443,), weight=4),
 )
 _BAD_HOSTS = ("cdn-static-content.example", "invoice-docs.example", "stealer-panel.example",
               "casino-online.example", "free-movies.example")

@@ -20,7 +20,7 @@ Event = dict[str, Any]
 """One JSON sensor message, as the sensor would serialise it."""
 
 Message = Any
-"""One sensor message: an :data:`Event` for JSON formats, a ``str`` line for CEF."""
+"""One sensor message: an :data:`Event` for JSON formats, a ``str`` line for CEF and LEEF."""
 
 VIETNAM = timezone(timedelta(hours=7), "ICT")
 """Vietnam's offset (UTC+07:00, no daylight saving): the sensors' local time."""
@@ -44,7 +44,7 @@ def json_bytes(message: Message) -> bytes:
 
 
 def line_bytes(message: Message) -> bytes:
-    """A line-format message (CEF) as UTF-8."""
+    """A line-format message (CEF, LEEF) as UTF-8."""
     return str(message).encode()
 
 

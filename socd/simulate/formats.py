@@ -9,19 +9,27 @@ from datetime import datetime
 from socd.simulate.cef import cef_events, external_id_key
 from socd.simulate.common import SensorFormat, line_bytes
 from socd.simulate.cyradar import alert_id_key, cyradar_events
+from socd.simulate.leef import leef_events, sequence_key
 from socd.simulate.suricata import flow_id_key, suricata_events
 from socd.simulate.wazuh import wazuh_events, wazuh_id_key
+from socd.simulate.zeek import zeek_events, zeek_key
 
 FORMATS: dict[str, SensorFormat] = {
     "cyradar": SensorFormat(cyradar_events, alert_id_key, "sensors.cyradar"),
     "suricata": SensorFormat(suricata_events, flow_id_key, "sensors.suricata"),
     "wazuh": SensorFormat(wazuh_events, wazuh_id_key, "sensors.wazuh"),
     "cef": SensorFormat(cef_events, external_id_key, "sensors.cef", encode=line_bytes),
+    "leef": SensorFormat(leef_events, sequence_key, "sensors.leef", encode=line_bytes),
+    "zeek": SensorFormat(zeek_events, zeek_key, "sensors.zeek"),
 }
 """The simulated sensor formats, by the name ``--format`` takes (also the connector's)."""
 
-MIX: Mapping[str, float] = {"cyradar": 4, "suricata": 3, "wazuh": 2, "cef": 1}
-"""The share of each format in ``--format mix``."""
+MIX: Mapping[str, float] = {"suricata": 30, "cef": 22, "leef": 14, "wazuh": 14, "zeek": 10,
+                            "cyradar": 10}
+"""The share of each format in ``--format mix``, in percent: a provincial network's day, when
+the on-site IDS (Suricata) and firewalls (CEF, LEEF) report most, the servers' HIDS (Wazuh)
+and the network monitor's notices and intelligence hits (Zeek) less, and the provider's
+NDR/APT sensors (Cyradar), which report only what they judge a threat, the least."""
 
 Tagged = tuple[str, object]
 """A message of a mix: (format name, message)."""

