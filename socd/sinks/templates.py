@@ -33,6 +33,7 @@ ECS_FIELDS: dict[str, str] = {
     "event.severity": "long",
     "event.ingested": "date",
     "event.created": "date",
+    "event.timezone": "keyword",
     "event.original": "keyword",
     "event.provider": "keyword",
     "event.reference": "keyword",
