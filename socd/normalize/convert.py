@@ -90,7 +90,14 @@ def to_boolean(value: Any) -> bool:
 
 
 def to_ip(value: Any) -> str:
-    """A valid IPv4 or IPv6 address in canonical form; anything else is refused."""
+    """A valid IPv4 or IPv6 address, written as Elasticsearch shows an ``ip`` field; anything
+    else is refused.
+
+    Elasticsearch stores an address in 16 bytes and shows an IPv4-mapped IPv6 address
+    (``::ffff:172.16.5.9``) as the IPv4 address it is, and ignores an IPv6 scope
+    (``fe80::1%eth0``); IPv6 is written in RFC 5952's compressed lower-case form. So are
+    they here, so that rules (``cidr``), searches and the stored document agree.
+    """
     if not isinstance(value, str):
         raise ValueError(f"expected an IP address string, got {type(value).__name__}")
     if is_canonical_ipv4(value):
@@ -99,9 +106,16 @@ def to_ip(value: Any) -> str:
     # ipaddress accepts IPv4 octets with leading zeros in no Python version we support, and
     # refuses 24.273.97.14: exactly what an `ip` field of Elasticsearch needs.
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise ValueError(f"{_show(value)} is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        if address.scope_id is not None:
+            return str(ipaddress.IPv6Address(address.packed))
+    return str(address)
 
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
