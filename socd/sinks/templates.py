@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -164,6 +164,7 @@ SOCD_FIELDS: dict[str, str] = {
     "socd.rule.level": "keyword",
     "socd.rule.ids": "keyword",
     "socd.warnings": "keyword",
+    "socd.sensor_timestamp": "date",
 }
 """socd's own verdict and notes (a custom namespace, outside ECS)."""
 
