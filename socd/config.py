@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from socd.clock import ClockSkew
 from socd.errors import ConfigError, Problem
 from socd.yamlfile import KeyLines, YamlFileError, humane, line_of, read_yaml
 
@@ -98,6 +99,9 @@ class InputConfig(_Model):
     """Zone for timestamps that carry no offset; defaults to ``report.timezone``."""
     keep_original: bool = True
     """Keep the message as received in ``event.original``."""
+    max_clock_skew: ClockSkew = Field(default_factory=ClockSkew)
+    """How far a threat's ``@timestamp`` may be ahead of or behind socd's clock (see
+    :mod:`socd.clock`)."""
 
     @property
     def label(self) -> str:

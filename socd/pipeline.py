@@ -1,8 +1,9 @@
 """One batch of Kafka records → threat documents, dead letters and offsets. No I/O here.
 
 For each record: size check → connector (decode + normalise to ECS) → the input's rules →
-for a threat, socd's verdict (``socd.*``) and a deterministic document id. What cannot be
-used becomes a :class:`~socd.event.DeadLetter`; nothing is dropped without a trace. The
+for a threat, its ``@timestamp`` bounded by the input's ``max_clock_skew`` (see
+:mod:`socd.clock`), socd's verdict (``socd.*``) and a deterministic document id. What cannot
+be used becomes a :class:`~socd.event.DeadLetter`; nothing is dropped without a trace. The
 daemon (:mod:`socd.app`) makes the batch durable and then commits ``offsets``.
 """
 
@@ -15,11 +16,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from socd.clock import ClockSkew, show_duration
 from socd.config import Config, InputConfig
 from socd.errors import InputError
 from socd.event import DeadLetter, IndexAction, Record
 from socd.normalize import Normalizer, build_normalizer
-from socd.normalize.convert import format_utc
+from socd.normalize.convert import format_utc, parse_timestamp
+from socd.normalize.timeformats import Zones
 from socd.sinks.elasticsearch import encode_action
 from socd.sinks.templates import alerts_index
 from socd.telemetry.logging import get_logger
@@ -81,6 +84,81 @@ def document_id(connector: str, doc: Mapping[str, Any], record: Record) -> str:
     return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
+class Clock:
+    """socd's clock for one batch: the ingest time and each skew's window of ``@timestamp``
+    values, as ``format_utc`` texts (which compare as the times they name)."""
+
+    __slots__ = ("_windows", "ingested", "now")
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+        self.ingested = format_utc(now)
+        self._windows: dict[int, tuple[str, str]] = {}
+
+    def window(self, skew: ClockSkew) -> tuple[str, str]:
+        """(earliest, latest) ``@timestamp`` that ``skew`` allows."""
+        found = self._windows.get(id(skew))  # the config's objects outlive the batch
+        if found is None:
+            found = self._windows[id(skew)] = (format_utc(self.now - skew.past),
+                                               format_utc(self.now + skew.future))
+        return found
+
+
+_UTC_ZONES = Zones(UTC)
+
+
+def bound_timestamp(doc: dict[str, Any], record: Record, clock: Clock,
+                    skew: ClockSkew) -> str:
+    """Give ``doc`` an ``@timestamp`` within ``skew`` of ``clock`` and return it.
+
+    A sensor's time outside the window moves to ``socd.sensor_timestamp``, with a line in
+    ``socd.warnings``; a value that is no time at all is named in ``socd.warnings``. Either
+    way, and when the document has none, ``@timestamp`` becomes the time Kafka received the
+    message, or the time socd read it when Kafka's is missing or out of the window too.
+    """
+    earliest, latest = clock.window(skew)
+    value = doc.get("@timestamp")
+    problem = kept = None
+    if value is not None:
+        try:
+            moment = parse_timestamp(value, _UTC_ZONES)
+        except (ValueError, OverflowError) as exc:
+            problem = f"@timestamp {value!r:.80} is not a time ({exc})"
+        else:
+            text = format_utc(moment)
+            if earliest <= text <= latest:
+                doc["@timestamp"] = text
+                return text
+            if text > latest:
+                problem = (f"@timestamp {text} is more than {show_duration(skew.future)} ahead "
+                           "of socd's clock (inputs[].max_clock_skew.future)")
+            else:
+                problem = (f"@timestamp {text} is more than {show_duration(skew.past)} behind "
+                           "socd's clock (inputs[].max_clock_skew.past)")
+            _socd(doc)["sensor_timestamp"] = text
+            kept = "; the sensor's time is kept in socd.sensor_timestamp"
+    timestamp, source = clock.ingested, "socd read the message"
+    if record.timestamp_ms:
+        try:
+            kafka = format_utc(datetime.fromtimestamp(record.timestamp_ms / 1000, UTC))
+        except (OverflowError, OSError, ValueError):
+            kafka = ""
+        if earliest <= kafka <= latest:
+            timestamp, source = kafka, "Kafka received the message"
+    doc["@timestamp"] = timestamp
+    if problem is not None:
+        _socd(doc).setdefault("warnings", []).append(
+            f"{problem}{kept or ''}; @timestamp is when {source}")
+    return timestamp
+
+
+def _socd(doc: dict[str, Any]) -> dict[str, Any]:
+    socd = doc.get("socd")
+    if socd.__class__ is not dict:
+        socd = doc["socd"] = {}
+    return socd
+
+
 class Pipeline:
     """The per-event stages, bound to the configuration and the rules in force."""
 
@@ -115,7 +193,7 @@ class Pipeline:
 
     def process(self, records: Iterable[Record]) -> Batch:
         batch = Batch()
-        now = format_utc(datetime.now(UTC))
+        clock = Clock(datetime.now(UTC))
         for record in records:
             runtime = self._inputs.get(record.topic)
             batch.offsets[(record.topic, record.partition)] = record.offset + 1
@@ -148,21 +226,23 @@ class Pipeline:
             verdict = runtime.rules.classify(doc)
             if verdict is None:
                 continue
-            batch.actions.append(self._threat(runtime, record, doc, verdict, now))
+            batch.actions.append(self._threat(runtime, record, doc, verdict, clock))
         return batch
 
     def _threat(self, runtime: InputRuntime, record: Record, doc: dict[str, Any],
-                verdict: Verdict, now: str) -> IndexAction:
+                verdict: Verdict, clock: Clock) -> IndexAction:
         layer = verdict.rule.layer or runtime.cfg.layer
         timestamp = doc.get("@timestamp")
-        if not isinstance(timestamp, str):
-            moment = (datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)
-                      if record.timestamp_ms else datetime.now(UTC))
-            timestamp = doc["@timestamp"] = format_utc(moment)
+        skew = runtime.cfg.max_clock_skew
+        earliest, latest = clock.window(skew)
+        # the common case, compared as text: a UTC time from a connector, inside the window
+        if not (timestamp.__class__ is str and len(timestamp) == 24 and timestamp[23] == "Z"
+                and timestamp[10] == "T" and earliest <= timestamp <= latest):
+            timestamp = bound_timestamp(doc, record, clock, skew)
         event = doc.get("event")
         if not isinstance(event, dict):
             event = doc["event"] = {}
-        event["ingested"] = now
+        event["ingested"] = clock.ingested
         event.setdefault("kind", "alert")
         doc["socd"] = {
             **(doc.get("socd") or {}),

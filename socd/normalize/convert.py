@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
+from socd.normalize.timeformats import Zones, parse_text_date
+
 Converter = Callable[[Any], Any]
 """sensor value → ECS value; raises ValueError('why') when the value does not fit."""
 
@@ -88,7 +90,14 @@ def to_boolean(value: Any) -> bool:
 
 
 def to_ip(value: Any) -> str:
-    """A valid IPv4 or IPv6 address in canonical form; anything else is refused."""
+    """A valid IPv4 or IPv6 address, written as Elasticsearch shows an ``ip`` field; anything
+    else is refused.
+
+    Elasticsearch stores an address in 16 bytes and shows an IPv4-mapped IPv6 address
+    (``::ffff:172.16.5.9``) as the IPv4 address it is, and ignores an IPv6 scope
+    (``fe80::1%eth0``); IPv6 is written in RFC 5952's compressed lower-case form. So are
+    they here, so that rules (``cidr``), searches and the stored document agree.
+    """
     if not isinstance(value, str):
         raise ValueError(f"expected an IP address string, got {type(value).__name__}")
     if is_canonical_ipv4(value):
@@ -97,9 +106,16 @@ def to_ip(value: Any) -> str:
     # ipaddress accepts IPv4 octets with leading zeros in no Python version we support, and
     # refuses 24.273.97.14: exactly what an `ip` field of Elasticsearch needs.
     try:
-        return str(ipaddress.ip_address(text))
+        address = ipaddress.ip_address(text)
     except ValueError:
         raise ValueError(f"{_show(value)} is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address):
+        mapped = address.ipv4_mapped
+        if mapped is not None:
+            return str(mapped)
+        if address.scope_id is not None:
+            return str(ipaddress.IPv6Address(address.packed))
+    return str(address)
 
 
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
@@ -125,28 +141,34 @@ def to_ip_list(value: Any) -> list[str]:
 
 
 def timestamp_converter(default_zone: tzinfo) -> Converter:
-    """ISO-8601 (offset with or without a colon, or none → ``default_zone``) or epoch
-    seconds/milliseconds (numbers or numeric strings) → UTC ISO string with milliseconds."""
+    """A timestamp → UTC ISO string with milliseconds (``2020-06-15T01:12:44.000Z``).
 
+    Reads ISO-8601 (offset with or without a colon, or none → ``default_zone``), epoch
+    seconds or milliseconds (numbers or numeric strings), CEF's and syslog's ``MMM dd
+    [yyyy] HH:mm:ss[.SSS] [zone]`` and an ISO local time followed by a zone text (see
+    :mod:`~socd.normalize.timeformats` for the zones it knows). ValueError otherwise.
+    """
     fromisoformat = datetime.fromisoformat
+    zones = Zones(default_zone)
 
     def convert(value: Any) -> str:
         if value.__class__ is str and len(value) > 10 and value[4] == "-":
             try:  # the common case first: an ISO-8601 string with a date
                 moment = fromisoformat(value)
             except ValueError:
-                moment = parse_timestamp(value, default_zone)
+                moment = parse_timestamp(value, zones)
             else:
                 if moment.tzinfo is None:
                     moment = moment.replace(tzinfo=default_zone)
         else:
-            moment = parse_timestamp(value, default_zone)
+            moment = parse_timestamp(value, zones)
         return format_utc(moment)
 
     return convert
 
 
-def parse_timestamp(value: Any, default_zone: tzinfo) -> datetime:
+def parse_timestamp(value: Any, zones: Zones) -> datetime:
+    """Any form :func:`timestamp_converter` reads → an aware datetime; ValueError if none."""
     if isinstance(value, bool):
         raise ValueError("expected a timestamp, got a boolean")
     if isinstance(value, int | float):
@@ -159,48 +181,15 @@ def parse_timestamp(value: Any, default_zone: tzinfo) -> datetime:
     if text[0].isdigit() and text.replace(".", "", 1).isdigit():
         return _from_epoch(float(text))
     try:
-        moment = datetime.fromisoformat(text)
+        moment: datetime | None = datetime.fromisoformat(text)
     except ValueError:
-        moment = _from_text_date(text, default_zone)
+        moment = parse_text_date(text, zones) if len(text) <= 64 else None
+    if moment is None:
+        raise ValueError(f"{_show(text)} is not a timestamp (ISO-8601, epoch, or "
+                         "MMM dd [yyyy] HH:mm:ss[.SSS] [zone])")
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=default_zone)
+        moment = moment.replace(tzinfo=zones.default)
     return moment
-
-
-# Formats of devices that do not write ISO-8601: CEF's `rt` (`Apr 11 2020 10:42:13`,
-# optionally with milliseconds) and the RFC 3164 syslog header (`Sep  8 08:32:20`, no year).
-_WITH_YEAR = ("%b %d %Y %H:%M:%S", "%b %d %Y %H:%M:%S.%f")
-_WITHOUT_YEAR = "%b %d %H:%M:%S"
-
-
-def _from_text_date(text: str, zone: tzinfo) -> datetime:
-    if len(text) <= 40 and text[:1].isalpha():
-        for pattern in _WITH_YEAR:
-            try:
-                return datetime.strptime(text, pattern)
-            except ValueError:
-                pass
-        try:
-            # strptime would warn about a leap day without a year: give it one
-            moment = datetime.strptime(f"2000 {text}", f"%Y {_WITHOUT_YEAR}")
-        except ValueError:
-            pass
-        else:
-            return _nearest_past_year(moment, zone)
-    raise ValueError(f"{_show(text)} is not an ISO-8601 timestamp")
-
-
-def _nearest_past_year(moment: datetime, zone: tzinfo) -> datetime:
-    """A syslog time has no year: the latest year that does not put it > 1 day ahead."""
-    now = datetime.now(zone)
-    for year in (now.year, now.year - 1, now.year - 4):  # -4: 29 February
-        try:
-            candidate = moment.replace(year=year, tzinfo=zone)
-        except ValueError:
-            continue
-        if candidate <= now + timedelta(days=1):
-            return candidate
-    raise ValueError(f"{moment:%b %d %H:%M:%S} has no year that fits")
 
 
 def _from_epoch(number: float) -> datetime:
@@ -232,7 +221,8 @@ def format_utc(moment: datetime) -> str:
     if prefix is None:
         if len(_MINUTE_PREFIXES) > 100_000:
             _MINUTE_PREFIXES.clear()
-        prefix = datetime.fromtimestamp(minute * 60, UTC).strftime("%Y-%m-%dT%H:%M:")
+        at = _EPOCH + timedelta(minutes=minute)  # any year; strftime's %Y may not pad 999
+        prefix = f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:"
         _MINUTE_PREFIXES[minute] = prefix
     return f"{prefix}{second:02d}.{delta.microseconds // 1000:03d}Z"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -33,6 +33,7 @@ ECS_FIELDS: dict[str, str] = {
     "event.severity": "long",
     "event.ingested": "date",
     "event.created": "date",
+    "event.timezone": "keyword",
     "event.original": "keyword",
     "event.provider": "keyword",
     "event.reference": "keyword",
@@ -127,6 +128,13 @@ ECS_FIELDS: dict[str, str] = {
     "observer.ingress.interface.name": "keyword",
     "observer.version": "keyword",
     "related.ip": "ip",
+    "client.nat.ip": "ip",
+    "server.nat.ip": "ip",
+    "network.forwarded_ip": "ip",
+    "dns.resolved_ip": "ip",
+    "host.target.ip": "ip",
+    "orchestrator.resource.ip": "ip",
+    "process.entry_leader.entry_meta.source.ip": "ip",
     "server.ip": "ip",
     "server.port": "long",
     "source.nat.ip": "ip",
@@ -156,6 +164,7 @@ SOCD_FIELDS: dict[str, str] = {
     "socd.rule.level": "keyword",
     "socd.rule.ids": "keyword",
     "socd.warnings": "keyword",
+    "socd.sensor_timestamp": "date",
 }
 """socd's own verdict and notes (a custom namespace, outside ECS)."""
 

@@ -35,6 +35,7 @@ inputs:
     connector: {connector}
     layer: 2
     sensor: cyradar-ndr
+    max_clock_skew: {{past: 36500d}}  # the tests' events are dated 2026, whatever today is
 rules:
   paths: ["{rules}"]
   watch: {str(watch_rules).lower()}

@@ -3,6 +3,7 @@ offsets advance past every record, ids are deterministic."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -10,17 +11,22 @@ import orjson
 import pytest
 
 from socd.classify import RuleSet
-from socd.config import Config
+from socd.clock import ClockSkew
+from socd.config import Config, load_config
+from socd.errors import ConfigError
 from socd.event import Record
-from socd.pipeline import Pipeline, document_id
+from socd.normalize.convert import format_utc
+from socd.pipeline import Clock, Pipeline, bound_timestamp, document_id
 
 RULES = Path(__file__).resolve().parent.parent / "files" / "rules"
 
 
 def config(**input_overrides: Any) -> Config:
+    # the events below are dated March 2026: a past skew of 100 years keeps them valid on
+    # any day the tests run (the clock tests set their own)
     return Config.model_validate({
         "inputs": [{"topic": "in", "connector": "cyradar", "layer": 2, "sensor": "ndr",
-                    **input_overrides}],
+                    "max_clock_skew": {"past": "36500d"}, **input_overrides}],
         "rules": {"paths": [str(RULES)]},
         "elasticsearch": {"index_prefix": "p"},
         "kafka": {"max_message_bytes": 2048},
@@ -33,13 +39,16 @@ def pipeline(**input_overrides: Any) -> Pipeline:
     return Pipeline(cfg, rules)
 
 
-def event(i: int, category: str, severity: int) -> bytes:
-    return orjson.dumps({"alert_id": f"id-{i}", "detected_at": "2026-03-01T06:00:00+07:00",
+def event(i: int, category: str, severity: int,
+          detected_at: str = "2026-03-01T06:00:00+07:00") -> bytes:
+    return orjson.dumps({"alert_id": f"id-{i}", "detected_at": detected_at,
                          "severity": severity, "category": category})
 
 
-def records(*values: bytes | None, partition: int = 0) -> list[Record]:
-    return [Record("in", partition, 100 + i, value) for i, value in enumerate(values)]
+def records(*values: bytes | None, partition: int = 0,
+            timestamp_ms: int | None = None) -> list[Record]:
+    return [Record("in", partition, 100 + i, value, timestamp_ms=timestamp_ms)
+            for i, value in enumerate(values)]
 
 
 def test_threats_documents_dead_letters_and_offsets() -> None:
@@ -98,3 +107,117 @@ def test_no_exception_escapes(value: bytes) -> None:
     batch = pipeline().process(records(value))
     assert len(batch.dead) == 1
     assert batch.actions == []
+
+
+# -- sensor clocks -----------------------------------------------------------------------------
+# Times are chosen days away from every bound, so that no test depends on how fast it runs.
+
+def threat_at(detected_at: str, *, kafka: datetime | None = None,
+              **skew: str) -> dict[str, Any]:
+    """The threat document of one critical event sent at ``detected_at``."""
+    stage = pipeline(max_clock_skew=skew)
+    millis = int(kafka.timestamp() * 1000) if kafka is not None else None
+    batch = stage.process(records(event(1, "apt_c2", 9, detected_at), timestamp_ms=millis))
+    (action,) = batch.actions
+    stamp = action.doc["@timestamp"]
+    assert action.index == f"p-alerts-{stamp[:4]}.{stamp[5:7]}"
+    return action.doc
+
+
+def test_sensor_time_in_2099_becomes_the_kafka_time() -> None:
+    """The issue's example: detected_at 2099-01-01 is kept in socd.sensor_timestamp, the
+    threat is filed under the time Kafka received it, and socd.warnings says so."""
+    kafka = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)  # whole ms
+    doc = threat_at("2099-01-01", kafka=kafka)
+    assert doc["@timestamp"] == format_utc(kafka)
+    assert doc["socd"]["sensor_timestamp"] == "2098-12-31T17:00:00.000Z"  # input zone UTC+7
+    (warning,) = doc["socd"]["warnings"]
+    assert "2098-12-31T17:00:00.000Z is more than 1h ahead" in warning
+    assert "inputs[].max_clock_skew.future" in warning and "when Kafka received" in warning
+
+
+def test_sensor_time_in_1970_becomes_the_ingest_time() -> None:
+    """1970 is more than 30 days behind; without a Kafka time, @timestamp is the time socd
+    read the message (event.ingested)."""
+    doc = threat_at("1970-01-01T00:00:00Z", past="30d")
+    assert doc["@timestamp"] == doc["event"]["ingested"]
+    assert doc["socd"]["sensor_timestamp"] == "1970-01-01T00:00:00.000Z"
+    assert "more than 30d behind" in doc["socd"]["warnings"][0]
+    assert "when socd read the message" in doc["socd"]["warnings"][0]
+
+
+def test_a_kafka_time_out_of_bounds_is_not_used() -> None:
+    """A producer with the same wrong clock: its Kafka time is out of the window too."""
+    doc = threat_at("2099-01-01", kafka=datetime(2099, 1, 1, tzinfo=UTC))
+    assert doc["@timestamp"] == doc["event"]["ingested"]
+
+
+@pytest.mark.parametrize(("offset", "skew", "kept"), [
+    (timedelta(days=-1), {}, True),
+    (timedelta(days=-29), {}, True),
+    (timedelta(days=-31), {}, False),
+    (timedelta(minutes=-1), {}, True),
+    (timedelta(days=1), {}, False),
+    (timedelta(days=1), {"future": "2d"}, True),
+    (timedelta(days=-60), {"past": "9w"}, True),
+    (timedelta(days=-60), {"past": "8w"}, False),
+    (timedelta(days=-2), {"past": "1d"}, False),
+])
+def test_window_of_max_clock_skew(offset: timedelta, skew: dict[str, str], kept: bool) -> None:
+    """A sensor time inside [now - past, now + future] is kept untouched (defaults: 30 days
+    and 1 hour); outside it, it is replaced."""
+    sensor = datetime.now(UTC) + offset
+    doc = threat_at(sensor.isoformat(), past=skew.get("past", "30d"),
+                    **{k: v for k, v in skew.items() if k != "past"})
+    if kept:
+        assert doc["@timestamp"] == format_utc(sensor)
+        assert "socd" not in doc or "warnings" not in doc["socd"]
+        assert "sensor_timestamp" not in doc["socd"]
+    else:
+        assert doc["@timestamp"] == doc["event"]["ingested"]
+        assert doc["socd"]["sensor_timestamp"] == format_utc(sensor)
+
+
+def test_bound_timestamp_on_missing_and_odd_values() -> None:
+    """No @timestamp: the Kafka time, silently (documented); a value that is no time: named
+    in socd.warnings; a time in another form: rewritten in UTC when in the window."""
+    now = datetime.now(UTC)
+    clock, skew = Clock(now), ClockSkew()
+    kafka = now.replace(microsecond=0) - timedelta(hours=2)  # whole milliseconds
+    record = Record("in", 0, 1, b"", timestamp_ms=int(kafka.timestamp() * 1000))
+    doc: dict[str, Any] = {}
+    assert bound_timestamp(doc, record, clock, skew) == format_utc(kafka)
+    assert doc == {"@timestamp": format_utc(kafka)}
+    doc = {"@timestamp": "soon"}
+    assert bound_timestamp(doc, record, clock, skew) == format_utc(kafka)
+    assert "@timestamp 'soon' is not a time" in doc["socd"]["warnings"][0]
+    local = (now - timedelta(days=1)).astimezone(timezone(timedelta(hours=7))).isoformat()
+    doc = {"@timestamp": local}
+    assert bound_timestamp(doc, record, clock, skew) == format_utc(now - timedelta(days=1))
+    assert "socd" not in doc
+
+
+@pytest.mark.parametrize(("written", "seconds"), [
+    ("90s", 90), ("15m", 900), ("1h", 3600), ("30d", 2_592_000), ("2w", 1_209_600),
+    ("1.5h", 5400), (" 45 ", 45), (120, 120), (0, 0)])
+def test_durations(written: Any, seconds: int) -> None:
+    """max_clock_skew takes a number of seconds or a number with s, m, h, d or w."""
+    skew = config(max_clock_skew={"future": written}).inputs[0].max_clock_skew
+    assert skew.future == timedelta(seconds=seconds)
+    assert skew.past == timedelta(days=30)
+
+
+@pytest.mark.parametrize(("written", "needle"), [
+    ("soon", "not a duration"), ("-1h", "not a duration"), (-5, "negative"),
+    ("36501d", "more than 36500d"), (True, "not a duration")])
+def test_bad_durations_name_the_key(tmp_path: Path, written: Any, needle: str) -> None:
+    """A duration socd cannot read stops start-up naming the file, line and key."""
+    path = tmp_path / "socd.yaml"
+    value = orjson.dumps(written).decode()
+    path.write_text("inputs:\n  - topic: t\n    connector: cyradar\n    layer: 2\n"
+                    f"    sensor: s\n    max_clock_skew:\n      past: {value}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    (problem,) = caught.value.problems
+    assert needle in str(problem)
+    assert problem.key == "inputs.0.max_clock_skew.past" and problem.line == 7

@@ -15,6 +15,14 @@ at all (``0|Ubiquiti|…``); header escapes ``\\|`` and ``\\\\``; extension esca
 ``\\\\``, ``\\|``, ``\\n``, ``\\r``; values with spaces (a value runs to the space before the
 next ``key=``); an unescaped ``=`` inside a value (``msg=lang=en``); a last header field
 without the closing ``|``.
+
+``dtz`` (deviceTimeZone) is the device's zone: each CEF date field (``rt``, ``start``,
+``end``, ``art``, ``deviceCustomDate1``/``2``, ``flexDate1``, the file times, and their full
+names) written without a zone gets it appended (``rt=Sep 07 2018 14:50:39`` with
+``dtz=Europe/Berlin`` → ``Sep 07 2018 14:50:39 Europe/Berlin``); epoch milliseconds and dates
+with their own zone are kept. The zone is read with the dates (see
+:mod:`socd.normalize.timeformats`): one that cannot be read makes the date unreadable, with
+a warning, rather than silently shifted.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 
 from socd.errors import NormalizeError
 from socd.normalize.codecs.syslog import decode_line, parse_prefix
+from socd.normalize.timeformats import with_zone
 
 HEADER = ("version", "vendor", "product", "product_version", "event_class_id", "name",
           "severity")
@@ -35,6 +44,11 @@ _KEY_NAME = re.compile(r"[^\s=\\|]+").fullmatch
 _HEADER_ESCAPE = re.compile(r"\\([\\|])")
 _VALUE_ESCAPE = re.compile(r"\\([\\=|nr])")
 _VALUE_UNESCAPED = {"\\": "\\", "=": "=", "|": "|", "n": "\n", "r": "\r"}
+# the date fields of the CEF extension dictionary, by key and by full name
+DATE_KEYS = ("rt", "start", "end", "art", "deviceCustomDate1", "deviceCustomDate2",
+             "flexDate1", "fileCreateTime", "fileModificationTime", "oldFileCreateTime",
+             "oldFileModificationTime", "deviceReceiptTime", "startTime", "endTime",
+             "agentReceiptTime")
 
 
 def decode_cef(raw: bytes) -> dict[str, Any]:
@@ -57,6 +71,12 @@ def parse_cef(text: str) -> dict[str, Any]:
         raise NormalizeError(f"not a CEF message: the header has {len(header)} of its 7 "
                              "fields (Version|Vendor|Product|Version|Class ID|Name|Severity)")
     fields: dict[str, Any] = parse_extension(extension)
+    device_zone = fields.get("dtz")
+    if device_zone and device_zone.strip():
+        for key in DATE_KEYS:
+            value = fields.get(key)
+            if value:
+                fields[key] = with_zone(value.strip(), device_zone.strip())
     fields["header"] = {name: _HEADER_ESCAPE.sub(r"\1", value).strip() if "\\" in value
                         else value.strip() for name, value in zip(HEADER, header, strict=True)}
     if syslog:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from socd.errors import DecodeError, NormalizeError
+from socd.normalize import build_normalizer
 from socd.normalize.codecs import decode_cef, decode_leef
 from socd.normalize.codecs.cef import parse_cef
 from socd.normalize.codecs.leef import parse_leef
@@ -88,12 +89,51 @@ def test_leef_1_tab_delimited() -> None:
 
 
 @pytest.mark.parametrize(("delimiter", "char"), [
-    ("^", "^"), ("x09", "\t"), ("0x09", "\t"), ("x7C", "|"), ("0x5E", "^")])
+    # one character (x too: one character, not a code)
+    ("^", "^"), ("x", "x"), ("\t", "\t"), (" ", " "), (";", ";"), ("¦", "¦"), ("#", "#"),
+    # its code in hex: x or 0x and 1-4 hex digits, either case
+    ("x09", "\t"), ("0x09", "\t"), ("x9", "\t"), ("x7C", "|"), ("x7c", "|"), ("0x5E", "^"),
+    ("x5e", "^"), ("0x00A6", "¦"), ("xA6", "¦"), ("x2C", ","), ("0x7e", "~"),
+    # empty: TAB, as in LEEF 1.0; and "|" written as itself
+    ("", "\t"), ("|", "|"),
+])
 def test_leef_2_delimiters(delimiter: str, char: str) -> None:
-    """LEEF 2.0: the delimiter as one character or as hex (x09, 0x7C)."""
-    fields = parse_leef(f"LEEF:2.0|V|P|1|ev|{delimiter}|src=10.0.0.1{char}dst=10.0.0.2")
+    """LEEF 2.0: every delimiter field the LEEF guide allows (one character, or its hex
+    code with x or 0x and 1-4 digits); empty means TAB."""
+    text = "a b" if char != " " else "a"  # a value keeps its spaces unless they delimit
+    fields = parse_leef(f"LEEF:2.0|V|P|1|ev|{delimiter}|src=10.0.0.1{char}dst=10.0.0.2"
+                        f"{char}msg={text}")
     assert fields["header"]["delimiter"] == delimiter
-    assert (fields["src"], fields["dst"]) == ("10.0.0.1", "10.0.0.2")
+    assert (fields["src"], fields["dst"], fields["msg"]) == ("10.0.0.1", "10.0.0.2", text)
+    assert "extension" not in fields
+
+
+def test_leef_2_empty_delimiter_example() -> None:
+    """The issue's line: an empty delimiter field is TAB, and src is source.ip."""
+    line = "LEEF:2.0|ExampleSec|Sensor|2.1|E7||src=10.0.1.8\tdst=192.0.2.10\tsev=6"
+    assert parse_leef(line)["src"] == "10.0.1.8"
+    norm = build_normalizer("leef", sensor="s", timezone="UTC", keep_original=False)
+    doc = norm.normalize(line.encode())
+    assert doc["source"]["ip"] == "10.0.1.8"
+    assert doc["destination"]["ip"] == "192.0.2.10"
+    assert doc["event"]["severity"] == 6
+    assert "socd" not in doc
+
+
+def test_leef_2_without_a_delimiter_field() -> None:
+    """A 2.0 line whose attributes follow the event id is read with TAB; no attributes at
+    all is a header only."""
+    assert parse_leef("LEEF:2.0|V|P|1|ev|src=10.0.0.1\tdst=10.0.0.2")["dst"] == "10.0.0.2"
+    for line in ("LEEF:2.0|V|P|1|ev|", "LEEF:2.0|V|P|1|ev", "LEEF:2.0|V|P|1|ev|^|"):
+        assert set(parse_leef(line)) == {"header"}
+
+
+@pytest.mark.parametrize("delimiter", ["ab", "0x", "xZZ", "x12345", "0x0", "=", "x3D",
+                                       "xD800", "tab"])
+def test_leef_2_delimiter_fields_that_name_none(delimiter: str) -> None:
+    """Not one character, not a hex code, NUL, a surrogate, or "=": not a LEEF line."""
+    with pytest.raises(NormalizeError, match="delimiter"):
+        parse_leef(f"LEEF:2.0|V|P|1|ev|{delimiter}|src=10.0.0.1")
 
 
 def test_leef_cyberark_leading_pipes_and_syslog() -> None:

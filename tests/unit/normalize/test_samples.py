@@ -169,4 +169,5 @@ def test_zeek_json_and_tsv(shared_dir: Path) -> None:
                      "zeek/zeek_btest_tsv/scripts.policy.protocols.ssh.detect-bruteforcing"
                      ".notice.log")
     assert [error.detail for _, error in tsv.dead] == [
-        "ts: 'XXXXXXXXXX.XXXXXX' is not an ISO-8601 timestamp"]
+        "ts: 'XXXXXXXXXX.XXXXXX' is not a timestamp (ISO-8601, epoch, or "
+        "MMM dd [yyyy] HH:mm:ss[.SSS] [zone])"]
