@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Install the programs the tests of deploy/prometheus/ run, where they are missing:
+# promtool and prometheus (Debian/Ubuntu package prometheus), amtool and
+# prometheus-alertmanager (package prometheus-alertmanager). Does nothing when they are
+# present, so it is cheap to run before every test run.
+#
+# Installing needs apt-get and root (or password-less sudo). Where that is impossible, or
+# the installation fails (no network), it says why on stderr and exits 0: the tests that
+# need the programs then skip with that reason. With SOCD_REQUIRE_TEST_TOOLS=1 (CI) it
+# exits 1 instead, so that the tests cannot be skipped silently.
+# The services the packages may start are stopped and disabled again: the tests run the
+# programs themselves, on free ports.
+set -euo pipefail
+
+missing=()
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
+  || missing+=(prometheus)
+command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 \
+  || missing+=(prometheus-alertmanager)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+cannot() {
+  echo "test-tools: cannot install ${missing[*]} ($1); the Prometheus tests will be skipped" >&2
+  if [ "${SOCD_REQUIRE_TEST_TOOLS:-0}" = 1 ]; then
+    exit 1
+  fi
+  exit 0
+}
+
+command -v apt-get >/dev/null 2>&1 || cannot "no apt-get on this system"
+if [ "$(id -u)" = 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root=(sudo -n)
+else
+  cannot "not root, and no password-less sudo"
+fi
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
+     -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
+echo "==> installing ${missing[*]} for the Prometheus tests" >&2
+# The package lists may be missing or stale (a fresh container): update and try again.
+if ! "${apt[@]}" install --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "${missing[@]}"; } \
+      >"$log" 2>&1; then
+    tail -n 5 "$log" >&2
+    cannot "apt-get failed"
+  fi
+fi
+
+if [ -d /run/systemd/system ]; then
+  for unit in "${missing[@]}"; do  # the packages' units are named after them
+    "${as_root[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
+fi
+for program in promtool prometheus amtool prometheus-alertmanager; do
+  command -v "$program" >/dev/null 2>&1 || cannot "$program is still missing after apt-get"
+done
