@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/bootstrap.sh
+./scripts/test-tools.sh
 echo "==> ruff" >&2
 .venv/bin/ruff check socd tests bench
 echo "==> mypy --strict" >&2
