@@ -66,8 +66,11 @@ def parse_yaml(path: Path) -> YamlDocument:
         line = mark.line + 1 if mark is not None else None
         what = " ".join(str(part) for part in (getattr(exc, "context", None),
                                                getattr(exc, "problem", None)) if part)
-        raise YamlFileError(Problem(str(path), f"not valid YAML: {what or exc}: fix the "
-                                    "syntax at this line", line=line)) from exc
+        lines = text.splitlines()
+        shown = lines[line - 1].strip() if line is not None and 0 < line <= len(lines) else ""
+        shown = f" (in {shown[:80]!r})" if shown else ""
+        raise YamlFileError(Problem(str(path), f"not valid YAML: {what or exc}{shown}: fix "
+                                    "the syntax at this line", line=line)) from exc
     return YamlDocument(data, key_lines(node), duplicate_keys(node, str(path)))
 
 
