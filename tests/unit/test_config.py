@@ -8,11 +8,21 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from socd.config import Config, config_warnings, load_config, read_config, validate_config
+from socd.config import (
+    Config,
+    RulesConfig,
+    config_warnings,
+    load_config,
+    read_config,
+    validate_config,
+)
+from socd.configsource import env_value
 from socd.errors import ConfigError, in_order
-from socd.yamlfile import YamlFileError, read_yaml
+from socd.yamlfile import YamlFileError, duplicate_keys, read_yaml
 
 GOOD = """\
 kafka:
@@ -492,3 +502,41 @@ def test_sharing_keys_warn_that_they_do_nothing(tmp_path: Path) -> None:
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk"})
     assert validate_config(raw) is not None
     assert [p.key for p in raw.problems] == ["sharing (from SOCD_SHARING__MIN_CLASS)"]
+
+
+KEY_NAMES = st.sampled_from(["a", "b", "c", "group_id", "topic"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(keys=st.lists(KEY_NAMES, min_size=1, max_size=8), nested=st.booleans())
+def test_every_repeated_key_is_found_on_its_line(keys: list[str], nested: bool) -> None:
+    """For any mapping (top level or one level down), each key written again is one problem
+    on the line of the repeat, naming the line of the first."""
+    indent = "  " if nested else ""
+    text = ("section:\n" if nested else "") + "".join(f"{indent}{k}: 1\n" for k in keys)
+    first: dict[str, int] = {}
+    expected = []
+    for number, key in enumerate(keys, start=1 + nested):
+        if key in first:
+            expected.append((number, ("section." if nested else "") + key, first[key]))
+        first.setdefault(key, number)
+    found = duplicate_keys(yaml.compose(text, Loader=yaml.SafeLoader), "f.yaml")
+    assert [(p.line, p.key) for p in found] == [(line, key) for line, key, _ in expected]
+    assert all(f"also at line {first_line}" in p.message
+               for p, (_, _, first_line) in zip(found, expected, strict=True))
+
+
+ITEM = st.text(alphabet=st.characters(codec="utf-8", exclude_characters=",\x00",
+                                      exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+               min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(items=st.lists(ITEM, min_size=1, max_size=5), spaces=st.sampled_from(["", " ", "  "]))
+def test_any_comma_separated_list_of_strings_splits(items: list[str], spaces: str) -> None:
+    """Any items without commas, joined by commas (with spaces around or not), come back as
+    the list, from the environment as from the file."""
+    text = f",{spaces}".join(items)
+    assert env_value(Config, ("rules", "placeholders", "admins"), text) == text
+    loaded = RulesConfig.model_validate({"placeholders": {"admins": text}})
+    assert loaded.placeholders["admins"] == [item.strip() for item in items if item.strip()]
