@@ -569,7 +569,8 @@ def summarise_profile(path: Path, top: int = 15) -> dict[str, list[tuple[str, fl
     }
 
 
-_FRAMEWORK = ("<module> ", "main (socd/cli.py", "_dispatch (socd/cli.py", "run (asyncio/",
+_FRAMEWORK = ("<module> ", "main (socd/cli.py", "_dispatch (socd/cli.py", "_run (socd/cli.py",
+              "run (asyncio/",
               "Runner.", "BaseEventLoop.", "Handle._run", "Daemon.run (", "_run_module",
               "_run_code")
 """Frames every stack goes through: left out of the inclusive list."""

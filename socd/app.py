@@ -24,10 +24,11 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 
+from socd.check import InputSource, rule_warnings, rules_loaded, startup_warnings
 from socd.classify import RuleSet
 from socd.classify.watch import watch_rules
 from socd.config import Config
-from socd.errors import RuleError, SinkError, SocdError
+from socd.errors import Problem, RuleError, SinkError, SocdError
 from socd.event import DeadLetter, Record
 from socd.pipeline import Batch, Partition, Pipeline
 from socd.sinks.dead_letter import DeadLetterSink
@@ -55,15 +56,32 @@ class _InFlight:
 
 
 def load_rules(config: Config) -> RuleSet:
+    """The configured rules; RuleError with every problem, or when no rule loads at all
+    (start-up, and a reload that would leave socd without rules, stop there)."""
     rules, _ = RuleSet.load(config.rules.paths, strict=True,
                             placeholders=config.rules.placeholders,
                             pipelines=config.pipelines)
+    if not rules_loaded(rules):
+        raise RuleError([config.problem(("rules", "paths"), (
+            f"no rule loaded from {', '.join(str(p) for p in config.rules.paths)}: without "
+            "rules no event can become a threat; put Sigma rule files (.yml, .yaml) there or "
+            "correct rules.paths"))])
     return rules
 
 
+def _log_warnings(warnings: list[Problem]) -> None:
+    for warning in warnings:
+        log.warning("config_warning", file=warning.file, line=warning.line, key=warning.key,
+                    message=warning.message)
+
+
 class Daemon:
-    def __init__(self, config: Config, metrics: Metrics | None = None) -> None:
+    def __init__(self, config: Config, metrics: Metrics | None = None,
+                 rules: RuleSet | None = None) -> None:
+        """``rules``: the rules already loaded from ``config`` (by ``socd check``), else
+        they are loaded at start."""
         self.config = config
+        self._rules = rules
         self.metrics = metrics or Metrics()
         self._stopping = asyncio.Event()
         self._in_flight: deque[_InFlight] = deque()
@@ -91,9 +109,10 @@ class Daemon:
             await self._start()
             if self._stopping.is_set():
                 return 0
+            rules = self.pipeline.rules
             log.info("started", seconds=round(time.monotonic() - started, 3),
                      inputs=[i.label for i in self.config.inputs],
-                     rules=len(self.pipeline.rules.rules))
+                     rules_loaded=rules_loaded(rules), correlations=len(rules.correlations))
             _sd_notify("READY=1")
             self.metrics.ready.set(1)
             await self._consume()
@@ -118,19 +137,34 @@ class Daemon:
         assert self._pipeline is not None
         return self._pipeline
 
+    def _prepare(self) -> None:
+        """Before any server: the rules and connectors in place, ``socd_rules_loaded`` set,
+        the start-up warnings logged (see :func:`socd.check.startup_warnings`)."""
+        cfg = self.config
+        rules = self._rules if self._rules is not None else load_rules(cfg)
+        self._rules = None  # a reload replaces them: keep no second reference
+        self._pipeline = Pipeline(cfg, rules)
+        self.metrics.rules_loaded.set(rules_loaded(rules))
+        log.info("rules_loaded", rules_loaded=rules_loaded(rules),
+                 correlations=len(rules.correlations))
+        _log_warnings(startup_warnings(cfg, rules, self._sources()))
+
     async def _start(self) -> None:
         cfg = self.config
-        self._pipeline = Pipeline(cfg, load_rules(cfg))
-        rules = self._pipeline.rules
-        self.metrics.rules_loaded.set(len(rules.rules) + len(rules.correlations))
+        self._prepare()
         if cfg.rules.watch:
             watch = asyncio.get_running_loop().create_task(
                 watch_rules(cfg.rules.paths, self.reload_rules))
             self._background.add(watch)
-        for runtime in self._pipeline.inputs:
+        for runtime in self.pipeline.inputs:
             self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor, runtime.cfg.layer)
         if cfg.metrics.listen:
-            self._metrics_server = self.metrics.serve(cfg.metrics.listen)
+            try:
+                self._metrics_server = self.metrics.serve(cfg.metrics.listen)
+            except OSError as exc:
+                raise SocdError(f"metrics.listen {cfg.metrics.listen}: cannot listen there "
+                                f"({exc.strerror or exc}): choose a free address, or \"\" to "
+                                "turn the endpoint off") from exc
             log.info("metrics_listening", address=cfg.metrics.listen)
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
@@ -147,6 +181,12 @@ class Daemon:
             raise failed.exceptions[0] from None
         if not template.result():
             return
+
+    def _sources(self) -> list[InputSource]:
+        """Each input's position, settings and logsource (for the start-up warnings)."""
+        by_topic = {runtime.cfg.topic: runtime for runtime in self.pipeline.inputs}
+        return [(index, item, by_topic[item.topic].logsource)
+                for index, item in enumerate(self.config.inputs)]
 
     async def _ensure_template(self, es: ElasticsearchSink) -> bool:
         """Install the index template if missing; wait for Elasticsearch while it is down.
@@ -348,13 +388,14 @@ class Daemon:
             except RuleError as exc:
                 self.metrics.rule_reload_failures.inc()
                 log.error("rules_reload_rejected", problems=[str(p) for p in exc.problems],
-                          kept=len(self.pipeline.rules.rules))
+                          rules_kept=rules_loaded(self.pipeline.rules))
                 return
             kept = rules.keep_state(self.pipeline.rules)  # correlation windows go on
             self.pipeline.use_rules(rules)
-            self.metrics.rules_loaded.set(len(rules.rules) + len(rules.correlations))
-            log.info("rules_reloaded", rules=len(rules.rules),
+            self.metrics.rules_loaded.set(rules_loaded(rules))
+            log.info("rules_reloaded", rules_loaded=rules_loaded(rules),
                      correlations=len(rules.correlations), correlations_kept=kept)
+            _log_warnings(rule_warnings(self.config, rules, self._sources()))
 
 
 def _sd_notify(state: str) -> None:

@@ -2,7 +2,9 @@
 
 Exit status: 0 success; 1 a runtime failure (a server unreachable, the daemon stopped on an
 error); 2 bad usage, configuration or rules (what was wrong is printed, with file, line and
-key).
+key). A mistake of the user (a missing or unreadable file, a folder given for a file, a bad
+argument, a server that cannot be reached) is one clear line on stderr and an exit status,
+never a Python traceback.
 """
 
 from __future__ import annotations
@@ -17,18 +19,42 @@ from typing import TextIO
 import orjson
 
 from socd import __version__
-from socd.config import Config, load_config
+from socd.config import Config, check_zone, load_config
 from socd.errors import (
     ConfigError,
     ConnectorError,
     InputError,
     Problem,
     RuleError,
+    SinkError,
     SocdError,
+    UsageError,
+    in_order,
 )
 from socd.telemetry.logging import configure
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+STDIN = "-"
+"""The file name that means standard input (``--events -``)."""
+
+
+def _zone(value: str) -> str:
+    """An argparse type: an IANA time zone name."""
+    try:
+        return check_zone(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _text(value: str) -> str:
+    """An argparse type: non-empty UTF-8 text."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("is not UTF-8 text") from None
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -55,7 +81,8 @@ def _parser() -> argparse.ArgumentParser:
                           help="also fit the rules with this pySigma pipeline (repeatable)")
     test = rules_sub.add_parser("test", help="evaluate rules on JSONL events (as given)")
     test.add_argument("--rules", nargs="+", required=True, help="rule files or folders")
-    test.add_argument("--events", required=True, help="JSONL file, one event a line")
+    test.add_argument("--events", required=True,
+                      help="JSONL file, one event a line ('-': standard input)")
     test.add_argument("--strict", action="store_true",
                       help="exit 2 when a rule cannot be loaded")
     test.add_argument("--explain", action="store_true",
@@ -69,12 +96,12 @@ def _parser() -> argparse.ArgumentParser:
     normalize.add_argument("--connector", required=True,
                            help="a built-in connector name or a mapping file")
     normalize.add_argument("--events", required=True,
-                           help="input file, one message a line; pretty-printed JSON and "
-                           "Zeek TSV logs are framed")
-    normalize.add_argument("--sensor", default="unknown",
+                           help="input file, one message a line ('-': standard input); "
+                           "pretty-printed JSON and Zeek TSV logs are framed")
+    normalize.add_argument("--sensor", default="unknown", type=_text,
                            help="observer name for events that carry none")
-    normalize.add_argument("--timezone", default="Asia/Ho_Chi_Minh",
-                           help="zone for timestamps without an offset")
+    normalize.add_argument("--timezone", default="Asia/Ho_Chi_Minh", type=_zone,
+                           help="zone for timestamps without an offset (an IANA name)")
 
     from socd import simulate
 
@@ -88,9 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _dispatch(args)
     except (ConfigError, RuleError, ConnectorError) as exc:
-        print(f"socd: {len(exc.problems)} problem(s):", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+        report(exc.problems, sys.stderr)
+        return EXIT_USAGE
+    except UsageError as exc:
+        print(f"socd: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SocdError as exc:
         print(f"socd: {exc}", file=sys.stderr)
@@ -100,6 +128,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `socd normalize ... | head`: the reader has enough
         sys.stderr.close()
         return EXIT_OK
+    except OSError as exc:  # a file named on the command line (simulate --output ...)
+        print(f"socd: {_os_error(exc)}", file=sys.stderr)
+        named = exc.filename is not None and isinstance(exc, _PATH_ERRORS)
+        return EXIT_USAGE if named else EXIT_FAILED
+
+
+_PATH_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+"""Errors about a path the user gave: bad usage (exit 2), not a runtime failure."""
+
+
+def _os_error(exc: OSError, what: str | None = None) -> str:
+    """``exc`` as one line naming the file and what to do."""
+    name = what or (str(exc.filename) if exc.filename is not None else None)
+    if isinstance(exc, IsADirectoryError):
+        reason = "this is a folder: give the path of a file"
+    elif isinstance(exc, FileNotFoundError):
+        reason = "no such file or folder: check the path"
+    elif isinstance(exc, NotADirectoryError):
+        reason = "a part of the path is a file, not a folder: check the path"
+    elif isinstance(exc, PermissionError):
+        reason = "permission denied: check the file's permissions"
+    else:
+        reason = exc.strerror or str(exc)
+    return f"{name}: {reason}" if name else reason
+
+
+def report(problems: Sequence[Problem], stream: TextIO) -> None:
+    """Print problems sorted by file and line: one line for one problem, else a count and
+    one indented line each."""
+    ordered = in_order(problems)
+    if len(ordered) == 1:
+        print(f"socd: {ordered[0]}", file=stream)
+        return
+    errors = sum(1 for problem in ordered if not problem.warning)
+    warnings = len(ordered) - errors
+    counts = [f"{n} {word}{'s' if n != 1 else ''}"
+              for n, word in ((errors, "problem"), (warnings, "warning")) if n]
+    print(f"socd: {' and '.join(counts)}:", file=stream)
+    for problem in ordered:
+        print(f"  {problem}", file=stream)
 
 
 def _dispatch(args: argparse.Namespace) -> int:
@@ -120,39 +188,51 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         configure("info", "console")
         return asyncio.run(simulate.run(args))
-    config = load_config(args.config)
     if command == "check-config":
-        return check_config(config)
-    configure(config.logging.level, config.logging.format)
+        return check_config(args.config)
     if command == "setup":
+        config = load_config(args.config)
+        configure(config.logging.level, config.logging.format)
         return asyncio.run(_setup(config))
     if command == "run":
-        from socd.app import Daemon
-
-        return asyncio.run(Daemon(config).run())
+        return _run(args.config)
     raise AssertionError(command)
 
 
-def check_config(config: Config) -> int:
-    """Beyond the file itself: every connector resolves and every rule loads."""
-    from socd.classify import RuleSet
-    from socd.normalize import build_normalizer
+def check_config(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``socd check-config``: every problem and warning of the file, its connectors and its
+    rules (see :mod:`socd.check`); 0 when there is no error (warnings are printed), else 2."""
+    from socd.check import check, rules_loaded
 
-    problems: list[Problem] = []
-    for item in config.inputs:
-        try:
-            build_normalizer(item.connector, sensor=item.sensor,
-                             timezone=item.timezone or config.report.timezone)
-        except ConnectorError as exc:
-            problems.extend(exc.problems)
-    _, rule_problems = RuleSet.load(config.rules.paths, strict=False,
-                                    placeholders=config.rules.placeholders,
-                                    pipelines=config.pipelines)
-    problems.extend(rule_problems)
-    if problems:
-        raise ConfigError(problems)
-    print(f"socd: configuration OK ({len(config.inputs)} input(s))")
+    out = out or sys.stdout
+    err = err or sys.stderr
+    found = check(path)
+    if found.problems:
+        report(found.problems, err)
+    if found.errors or found.config is None:
+        return EXIT_USAGE
+    rules = found.rules
+    total = rules_loaded(rules) if rules is not None else 0
+    correlations = len(rules.correlations) if rules is not None else 0
+    inputs = len(found.config.inputs)
+    print(f"socd: configuration OK: {inputs} input{'s' if inputs != 1 else ''}, {total} "
+          f"rule{'s' if total != 1 else ''} loaded ({correlations} correlation"
+          f"{'s' if correlations != 1 else ''})", file=out)
     return EXIT_OK
+
+
+def _run(path: Path) -> int:
+    """``socd run``: the checks of ``check-config`` first (errors stop it; warnings are
+    logged at start-up), then the daemon with the rules they loaded."""
+    from socd.app import Daemon
+    from socd.check import check
+
+    found = check(path)
+    if found.errors or found.config is None:
+        raise ConfigError(found.problems)
+    config = found.config
+    configure(config.logging.level, config.logging.format)
+    return asyncio.run(Daemon(config, rules=found.rules).run())
 
 
 async def _setup(config: Config) -> int:
@@ -160,21 +240,38 @@ async def _setup(config: Config) -> int:
     from socd.telemetry.metrics import Metrics
 
     sink = ElasticsearchSink(config.elasticsearch, Metrics())
-    await sink.start()
     try:
-        for line in await sink.setup():
-            print(f"socd: {line}")
-    finally:
-        await sink.stop()
+        await sink.start()
+        try:
+            for line in await sink.setup():
+                print(f"socd: {line}")
+        finally:
+            await sink.stop()
+    except SinkError as exc:
+        hosts = ", ".join(config.elasticsearch.hosts)
+        detail = str(exc).removeprefix("Elasticsearch setup failed: ")
+        raise SinkError(f"setup failed at {hosts}: {detail}: check elasticsearch.hosts, the "
+                        "credentials, and that the cluster is running") from exc
     return EXIT_OK
 
 
 def normalize(connector: str, events: str, *, sensor: str, timezone: str,
               out: TextIO) -> int:
+    """``socd normalize``: one ECS JSON line per message of ``events`` (``-``: standard
+    input), or ``{"line": N, "error": ..., "reason": ...}`` for one the connector refuses."""
     from socd.normalize import build_normalizer, iter_messages
 
-    normalizer = build_normalizer(connector, sensor=sensor, timezone=timezone)
-    for number, raw in iter_messages(events, normalizer.format):
+    try:
+        normalizer = build_normalizer(connector, sensor=sensor, timezone=timezone)
+    except ConnectorError as exc:
+        unplaced = [p for p in exc.problems if p.file is None]
+        if unplaced:  # about the name itself: say which option it came from
+            raise UsageError(f"--connector: {unplaced[0].message}") from None
+        raise
+    source = "/dev/stdin" if events == STDIN else events
+    if events != STDIN:
+        _readable(events, "--events")
+    for number, raw in iter_messages(source, normalizer.format):
         try:
             doc = normalizer.normalize(raw)
         except InputError as exc:
@@ -183,6 +280,15 @@ def normalize(connector: str, events: str, *, sensor: str, timezone: str,
             continue
         out.write(orjson.dumps(doc).decode() + "\n")
     return EXIT_OK
+
+
+def _readable(name: str, option: str) -> None:
+    """UsageError unless ``name`` is a file that can be opened for reading."""
+    try:
+        with open(name, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {_os_error(exc, name)}") from None
 
 
 if __name__ == "__main__":

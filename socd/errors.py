@@ -3,6 +3,8 @@
 ::
 
     SocdError                     root; ``retriable`` says whether trying again can help
+    ├── UsageError                a command was given something it cannot use (a missing
+    │                             or unreadable file, a bad argument): exit status 2
     ├── ConfigError               the configuration is wrong; carries every problem found
     ├── RuleError                 a rule file cannot be loaded; carries every problem found
     ├── ConnectorError            a connector mapping file is wrong (start-up)
@@ -18,18 +20,24 @@ boundaries; the stages in between never see them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One thing wrong with a file: where (file, line, key) and what to do about it."""
+    """One thing wrong with a file: where (file, line, key) and what to do about it.
+
+    ``warning`` marks something that does not stop socd but that a person should know
+    (a setting that has no effect yet, an input no rule can meet); it prints as
+    ``file:line: key: warning: message``.
+    """
 
     file: str | None
     message: str
     line: int | None = None
     key: str | None = None
+    warning: bool = False
 
     def __str__(self) -> str:
         where = self.file or "<config>"
@@ -37,7 +45,14 @@ class Problem:
             where = f"{where}:{self.line}"
         if self.key:
             where = f"{where}: {self.key}"
-        return f"{where}: {self.message}"
+        return f"{where}: warning: {self.message}" if self.warning else f"{where}: {self.message}"
+
+
+def in_order(problems: Iterable[Problem]) -> list[Problem]:
+    """``problems`` sorted by file, then line (problems without a file, such as those of
+    environment variables, first), then key; each distinct problem once."""
+    unique = dict.fromkeys(problems)
+    return sorted(unique, key=lambda p: (p.file or "", p.line or 0, p.key or "", p.warning))
 
 
 class SocdError(Exception):
@@ -52,6 +67,11 @@ class _ProblemsError(SocdError):
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class UsageError(SocdError):
+    """A command was given something it cannot use: a missing, unreadable or wrongly typed
+    file, or an argument out of range. The message names it and says what to give instead."""
 
 
 class ConfigError(_ProblemsError):

@@ -9,16 +9,20 @@ change. Nothing here compiles.
 
 from __future__ import annotations
 
+import re
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from sigma import exceptions as sx
+from sigma import types as st
 from sigma.collection import SigmaCollection
 from sigma.correlations import SigmaCorrelationRule
 from sigma.filters import SigmaFilter
+from sigma.modifiers import modifier_mapping
 from sigma.rule import SigmaRule
 
 from socd.classify.locate import LazyLines, Lines, locate, message_of
@@ -276,7 +280,47 @@ def _socd_settings(
 
 def _located(name: str, error: sx.SigmaError, document: _Document | None) -> Problem:
     """A pySigma error as a problem, with the line of the key it is about where known."""
-    return locate(name, message_of(error), error, document.data if document else None,
+    return locate(name, _in_words(error), error, document.data if document else None,
                   document.lines if document else {}, document.start if document else None)
+
+
+_INCOMPATIBLE = re.compile(r"Modifier (\w+) incompatible to value type of '(.*)'", re.DOTALL)
+"""pySigma's message for a modifier given a value of a type it does not take."""
+
+_MODIFIER_NAMES = {kind.__name__: name for name, kind in reversed(modifier_mapping.items())}
+"""A modifier's class name → the name a rule writes (the first of its aliases)."""
+
+_VALUE_WORDS: dict[type, str] = {
+    st.SigmaString: "text", st.SigmaNumber: "a number", st.SigmaBool: "true or false",
+    st.SigmaRegularExpression: "a regular expression (from 're')",
+    st.SigmaFieldReference: "a field name (from 'fieldref')",
+}
+
+
+def _in_words(error: sx.SigmaError) -> str:
+    """A pySigma error's message, in socd's words where pySigma names its own classes."""
+    found = _INCOMPATIBLE.search(str(error.args[0]) if error.args else "")
+    if not isinstance(error, sx.SigmaTypeError) or found is None:
+        return message_of(error)
+    name = _MODIFIER_NAMES.get(found[1], found[1])
+    value = found[2]
+    kind = modifier_mapping.get(name)
+    takes = _takes(kind) if kind is not None else "another kind of value"
+    fix = "change the value, or use another modifier"
+    if "text" in takes and re.fullmatch(r"-?\d+(\.\d+)?", value):
+        fix = f"write it in quotes ('{value}') to make it text"
+    return f"the '{name}' modifier takes {takes}, not {value!r}: {fix}"
+
+
+def _takes(kind: type) -> str:
+    """What a modifier's ``modify`` takes, in words."""
+    try:
+        hint = get_type_hints(kind.modify).get("val")  # type: ignore[attr-defined]
+    except Exception:  # a plugin's modifier with unresolvable hints
+        return "another kind of value"
+    options = get_args(hint) if get_origin(hint) in (Union, types.UnionType) else (hint,)
+    words = [_VALUE_WORDS.get(option, getattr(option, "__name__", str(option)))
+             for option in options]
+    return " or ".join(dict.fromkeys(words))
 
 

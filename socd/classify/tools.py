@@ -12,20 +12,34 @@ from socd.classify.explain import Explainer
 from socd.classify.ruleset import BoundRules, RuleSet
 from socd.errors import Problem
 
+STDIN = "-"
+"""The events file name that means standard input."""
+
 
 def _report(problems: Sequence[Problem], stream: TextIO) -> None:
     for problem in problems:
         print(str(problem), file=stream)
 
 
+def _nothing_loaded(ruleset: RuleSet, paths: Sequence[str]) -> list[Problem]:
+    """A problem when ``paths`` hold no rule at all (an empty folder, a mistyped path)."""
+    if ruleset.rules or ruleset.correlations:
+        return []
+    return [Problem(", ".join(str(p) for p in paths),
+                    "no rules found (files ending in .yml or .yaml; folders are searched "
+                    "recursively): check the path")]
+
+
 def validate(paths: Sequence[str], pipelines: Sequence[str] = ()) -> int:
     """Load the rules; print one ``file:line: message`` line per problem to stderr.
 
     With ``pipelines``, the rules are also fitted with them. Returns 0 when every rule loads,
-    2 otherwise.
+    2 otherwise, and 2 when ``paths`` hold no rule at all.
     """
     variants = [(), tuple(pipelines)] if pipelines else [()]
-    _, problems = RuleSet.load(paths, strict=False, pipelines=variants)
+    ruleset, problems = RuleSet.load(paths, strict=False, pipelines=variants)
+    if not problems:
+        problems = _nothing_loaded(ruleset, paths)
     _report(problems, sys.stderr)
     return 2 if problems else 0
 
@@ -36,8 +50,10 @@ def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: Text
     fitted with ``pipelines`` first, if any).
 
     Prints one JSON line per input line: ``{"line": N, "matches": [ids], "class": ...}``, or
-    ``{"line": N, "error": "..."}`` for a blank or non-JSON line. Rules that cannot be loaded
-    are reported on stderr and the rest are evaluated (0); with ``strict`` the run stops (2).
+    ``{"line": N, "error": "..."}`` for a blank or non-JSON line; ``events_file`` ``-`` is
+    standard input. Rules that cannot be loaded are reported on stderr and the rest are
+    evaluated (0); with ``strict`` the run stops (2), as it does when no rule loads at all or
+    the events cannot be read.
     Correlation rules count the events in file order (time from ``@timestamp``) and appear
     among the matches of the event on which they fire.
 
@@ -47,21 +63,25 @@ def test(rule_paths: Sequence[str], events_file: str, *, strict: bool, out: Text
     written, before any pipeline).
     """
     ruleset, problems = RuleSet.load(rule_paths, strict=False, pipelines=[tuple(pipelines)])
-    _report(problems, sys.stderr)
-    if strict and problems:
+    empty = _nothing_loaded(ruleset, rule_paths)
+    _report(problems or empty, sys.stderr)
+    if (strict and problems) or empty:  # no rule at all: nothing to evaluate
         return 2
     if tuple(pipelines) not in ruleset.pipelines:
         return 2  # the pipelines themselves failed to load: reported above
     bound = ruleset.bind(None, pipelines=pipelines)
     explainer = Explainer() if explain else None
     try:
-        with open(events_file, "rb") as stream:
-            for number, raw in enumerate(stream, start=1):
-                out.write(_result(bound, number, raw, explainer))
-                out.write("\n")
+        stream = sys.stdin.buffer if events_file == STDIN else open(events_file, "rb")  # noqa: SIM115
     except OSError as error:
-        print(f"{events_file}: cannot read the events: {error.strerror}", file=sys.stderr)
+        reason = ("this is a folder: give a file of events" if isinstance(
+            error, IsADirectoryError) else f"cannot read the events: {error.strerror}")
+        print(f"socd: --events {events_file}: {reason}", file=sys.stderr)
         return 2
+    with stream:
+        for number, raw in enumerate(stream, start=1):
+            out.write(_result(bound, number, raw, explainer))
+            out.write("\n")
     return 0
 
 

@@ -4,7 +4,12 @@ a dead-letter topic that takes it, reads the message again and dead-letters it."
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -26,8 +31,38 @@ from tests.integration.helpers import (
 pytestmark = pytest.mark.integration
 
 # Kafka refuses this name (a space and '!'), so every send to it fails: the broker answers
-# the producer's metadata request for it with an invalid-topic error until it gives up.
+# the producer's metadata request for it with an invalid-topic error until it gives up. It
+# stands for a dead-letter topic the broker refuses at run time (deleted, denied); socd's own
+# check refuses the name at start-up, so the launcher below sets it past that check.
 REFUSED_TOPIC = "socd dead letters!"
+
+LAUNCH = f"""
+import asyncio, sys
+from socd.app import Daemon
+from socd.config import DeadLetterConfig, load_config
+from socd.telemetry.logging import configure
+config = load_config(sys.argv[1])
+refused = DeadLetterConfig.model_construct(topic={REFUSED_TOPIC!r})
+config = config.model_copy(update={{"dead_letter": refused}})
+configure(config.logging.level, config.logging.format)
+sys.exit(asyncio.run(Daemon(config).run()))
+"""
+
+
+@contextmanager
+def refused_dead_letter_daemon(config: Path, log_path: Path) -> Iterator[
+        subprocess.Popen[bytes]]:
+    """socd run with a dead-letter topic Kafka refuses (see REFUSED_TOPIC)."""
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(config)], stdout=log,
+                                   stderr=subprocess.STDOUT,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def threat(i: int) -> bytes:
@@ -49,7 +84,7 @@ def log_lines(path: Path) -> list[dict[str, object]]:
 
 async def test_refused_dead_letter_stops_socd_and_the_message_is_read_again(
         servers: Endpoints, unique: str, es: AsyncElasticsearch, create_topics: TopicMaker,
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     """A bad message while the dead-letter topic refuses writes: socd logs ``fatal`` naming
     the dead-letter topic and exits 1; the committed offset stays just before the message
     (the threats before it are indexed and committed). Started again with a dead-letter
@@ -62,9 +97,8 @@ async def test_refused_dead_letter_stops_socd_and_the_message_is_read_again(
     port = free_port()
     config = write_config(tmp_path / "socd.yaml", servers, unique, port)
 
-    monkeypatch.setenv("SOCD_DEAD_LETTER__TOPIC", REFUSED_TOPIC)
     first_log = tmp_path / "first.log"
-    with daemon(config, first_log) as process:
+    with refused_dead_letter_daemon(config, first_log) as process:
         await produce(servers.kafka, input_topic, [threat(0), threat(1)])
         assert await wait_committed(servers.kafka, group, input_topic, 2, process) == 2
         await produce(servers.kafka, input_topic, [b"this is not JSON"])  # offset 2
@@ -78,7 +112,6 @@ async def test_refused_dead_letter_stops_socd_and_the_message_is_read_again(
     assert REFUSED_TOPIC in str(fatal[0]["error"])
     assert not [line for line in log_lines(first_log) if line.get("event") == "dead_letter"]
 
-    monkeypatch.delenv("SOCD_DEAD_LETTER__TOPIC")
     with daemon(config, tmp_path / "second.log") as process:
         dead = await read_topic(servers.kafka, dead_topic, 1, timeout=60)
         assert await wait_committed(servers.kafka, group, input_topic, 3, process) == 3
