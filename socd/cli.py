@@ -91,6 +91,21 @@ def _parser() -> argparse.ArgumentParser:
                       help="fit the rules with this pySigma pipeline first (repeatable): "
                       "socd's own (windows), an installed plugin's, or a YAML file")
 
+    cover = rules_sub.add_parser(
+        "coverage", help="per input: the rules that can meet it, and what they make of a "
+        "sample of its traffic", description="Per input of CONFIG: the rules that can meet "
+        "its events (bound as `socd run` binds them) and, on sample messages of that input "
+        "(raw, one message a line, as they arrive on its topic), how many would be critical, "
+        "high-risk, not a threat or dead-lettered, with the rules behind each class.")
+    cover.add_argument("-c", "--config", required=True, type=Path, help="config file")
+    cover.add_argument("--sample", action="append", default=[], metavar="TOPIC=FILE",
+                       help="sample messages of the input reading TOPIC (or named TOPIC), "
+                       "one a line ('-': standard input); repeatable")
+    cover.add_argument("--format", choices=("text", "json"), default="text",
+                       help="text for a person (default), json for a program")
+    cover.add_argument("--list", action="store_true", dest="list_rules",
+                       help="list every rule that can meet each input")
+
     normalize = sub.add_parser("normalize", help="run a connector offline: one ECS line out "
                                "per message in")
     normalize.add_argument("--connector", required=True,
@@ -177,6 +192,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         if args.rules_command == "validate":
             return tools.validate(args.paths, pipelines=args.pipeline)
+        if args.rules_command == "coverage":
+            return _coverage(args)
         return tools.test(args.rules, args.events, strict=args.strict, out=sys.stdout,
                           pipelines=args.pipeline,
                           explain=args.explain)
@@ -233,6 +250,25 @@ def _run(path: Path) -> int:
     config = found.config
     configure(config.logging.level, config.logging.format)
     return asyncio.run(Daemon(config, rules=found.rules).run())
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    """``socd rules coverage``: the checks of ``check-config`` first (errors stop it,
+    warnings are printed), then the report (:mod:`socd.coverage`)."""
+    from socd import coverage
+    from socd.check import check
+
+    found = check(args.config)
+    if found.errors or found.config is None or found.rules is None:
+        raise ConfigError(found.problems)
+    for files in coverage.parse_samples(args.sample, found.config).values():
+        for name in files:
+            if name != STDIN:
+                _readable(name, "--sample")
+    if found.problems:  # warnings only
+        report(found.problems, sys.stderr)
+    return coverage.run(found.config, found.rules, args.sample, fmt=args.format,
+                        list_rules=args.list_rules, out=sys.stdout)
 
 
 async def _setup(config: Config) -> int:

@@ -17,7 +17,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
@@ -118,7 +117,8 @@ def _run_sample(runtime: InputRuntime, path: str, progress: TextIO | None) -> Sa
     normalizer, bound = runtime.normalizer, runtime.rules
     shown = time.monotonic()
     try:
-        for _, raw in iter_messages(path, normalizer.format):
+        source = "/dev/stdin" if path == "-" else path
+        for _, raw in iter_messages(source, normalizer.format):
             counts.messages += 1
             if progress is not None and counts.messages % 1000 == 0:
                 now = time.monotonic()
@@ -217,18 +217,12 @@ def as_json(result: Sequence[InputCoverage]) -> list[dict[str, Any]]:
     return inputs
 
 
-def run(config: Config, sample_args: Sequence[str], *, fmt: str, list_rules: bool,
-        out: TextIO) -> int:
-    """The command: load the rules as the daemon does, report; 0, or 2 on a problem
-    (raised as ConfigError/RuleError with every problem)."""
-    from socd.app import load_rules
-
+def run(config: Config, rules: RuleSet, sample_args: Sequence[str], *, fmt: str,
+        list_rules: bool, out: TextIO) -> int:
+    """The command, once the configuration and its rules are loaded: the report as text or
+    JSON on ``out``; 0. Raises ConfigError for a sample argument that names no input or a
+    sample file that cannot be read."""
     samples = parse_samples(sample_args, config)
-    for files in samples.values():
-        for path in files:
-            if path != "-" and not Path(path).is_file():
-                raise ConfigError([Problem(path, "no such sample file", key="--sample")])
-    rules = load_rules(config)
     progress = sys.stderr if sys.stderr.isatty() else None
     result = coverage(config, rules, samples, progress=progress)
     if fmt == "json":

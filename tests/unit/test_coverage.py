@@ -107,3 +107,29 @@ def test_rule_list_shows_each_rule_once_with_its_level(config_path: Path) -> Non
     write_text(coverage(config, load_rules(config), {}), text, list_rules=True)
     lines = [line.split() for line in text.getvalue().splitlines() if line.startswith("    ")]
     assert [line[0] for line in lines] == ["critical", "critical", "high"]
+
+
+def test_the_command_reads_a_sample_from_standard_input(config_path: Path) -> None:
+    """``socd rules coverage -c CONFIG --sample TOPIC=-``: the report on stdout, the input
+    with no rule warned about on stderr, exit 0; an unknown topic is one line and exit 2."""
+    import subprocess
+    import sys
+
+    sample = cyradar("b1", "apt_c2", 9) + "\n" + cyradar("b2", "scan", 1) + "\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "socd", "rules", "coverage", "-c", str(config_path),
+         "--sample", "ndr=-", "--format", "json"],
+        input=sample, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert [(s["messages"], s["critical"], s["not_threat"]) for s in report[0]["samples"]] == [
+        (2, 1, 1)]
+    assert "no rule meets this input's events" in done.stderr
+    wrong = subprocess.run(
+        [sys.executable, "-m", "socd", "rules", "coverage", "-c", str(config_path),
+         "--sample", "sensors.other=x"], capture_output=True, text=True, timeout=120,
+        check=False)
+    assert wrong.returncode == 2
+    assert wrong.stderr.splitlines() == [
+        "socd: --sample: sensors.other=x: 'sensors.other' is not an input's topic or name "
+        "(the inputs' topics: sensors.cyradar, sensors.firewall)"]
