@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="show, per matching rule, which selections held on which fields")
     test.add_argument("--pipeline", action="append", default=[], metavar="PIPELINE",
                       help="fit the rules with this pySigma pipeline first (repeatable): "
-                      "socd's own (windows), an installed plugin's, or a YAML file")
+                      "socd's own (windows, winlogbeat, zeek, suricata), an installed plugin's, "
+                      "or a YAML file")
 
     normalize = sub.add_parser("normalize", help="run a connector offline: one ECS line out "
                                "per message in")

@@ -195,8 +195,8 @@ class _Compiled:
     requirements: tuple[Requirements, ...]
     terms: tuple[Terms | None, ...]
     logsources: tuple[Mapping[str, str], ...]
-    """What decides which inputs each rule meets: its logsource, less the keys the pipelines
-    turned into conditions on the events."""
+    """What decides which inputs each rule meets: its logsource as the pipelines left it
+    (``change_logsource`` retargets it), less the keys they turned into conditions."""
     exact: tuple[bool, ...]
     """Per rule, whether its clause holding is its detection matching."""
 
@@ -413,10 +413,19 @@ def _compile_all(
         requirements.append(compiled.requirements)
         terms.append(compiled.terms)
         exact.append(compiled.exact)
-        logsources.append({k: v for k, v in rule.info.logsource.items() if k not in handled}
-                          if handled else rule.info.logsource)
+        logsource = _logsource_of(sigma) if pipeline is not None else rule.info.logsource
+        logsources.append({k: v for k, v in logsource.items() if k not in handled}
+                          if handled else logsource)
     return _Compiled(tuple(infos), tuple(predicates), tuple(requirements), tuple(terms),
                      tuple(logsources), tuple(exact))
+
+
+def _logsource_of(rule: SigmaRule) -> Mapping[str, str]:
+    """The logsource keys of a rule as fitted (a pipeline's ``change_logsource`` retargets it)."""
+    source = rule.logsource
+    return {key: str(value).lower() for key, value in (
+        ("product", source.product), ("category", source.category), ("service", source.service),
+    ) if value is not None}
 
 
 def _drop_duplicate_ids(loaded: list[LoadedRule], problems: list[Problem]) -> list[LoadedRule]:
