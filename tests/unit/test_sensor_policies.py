@@ -124,11 +124,15 @@ def detection_fields(rule: dict[str, Any]) -> Iterator[str]:
 
 
 @pytest.mark.parametrize("path", POLICY_FILES, ids=lambda p: f"{p.parts[-3]}/{p.stem}")
-def test_rule_reads_only_fields_its_connector_writes(path: Path, shared_dir: Path) -> None:
+def test_rule_reads_only_fields_its_connector_writes(path: Path,
+                                                     request: pytest.FixtureRequest) -> None:
     """A sensor policy names only fields its connector writes; the ECS policy only ECS
     fields (../shared/ecs/ecs_flat.yml): a misspelt field would never match, silently."""
     policy = path.parts[-3]
-    known = ecs_fields(shared_dir) if policy == "ecs" else connector_fields(policy)
+    if policy == "ecs":
+        known = ecs_fields(request.getfixturevalue("shared_dir"))
+    else:
+        known = connector_fields(policy)
     for field in detection_fields(load_rule(path)):
         assert field in known, field
 
