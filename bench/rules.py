@@ -30,9 +30,12 @@ Three measurements, CPU time of this process (``time.process_time``), each repea
 
    Before timing, the two engines' matches on the regression events are compared
    ((event, rule) pairs each finds), as a sanity check of "the same work".
-3. **shipped rules** (``rules/``) on simulated Cyradar-style events
+3. **shipped rules** (``rules/``, every policy loaded) on simulated Cyradar-style events
    (``socd.simulate.cyradar_events``, fixed seed) normalised offline with the ``cyradar``
-   connector, bound to ``product: cyradar`` as the daemon binds them.
+   connector, bound to ``product: cyradar`` as the daemon binds them; then on the real
+   samples of each other sensor (``../shared/samples``, normalised with its connector and
+   repeated), bound to that connector's logsource, and on the Suricata samples bound as an
+   ``ecs`` input without a logsource (the generic policy).
 
 Run::
 
@@ -63,7 +66,8 @@ import orjson
 
 from socd.classify import BoundRules, RuleSet
 from socd.classify.pipelines import load_pipeline
-from socd.normalize import build_normalizer
+from socd.errors import InputError
+from socd.normalize import build_normalizer, iter_messages
 from socd.simulate import cyradar_events
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,6 +177,34 @@ def timed_classify(bound: BoundRules, events: Sequence[Event]) -> float:
 
 def shipped_rules() -> RuleSet:
     return RuleSet.load([ROOT / "rules"])[0]
+
+
+SENSOR_SAMPLES = {"suricata": "suricata", "wazuh": "wazuh", "cef": "cef", "leef": "leef",
+                  "zeek": "zeek", "ecs": "suricata"}
+"""Per policy: the sample folder whose events it is measured on (ecs: Suricata's, as an
+ecs input without a logsource sees them)."""
+
+PLACEHOLDERS = ((b"{timestamp}", b"2024-01-01T10:00:00.000+0700"),
+                (b"XXXXXXXXXX.XXXXXX", b"1704078000.000000"))
+"""The sample generators' placeholders for a time, replaced so that every event is kept."""
+
+
+def sample_events(shared: Path, policy: str, count: int) -> list[Event]:
+    """``count`` events cycling through the sensor's samples, normalised by its connector."""
+    folder = SENSOR_SAMPLES[policy]
+    normalizer = build_normalizer(folder, sensor="bench", timezone="Asia/Ho_Chi_Minh")
+    events: list[Event] = []
+    for path in sorted((shared / "samples" / folder).rglob("*")):
+        if path.suffix not in (".json", ".log", ".ndjson") or "licenses" in path.parts:
+            continue
+        for _, raw in iter_messages(path, normalizer.format):
+            for placeholder, value in PLACEHOLDERS:
+                raw = raw.replace(placeholder, value)
+            try:
+                events.append(normalizer.normalize(raw))
+            except InputError:
+                continue
+    return [events[i % len(events)] for i in range(count)] if events else []
 
 
 class SqliteEngine:
@@ -332,6 +364,16 @@ def main(argv: list[str] | None = None) -> int:
                          "correlations": len(shipped.correlations), "upgraded": upgraded}
     print(line(f"shipped rules ({len(shipped.rules)}+{len(shipped.correlations)}), cyradar",
                result))
+    report["shipped_sensors"] = {}
+    if (args.shared / "samples").is_dir():
+        for policy in SENSOR_SAMPLES:
+            sample = sample_events(args.shared, policy, args.cyradar_large)
+            logsource = {} if policy == "ecs" else {"product": policy}
+            met = len(shipped.bind(logsource).rules)
+            figure = summary(slopes(socd_runner(shipped, sample, logsource),
+                                    args.cyradar_small, args.cyradar_large, args.rounds))
+            report["shipped_sensors"][policy] = {**figure, "rules": met}
+            print(line(f"  {policy} policy ({met}), samples", figure))
 
     sigmahq = args.shared / "conformance/sigmahq-rules"
     if not sigmahq.is_dir():

@@ -89,7 +89,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="show, per matching rule, which selections held on which fields")
     test.add_argument("--pipeline", action="append", default=[], metavar="PIPELINE",
                       help="fit the rules with this pySigma pipeline first (repeatable): "
-                      "socd's own (windows), an installed plugin's, or a YAML file")
+                      "socd's own (windows, winlogbeat, zeek, suricata), an installed plugin's, "
+                      "or a YAML file")
 
     cover = rules_sub.add_parser(
         "coverage", help="per input: the rules that can meet it, and what they make of a "

@@ -141,7 +141,8 @@ class InputConfig(_Model):
     pipelines: Annotated[list[Annotated[str, Field(min_length=1)]],
                          BeforeValidator(_split_commas)] = Field(default_factory=list)
     """pySigma processing pipelines that fit the rules to this input's events: socd's own
-    (``windows``), an installed pySigma plugin's, or the path of a pipeline YAML file."""
+    (``windows``, ``winlogbeat``, ``zeek``, ``suricata``), an installed pySigma plugin's, or the
+    path of a pipeline YAML file."""
     timezone: str | None = None
     """Zone for timestamps that carry no offset; defaults to ``report.timezone``."""
     keep_original: bool = True

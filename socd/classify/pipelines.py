@@ -7,13 +7,16 @@ and turns a logsource into conditions on the events (``category: process_creatio
 each is
 
 - the name of one of socd's own pipelines, files in ``builtin_pipelines/`` beside this module
-  (``windows``: Windows event logs as the Sysmon and Windows channels write them);
+  (``windows``: Windows event logs as the Sysmon and Windows channels write them;
+  ``winlogbeat``: the same as Winlogbeat ships them; ``zeek`` and ``suricata``: SigmaHQ's
+  Zeek, DNS, proxy and web-server rules on the events of those connectors);
 - the name of a pipeline an installed pySigma plugin provides (``pip install`` one that
   supports this pySigma version); or
 - the path of a pipeline YAML file (pySigma's format).
 
 Logsource keys that a pipeline turned into conditions no longer decide which inputs a rule
-meets: the conditions decide per event (see :func:`handled_keys`).
+meets: the conditions decide per event (see :func:`handled_keys`); a ``change_logsource``
+retargets the rule to the inputs of its new logsource.
 """
 
 from __future__ import annotations

@@ -38,6 +38,11 @@ _VERDICTS = 4096
 LOGSOURCE_KEYS = ("product", "category", "service")
 """The logsource keys that decide whether a rule meets an input's events."""
 
+GENERIC_LOGSOURCE: Mapping[str, str] = {"product": "ecs"}
+"""The logsource of the generic policy: rules that name exactly this meet an input of this
+logsource and, besides, every input that no other rule meets (an ``ecs`` input without a
+logsource, a mapping file of a product no rule names)."""
+
 
 class BoundRules:
     """The rules one input's events can meet, indexed; ``classify`` is the per-event hot path.
@@ -190,8 +195,8 @@ class _Compiled:
     requirements: tuple[Requirements, ...]
     terms: tuple[Terms | None, ...]
     logsources: tuple[Mapping[str, str], ...]
-    """What decides which inputs each rule meets: its logsource, less the keys the pipelines
-    turned into conditions on the events."""
+    """What decides which inputs each rule meets: its logsource as the pipelines left it
+    (``change_logsource`` retargets it), less the keys they turned into conditions."""
     exact: tuple[bool, ...]
     """Per rule, whether its clause holding is its detection matching."""
 
@@ -317,7 +322,9 @@ class RuleSet:
         fitted with ``pipelines`` (one of the sets given to :meth:`load`).
 
         A rule meets the input when every logsource key it names (less those its pipelines
-        turned into conditions) equals the input's. ``indexed`` chooses whether an event
+        turned into conditions) equals the input's. When only rules of
+        :data:`GENERIC_LOGSOURCE` (or none) meet it, every such rule does: the generic policy
+        applies where no other policy does. ``indexed`` chooses whether an event
         meets only its candidate rules (True: through the index) or every rule (False; for
         checking the index). By default a small set is matched with a
         :class:`~socd.classify.plan.Plan` and a larger one with the index.
@@ -344,6 +351,11 @@ class RuleSet:
             i for i, logsource in enumerate(compiled.logsources)
             if wanted is None or all(wanted.get(k) == v for k, v in logsource.items())
         ]
+        if wanted is not None and all(
+                compiled.rules[i].logsource == GENERIC_LOGSOURCE for i in chosen):
+            # no rule of the input's own meets it: the generic policy does
+            chosen = [i for i, rule in enumerate(compiled.rules)
+                      if rule.logsource == GENERIC_LOGSOURCE]
         return BoundRules(
             [compiled.rules[i] for i in chosen], [compiled.predicates[i] for i in chosen],
             [compiled.requirements[i] for i in chosen], indexed=indexed,
@@ -401,10 +413,19 @@ def _compile_all(
         requirements.append(compiled.requirements)
         terms.append(compiled.terms)
         exact.append(compiled.exact)
-        logsources.append({k: v for k, v in rule.info.logsource.items() if k not in handled}
-                          if handled else rule.info.logsource)
+        logsource = _logsource_of(sigma) if pipeline is not None else rule.info.logsource
+        logsources.append({k: v for k, v in logsource.items() if k not in handled}
+                          if handled else logsource)
     return _Compiled(tuple(infos), tuple(predicates), tuple(requirements), tuple(terms),
                      tuple(logsources), tuple(exact))
+
+
+def _logsource_of(rule: SigmaRule) -> Mapping[str, str]:
+    """The logsource keys of a rule as fitted (a pipeline's ``change_logsource`` retargets it)."""
+    source = rule.logsource
+    return {key: str(value).lower() for key, value in (
+        ("product", source.product), ("category", source.category), ("service", source.service),
+    ) if value is not None}
 
 
 def _drop_duplicate_ids(loaded: list[LoadedRule], problems: list[Problem]) -> list[LoadedRule]:

@@ -1,4 +1,5 @@
-"""The shipped rules in rules/: valid Sigma, socd's conventions, and the policy they encode."""
+"""The shipped Cyradar policy in rules/cyradar/: valid Sigma, socd's conventions, and the policy
+they encode (the other sensors' policies: tests/unit/test_sensor_policies.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from sigma.collection import SigmaCollection
 from sigma.rule import SigmaRule
 
 RULES = Path(__file__).parents[2] / "rules"
-RULE_FILES = sorted(p for p in RULES.rglob("*") if p.suffix in (".yml", ".yaml"))
+CYRADAR_RULES = RULES / "cyradar"
+RULE_FILES = sorted(p for p in CYRADAR_RULES.rglob("*") if p.suffix in (".yml", ".yaml"))
 CORRELATION_FILES = [p for p in RULE_FILES if "correlation:" in p.read_text(encoding="utf-8")]
 DETECTION_FILES = [p for p in RULE_FILES if p not in CORRELATION_FILES]
 LEVELS = {"critical", "high", "medium", "low", "informational"}
@@ -81,7 +83,7 @@ def test_rule_is_valid_sigma_for_pysigma(path: Path) -> None:
 
 def test_whole_folder_loads_as_one_pysigma_collection() -> None:
     """pySigma loads the folder recursively: one rule per file, none with errors."""
-    collection = SigmaCollection.load_ruleset([RULES], collect_errors=True)
+    collection = SigmaCollection.load_ruleset([CYRADAR_RULES], collect_errors=True)
     assert len(collection.rules) == len(RULE_FILES)
     assert all(rule.errors == [] for rule in collection.rules)
 
@@ -170,7 +172,7 @@ def test_readme_documents_the_policy_and_the_checks() -> None:
     """rules/README.md names both classes, the socd: key and the commands that check rules."""
     text = (RULES / "README.md").read_text(encoding="utf-8")
     for needle in ("critical", "high-risk", "socd:", "layer", "share",
-                   "socd rules validate rules/", "socd rules test --rules rules/ --events"):
+                   "socd rules validate rules/", "socd rules test --rules rules/cyradar/ --events"):
         assert needle in text, needle
 
 
@@ -266,7 +268,7 @@ def test_whole_folder_loads_with_its_correlations() -> None:
     """socd's engine loads rules/ whole: every detection and correlation rule, no problem."""
     from socd.classify import RuleSet
 
-    rules, problems = RuleSet.load([RULES])
+    rules, problems = RuleSet.load([CYRADAR_RULES])
     assert problems == []
     assert len(rules.rules) == len(DETECTION_FILES)
     assert len(rules.correlations) == len(CORRELATION_FILES)

@@ -158,3 +158,29 @@ def test_plugin_pipelines_are_found_by_name(write_rule: WriteRule, tmp_path: Pat
         "pipeline plugin failed: needs a newer pySigma"]
     bound = rules.bind(None, pipelines=("ecs_test",))
     assert bound.match({"process": {"executable": "C:\\cmd.exe"}})
+
+
+def test_change_logsource_retargets_the_rule(write_rule: WriteRule, tmp_path: Path) -> None:
+    """A pipeline's change_logsource decides which inputs the fitted rule meets: a dns
+    category rule made product zeek, service dns meets the Zeek dns input, not its old one."""
+    write_rule({"s": {"query|endswith": ".onion"}, "condition": "s"}, name="rules/dns.yml",
+               logsource={"category": "dns"}, title="dns")
+    pipeline = tmp_path / "zeek.yml"
+    pipeline.write_text(
+        "name: retarget\npriority: 20\ntransformations:\n"
+        "  - type: change_logsource\n    product: zeek\n    service: dns\n"
+        "    rule_conditions:\n      - type: logsource\n        category: dns\n")
+    fitting = (str(pipeline),)
+    rules, problems = RuleSet.load([tmp_path / "rules"], pipelines=[(), fitting])
+    assert problems == []
+    zeek_dns = {"product": "zeek", "service": "dns"}
+    assert [r.title for r in rules.bind(zeek_dns, pipelines=fitting).rules] == ["dns"]
+    assert rules.bind({"category": "dns"}, pipelines=fitting).rules == ()
+    assert [r.title for r in rules.bind({"category": "dns"}).rules] == ["dns"]  # unfitted
+    assert rules.bind(zeek_dns).rules == ()
+
+
+@pytest.mark.parametrize("name", ["zeek", "suricata"])
+def test_sensor_pipelines_are_builtin(name: str) -> None:
+    """socd ships a pipeline for each sensor whose events SigmaHQ's rules fit."""
+    assert name in builtin_names()

@@ -314,3 +314,34 @@ def test_remembered_values_stay_bounded_and_right(tmp_path: Path, monkeypatch: A
     recent = indexed.index._fields["a"].texts._recent  # type: ignore[union-attr]
     assert 0 < len(recent.newer) <= 4 and len(recent.older) <= 4
     assert all(len(text) <= 12 for text in (*recent.newer, *recent.older))
+
+
+def test_generic_rules_meet_inputs_that_no_other_rule_meets(write_rule: WriteRule,
+                                                            tmp_path: Path) -> None:
+    """Rules of logsource product ecs (the generic policy) meet an input of that logsource,
+    and any input that no other rule meets; never an input that has rules of its own."""
+    write_rule(C2, name="c.yml", title="cyradar", logsource={"product": "cyradar"})
+    write_rule(C2, name="g.yml", title="generic", logsource={"product": "ecs"})
+    write_rule(C2, name="w.yml", title="ecs web", logsource={"product": "ecs",
+                                                             "category": "webserver"})
+    rules, _ = RuleSet.load([tmp_path])
+
+    def titles(logsource: dict[str, str] | None) -> list[str]:
+        return [r.title for r in rules.bind(logsource).rules]
+
+    assert titles({"product": "cyradar"}) == ["cyradar"]
+    assert titles({"product": "ECS"}) == ["generic"]
+    assert titles({"product": "ecs", "category": "webserver"}) == ["generic", "ecs web"]
+    assert titles({}) == ["generic"]
+    assert titles({"product": "acme"}) == ["generic"]
+    assert titles({"category": "webserver"}) == ["generic"]  # "ecs web" names product ecs
+    assert titles(None) == ["cyradar", "generic", "ecs web"]  # logsource ignored
+    verdict = rules.bind({"product": "acme"}).classify(CYRADAR_EVENT)
+    assert verdict is not None and verdict.rule.title == "generic"
+
+
+def test_without_generic_rules_an_unmet_input_meets_nothing(write_rule: WriteRule) -> None:
+    """With no rule of product ecs loaded, an input no rule meets stays without rules."""
+    rules, _ = RuleSet.load([write_rule(C2, logsource={"product": "cyradar"})])
+    assert rules.bind({"product": "acme"}).rules == ()
+    assert rules.bind({}).classify(CYRADAR_EVENT) is None
