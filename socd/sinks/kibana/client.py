@@ -1,0 +1,248 @@
+"""The import request: ``POST [/s/<space>]/api/saved_objects/_import?overwrite=true``.
+
+Sent as Kibana documents it for 8.x and 9.x
+(https://www.elastic.co/docs/api/doc/kibana/operation/operation-post-saved-objects-import):
+the ``kbn-xsrf`` header and a ``multipart/form-data`` body whose one part,
+``file``, is named ``*.ndjson``. Kibana answers an import that failed object by object with
+``200`` and ``{"success": false, "successCount": N, "errors": [...]}`` (the shapes of
+``SavedObjectsImportResponse`` / ``SavedObjectsImportFailure`` in Kibana's
+``core-saved-objects-common``); each such error, and each HTTP failure, becomes a
+:class:`KibanaError` that lists every object and why.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import ssl
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from socd.errors import ConfigError, Problem, SocdError
+from socd.sinks.kibana.objects import encode_ndjson, for_prefix, load_saved_objects
+
+_SPACE_ID = r"^[a-z0-9_-]+$"  # Kibana's own rule for space ids (spaces plugin)
+_URL = re.compile(r"^https?://[^/?#]+(/[^?#]*)?$")
+
+
+class KibanaError(SocdError):
+    """Kibana could not be reached, refused the request, or refused some objects.
+
+    ``failures`` holds one line per object Kibana did not import (empty for HTTP errors);
+    ``retriable`` is true when trying again later can help (unreachable, 5xx).
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[str] = (),
+                 retriable: bool = False) -> None:
+        self.failures: tuple[str, ...] = tuple(failures)
+        self.retriable = retriable
+        super().__init__("\n".join([message, *(f"  {line}" for line in self.failures)]))
+
+
+class KibanaConfig(BaseModel):
+    """The ``kibana:`` section of the configuration file.
+
+    ``url`` is Kibana's base URL (with its ``server.basePath``, if any); ``--kibana URL``
+    overrides it. Authenticate with ``api_key`` (the base64 ``encoded`` value Elasticsearch's
+    create-API-key call returns, sent as ``Authorization: ApiKey …``) or with ``username``
+    and ``password`` (HTTP basic), not both. ``ca_certs`` is a PEM file of the CA that
+    signed Kibana's certificate. ``space`` is the id of the Kibana space to import into
+    (``None`` or ``default``: the default space).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str | None = None
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    space: Annotated[str, Field(pattern=_SPACE_ID)] | None = None
+    request_timeout: Annotated[float, Field(gt=0)] = 60.0
+    """Seconds for the whole import request."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not _URL.match(value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL such as "
+                             "https://kibana.example:5601")
+        return value
+
+    @model_validator(mode="after")
+    def _auth(self) -> KibanaConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together: set both or neither")
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("set api_key or username/password, not both")
+        return self
+
+
+async def import_saved_objects(config: KibanaConfig, index_prefix: str,
+                               url: str | None = None, *,
+                               path: Path | None = None) -> list[str]:
+    """Import the saved objects into Kibana; return the lines to print.
+
+    ``url`` (from ``--kibana``) overrides ``config.url``; ``index_prefix`` is
+    ``elasticsearch.index_prefix``; ``path`` replaces the shipped file (tests).
+
+    Returns one line for the import, one per object imported (``type id: title``, with the
+    id Kibana stored it under when it chose another one), any warnings Kibana gave, and the
+    dashboard's address. Raises :class:`~socd.errors.ConfigError` for a missing or bad URL
+    or CA file, and :class:`KibanaError` when Kibana is unreachable, answers with an HTTP
+    error (401, 403, 404, 413, 5xx …), or refuses any object (each one listed with its
+    reason).
+    """
+    base = _base_url(config, url)
+    objects = for_prefix(load_saved_objects(path), index_prefix)
+    space_path = f"/s/{config.space}" if config.space not in (None, "default") else ""
+    where = f"space {config.space or 'default'!r} of Kibana at {base}"
+    endpoint = f"{base}{space_path}/api/saved_objects/_import?overwrite=true"
+    status, body = await _post_file(config, endpoint, encode_ndjson(objects))
+    answer = _answer(status, body, config, where)
+    return _report(answer, objects, where, f"{base}{space_path}")
+
+
+def _base_url(config: KibanaConfig, url: str | None) -> str:
+    chosen = url if url is not None else config.url
+    if chosen is None:
+        raise ConfigError([Problem(None, "no Kibana URL: give socd setup --kibana URL, "
+                                         "or set kibana.url", key="kibana.url")])
+    if not _URL.match(chosen):
+        raise ConfigError([Problem(None, f"{chosen!r} is not an http:// or https:// URL such "
+                                         "as https://kibana.example:5601", key="kibana.url")])
+    return chosen.rstrip("/")
+
+
+def _ssl(config: KibanaConfig) -> ssl.SSLContext | bool:
+    if not config.verify_certs:
+        return False
+    try:
+        return ssl.create_default_context(
+            cafile=str(config.ca_certs) if config.ca_certs else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError([Problem(None, f"cannot read the CA file {config.ca_certs}: {exc}",
+                                   key="kibana.ca_certs")]) from exc
+
+
+async def _post_file(config: KibanaConfig, endpoint: str, payload: bytes) -> tuple[int, str]:
+    headers = {"kbn-xsrf": "true"}
+    if config.api_key:
+        headers["Authorization"] = f"ApiKey {config.api_key}"
+    elif config.username is not None and config.password is not None:
+        # RFC 7617 with UTF-8, as Elasticsearch's security realm decodes it
+        pair = f"{config.username}:{config.password}".encode()
+        headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
+    form = aiohttp.FormData()
+    form.add_field("file", payload, filename="socd.ndjson", content_type="application/ndjson")
+    tls = _ssl(config)
+    timeout = aiohttp.ClientTimeout(total=config.request_timeout)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
+                endpoint, data=form, headers=headers, ssl=tls) as response:
+            return response.status, await response.text()
+    except aiohttp.ClientSSLError as exc:
+        raise KibanaError(f"TLS with Kibana failed ({endpoint}): {exc}; set kibana.ca_certs "
+                          "to the CA that signed Kibana's certificate") from exc
+    except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
+        raise KibanaError(f"Kibana did not answer within {config.request_timeout:g} s "
+                          f"({endpoint}); raise kibana.request_timeout if it is busy",
+                          retriable=True) from exc
+    except aiohttp.ClientError as exc:
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: {exc}", retriable=True) from exc
+
+
+def _message(body: str) -> str:
+    """Kibana's error body is ``{"statusCode": …, "error": …, "message": …}``."""
+    try:
+        parsed = json.loads(body)
+    except json.JSONDecodeError:
+        return body.strip()[:500] or "(empty body)"
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return str(parsed["message"])
+    return body.strip()[:500]
+
+
+def _answer(status: int, body: str, config: KibanaConfig, where: str) -> dict[str, Any]:
+    if status == 200:
+        try:
+            parsed = json.loads(body)
+        except json.JSONDecodeError:
+            parsed = None
+        if not isinstance(parsed, dict) or not isinstance(parsed.get("success"), bool):
+            raise KibanaError(f"the {where} did not answer like Kibana's import API: "
+                              f"{body.strip()[:200]!r}; is the URL Kibana's base URL?")
+        return parsed
+    detail = f"{status}: {_message(body)}"
+    if status == 401:
+        fix = ("check kibana.api_key or kibana.username/password" if
+               config.api_key or config.username else
+               "set kibana.api_key, or kibana.username and kibana.password")
+        raise KibanaError(f"Kibana refused the credentials ({detail}); {fix}")
+    if status == 403:
+        raise KibanaError(f"the Kibana user may not import saved objects into the {where} "
+                          f"({detail}); it needs write access to data views, saved searches "
+                          "and dashboards there (feature privileges All for Dashboard, "
+                          "Discover and Data View Management)")
+    if status == 404:
+        raise KibanaError(f"not found ({detail}): check that the space exists in the {where} "
+                          "and that the URL is Kibana's base URL, with its server.basePath")
+    if status == 413:
+        raise KibanaError(f"Kibana refused the file as too large ({detail}); raise "
+                          "savedObjects.maxImportPayloadBytes in kibana.yml")
+    raise KibanaError(f"Kibana refused the import into the {where} ({detail})",
+                      retriable=status >= 500)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """A reason for each error type of Kibana's SavedObjectsImportFailure."""
+    kind = error.get("type")
+    if kind == "missing_references":
+        missing = ", ".join(f"{ref.get('type')} {ref.get('id')}"
+                            for ref in error.get("references", ()))
+        return f"refers to objects that exist neither in the file nor in Kibana: {missing}"
+    if kind == "conflict":
+        return f"conflicts with the existing object {error.get('destinationId', '')}".rstrip()
+    if kind == "ambiguous_conflict":
+        ids = ", ".join(str(d.get("id")) for d in error.get("destinations", ()))
+        return f"matches several existing objects ({ids}); delete all but one and retry"
+    if kind == "unsupported_type":
+        return "this Kibana does not import objects of this type"
+    if kind == "unknown":
+        return f"{error.get('message', 'failed')} (status {error.get('statusCode', '?')})"
+    return json.dumps(error, ensure_ascii=False)
+
+
+def _report(answer: Mapping[str, Any], objects: Sequence[Mapping[str, Any]], where: str,
+            app_base: str) -> list[str]:
+    warnings = [f"warning: {w.get('message', w)}" +
+                (f" ({w['actionPath']})" if isinstance(w, dict) and w.get("actionPath") else "")
+                for w in answer.get("warnings") or ()]
+    count = answer.get("successCount", 0)
+    if not answer["success"]:
+        failures = [f"{e.get('type')} {e.get('id')} ({(e.get('meta') or {}).get('title', '')})"
+                    f": {_describe(e.get('error') or {})}" for e in answer.get("errors") or ()]
+        raise KibanaError(f"Kibana imported {count} of {len(objects)} saved objects into the "
+                          f"{where}; {len(failures)} failed:", failures=[*failures, *warnings])
+    lines = [f"Kibana: imported {count} saved objects into the {where}"]
+    stored = {}
+    for item in answer.get("successResults") or ():
+        title = (item.get("meta") or {}).get("title", "")
+        line = f"  {item.get('type')} {item.get('id')}: {title}"
+        if item.get("destinationId"):
+            line += f" (stored as {item['destinationId']})"
+            stored[item.get("id")] = item["destinationId"]
+        lines.append(line)
+    lines.extend(warnings)
+    for obj in objects:
+        if obj["type"] == "dashboard":
+            dashboard = stored.get(obj["id"], obj["id"])
+            lines.append(f"{obj['attributes'].get('title')}: "
+                         f"{app_base}/app/dashboards#/view/{dashboard}")
+    return lines
