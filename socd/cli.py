@@ -70,7 +70,11 @@ def _parser() -> argparse.ArgumentParser:
         return command
 
     with_config("run", "run the daemon (SIGTERM/SIGINT: drain and exit; SIGHUP: reload rules)")
-    with_config("setup", "install the Elasticsearch index template (safe to run again)")
+    setup = with_config("setup", "install the Elasticsearch index template and, with "
+                        "--kibana or kibana.url, Kibana's saved objects (safe to run again)")
+    setup.add_argument("--kibana", nargs="?", const="", default=None, metavar="URL",
+                       help="also import the data view, saved searches and SOC overview "
+                       "dashboard into the Kibana at URL (default: kibana.url)")
     with_config("check-config", "validate the config, its rules and connectors; exit 0 or 2")
 
     rules = sub.add_parser("rules", help="check and try classification rules")
@@ -211,7 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if command == "setup":
         config = load_config(args.config)
         configure(config.logging.level, config.logging.format)
-        return asyncio.run(_setup(config))
+        return asyncio.run(_setup(config, args.kibana))
     if command == "run":
         return _run(args.config)
     raise AssertionError(command)
@@ -272,7 +276,9 @@ def _coverage(args: argparse.Namespace) -> int:
                         list_rules=args.list_rules, out=sys.stdout)
 
 
-async def _setup(config: Config) -> int:
+async def _setup(config: Config, kibana: str | None = None) -> int:
+    """The index template (and lifecycle policy); then, when ``kibana`` is given (``""``:
+    ``kibana.url``) or ``kibana.url`` is set, Kibana's saved objects."""
     from socd.sinks.elasticsearch import ElasticsearchSink
     from socd.telemetry.metrics import Metrics
 
@@ -289,6 +295,12 @@ async def _setup(config: Config) -> int:
         detail = str(exc).removeprefix("Elasticsearch setup failed: ")
         raise SinkError(f"setup failed at {hosts}: {detail}: check elasticsearch.hosts, the "
                         "credentials, and that the cluster is running") from exc
+    if kibana is not None or config.kibana.url is not None:
+        from socd.sinks.kibana import import_saved_objects
+
+        for line in await import_saved_objects(config.kibana, config.elasticsearch.index_prefix,
+                                               kibana or None):
+            print(f"socd: {line}")
     return EXIT_OK
 
 

@@ -263,6 +263,48 @@ class LoggingConfig(_Model):
     format: Literal["json", "console"] = "json"
 
 
+KIBANA_URL = re.compile(r"^https?://[^/?#]+(/[^?#]*)?$")
+"""An http(s) URL with an optional base path, no query or fragment."""
+
+
+class KibanaConfig(_Model):
+    """The ``kibana:`` section of the configuration file.
+
+    ``url`` is Kibana's base URL (with its ``server.basePath``, if any); ``--kibana URL``
+    overrides it. Authenticate with ``api_key`` (the base64 ``encoded`` value Elasticsearch's
+    create-API-key call returns, sent as ``Authorization: ApiKey …``) or with ``username``
+    and ``password`` (HTTP basic), not both. ``ca_certs`` is a PEM file of the CA that
+    signed Kibana's certificate. ``space`` is the id of the Kibana space to import into
+    (``None`` or ``default``: the default space).
+    """
+
+    url: str | None = None
+    api_key: str | None = None
+    username: str | None = None
+    password: str | None = None
+    ca_certs: Path | None = None
+    verify_certs: bool = True
+    space: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
+    request_timeout: Annotated[float, Field(gt=0)] = 60.0
+    """Seconds for the whole import request."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not KIBANA_URL.match(value):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL such as "
+                             "https://kibana.example:5601")
+        return value
+
+    @model_validator(mode="after")
+    def _auth(self) -> KibanaConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together: set both or neither")
+        if self.api_key is not None and self.username is not None:
+            raise ValueError("set api_key or username/password, not both")
+        return self
+
+
 class Config(_Model):
     kafka: KafkaConfig = Field(default_factory=KafkaConfig)
     inputs: Annotated[list[InputConfig], Field(min_length=1)]
@@ -271,6 +313,7 @@ class Config(_Model):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
     sharing: SharingConfig = Field(default_factory=SharingConfig)
+    kibana: KibanaConfig = Field(default_factory=KibanaConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
 

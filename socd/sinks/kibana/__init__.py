@@ -22,7 +22,8 @@ is unreachable, refuses the request, or refuses any object.
 
 from __future__ import annotations
 
-from socd.sinks.kibana.client import KibanaConfig, KibanaError, import_saved_objects
+from socd.config import KibanaConfig
+from socd.sinks.kibana.client import KibanaError, import_saved_objects
 from socd.sinks.kibana.objects import (
     DEFAULT_PREFIX,
     encode_ndjson,

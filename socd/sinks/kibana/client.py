@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from socd.config import KIBANA_URL as _URL
+from socd.config import KibanaConfig
 from socd.errors import ConfigError, Problem, SocdError
 from socd.sinks.kibana.objects import encode_ndjson, for_prefix, load_saved_objects
-
-_SPACE_ID = r"^[a-z0-9_-]+$"  # Kibana's own rule for space ids (spaces plugin)
-_URL = re.compile(r"^https?://[^/?#]+(/[^?#]*)?$")
 
 
 class KibanaError(SocdError):
@@ -42,46 +39,6 @@ class KibanaError(SocdError):
         self.failures: tuple[str, ...] = tuple(failures)
         self.retriable = retriable
         super().__init__("\n".join([message, *(f"  {line}" for line in self.failures)]))
-
-
-class KibanaConfig(BaseModel):
-    """The ``kibana:`` section of the configuration file.
-
-    ``url`` is Kibana's base URL (with its ``server.basePath``, if any); ``--kibana URL``
-    overrides it. Authenticate with ``api_key`` (the base64 ``encoded`` value Elasticsearch's
-    create-API-key call returns, sent as ``Authorization: ApiKey …``) or with ``username``
-    and ``password`` (HTTP basic), not both. ``ca_certs`` is a PEM file of the CA that
-    signed Kibana's certificate. ``space`` is the id of the Kibana space to import into
-    (``None`` or ``default``: the default space).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    url: str | None = None
-    api_key: str | None = None
-    username: str | None = None
-    password: str | None = None
-    ca_certs: Path | None = None
-    verify_certs: bool = True
-    space: Annotated[str, Field(pattern=_SPACE_ID)] | None = None
-    request_timeout: Annotated[float, Field(gt=0)] = 60.0
-    """Seconds for the whole import request."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str | None) -> str | None:
-        if value is not None and not _URL.match(value):
-            raise ValueError(f"{value!r} is not an http:// or https:// URL such as "
-                             "https://kibana.example:5601")
-        return value
-
-    @model_validator(mode="after")
-    def _auth(self) -> KibanaConfig:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together: set both or neither")
-        if self.api_key is not None and self.username is not None:
-            raise ValueError("set api_key or username/password, not both")
-        return self
 
 
 async def import_saved_objects(config: KibanaConfig, index_prefix: str,
