@@ -56,7 +56,7 @@ _KINDS = (
     _Kind(0, "0419016384", "SQL.Injection|UNION.SELECT", ("6", "7", "8"), "utm:ips",
           ("dropped", "detected"), "in", (80, 443), weight=3),
     _Kind(0, "0419016385", "Apache.Log4j.Remote.Code.Execution", ("9", "10"), "utm:ips",
-          ("dropped",), "in", (80, 8080), weight=1),
+          ("dropped", "dropped", "detected"), "in", (80, 8080), weight=1),
     _Kind(0, "0316013056", "URL belongs to a denied category", ("4", "5"), "utm:webfilter",
           ("blocked",), "out", (80, 443), weight=4),
     _Kind(0, "0211008192", "File is infected: W32/Agent.TROJAN", ("7", "8"), "utm:virus",
@@ -72,7 +72,7 @@ _KINDS = (
     _Kind(2, "Log", "Port scan", ("Medium", "Low"), "SmartDefense", ("Detect",), "in",
           (0,), weight=2),
     _Kind(2, "Log", "Anti-Bot: command and control traffic", ("Critical", "Very-High"),
-          "Anti Bot", ("Prevent",), "out", (443, 8080), weight=1),
+          "Anti Bot", ("Prevent", "Prevent", "Detect"), "out", (443, 8080), weight=1),
     _Kind(2, "Log", "https", ("Unknown",), "Firewall", ("Accept",), "out", (443,), weight=4),
 )
 _BAD_HOSTS = ("cdn-static-content.example", "invoice-docs.example", "stealer-panel.example",

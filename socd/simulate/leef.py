@@ -93,7 +93,7 @@ _PAN_THREATS = (
     _PanThreat("UDP Flood(8502)", "flood", ("high", "critical"), "flood", "not-applicable",
                (53, 123), "in", ("drop",), 0.4),
 )
-_PAN_TRAFFIC_WEIGHT = 28  # denied and dropped sessions, beside the threats' weights above
+_PAN_TRAFFIC_WEIGHT = 45  # denied and dropped sessions, beside the threats' weights above
 _PAN_VERSIONS = ("10.2.9-h1", "11.1.4-h7")
 _URL_CATEGORIES = ("phishing", "malware", "command-and-control", "gambling", "adult",
                    "proxy-avoidance-and-anonymizers")

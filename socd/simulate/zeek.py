@@ -301,8 +301,8 @@ def zeek_events(
     rng: random.Random, *, start: datetime, rate_hint: float = 1.0
 ) -> Iterator[Event]:
     """notice.log and intel.log records, forever, deterministic for a given ``rng``: about
-    65% notices (scans, SSH password guessing, certificate problems, SQL injection,
-    vulnerable software, intel notices, malware-hash matches …) and 35% intel hits
+    85% notices (scans, SSH password guessing, certificate problems, SQL injection,
+    vulnerable software, intel notices, malware-hash matches …) and 15% intel hits
     (addresses, domains, URLs, file hashes and names, e-mail senders; most of them listed
     addresses reaching in). ``ts`` is epoch seconds (an ISO-8601 string from the networks
     whose sensor uses the JSON streaming package)."""
@@ -313,7 +313,7 @@ def zeek_events(
         now = next(clock)
         site = rng.choice(SITES)
         node = f"nsm-{site.code}-ens224-{rng.randint(1, 2)}"
-        if rng.random() < 0.65:
+        if rng.random() < 0.85:
             builder = rng.choices(_NOTICES, weights=notice_weights)[0][0]
             fields = builder(rng, site)
             fields.update(peer_descr=node, actions=list(_ACTIONS))

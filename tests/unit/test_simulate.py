@@ -593,7 +593,7 @@ def test_zeek_records_are_notices_and_intel_hits_of_the_json_writer() -> None:
     notes = Counter(r["note"] for r in batch if "note" in r)
     intel = [r for r in batch if "seen.indicator" in r]
     assert set(notes) == ZEEK_NOTES
-    assert 0.25 < len(intel) / len(batch) < 0.45
+    assert 0.10 < len(intel) / len(batch) < 0.20
     assert {r["seen.indicator_type"] for r in intel} == {
         "Intel::ADDR", "Intel::DOMAIN", "Intel::URL", "Intel::FILE_HASH", "Intel::FILE_NAME",
         "Intel::EMAIL"}
