@@ -21,7 +21,6 @@ logsources into conditions), :class:`PartitionedIndex` gives each value its own 
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from socd.classify.clauses import ANYWHERE, FieldAtom, Requirements, atom_cost
 from socd.classify.fields import MEMO, MISSING, make_getter, parse_number, text_of
+from socd.classify.regex import searcher
 
 _DFA_PATTERNS = 2000
 """Automata of up to this many patterns are built as DFAs: the fastest to run, but their size
@@ -186,14 +186,15 @@ class _TextSet:
 
 
 class _Expressions:
-    """Regular expressions without a literal to look for (``CommandLine|re: ...``): each is
-    run on a value once, and what they found is remembered for the values that come back."""
+    """Regular expressions without a literal to look for (``CommandLine|re: ...``; RE2 sources
+    with their flags inline, see :mod:`socd.classify.regex`): each is run on a value once,
+    and what they found is remembered for the values that come back."""
 
     __slots__ = ("_recent", "_tests")
 
-    def __init__(self, expressions: Mapping[tuple[str, int], Rules]) -> None:
-        self._tests = tuple((re.compile(source, flags).search, tuple(rules))
-                            for (source, flags), rules in expressions.items())
+    def __init__(self, expressions: Mapping[str, Rules]) -> None:
+        self._tests = tuple((searcher(source), tuple(rules))
+                            for source, rules in expressions.items())
         self._recent = _Recent()
 
     def add(self, value: Any, out: set[int]) -> None:
@@ -259,7 +260,7 @@ class _FieldAtoms:
         """Only equality (and presence) atoms are filed: probing a string is one lookup."""
 
     def build(self, others: dict[tuple[str, str], Rules],
-              expressions: dict[tuple[str, int], Rules]) -> None:
+              expressions: dict[str, Rules]) -> None:
         if len(others) >= _OWN_SET:
             self.texts = _TextSet(others)
         else:
@@ -343,7 +344,7 @@ class RuleIndex:
         two: set[int] = set()
         fields: dict[str, _FieldAtoms] = {}
         others: dict[str, dict[tuple[str, str], Rules]] = {}
-        expressions: dict[str, dict[tuple[str, int], Rules]] = {}
+        expressions: dict[str, dict[str, Rules]] = {}
         for rule, clauses in enumerate(requirements):
             if not clauses:
                 always.append(rule)
