@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from sigma.types import (
@@ -58,12 +58,43 @@ class CompileError(Exception):
     """A detection value socd cannot compile; the message says what to change."""
 
 
+_MAPPED = 0xFFFF << 32
+"""IPv4 addresses as IPv6 (RFC 4291 section 2.5.5.2, ``::ffff:a.b.c.d``): the one 128-bit
+space in which |cidr compares addresses."""
+
+
 @lru_cache(maxsize=8192)
-def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+def _parse_ip(text: str) -> int | None:
+    """The address as a number of the IPv6 space, IPv4 mapped into it (None: not an address).
+
+    An IPv4 address and its IPv4-mapped IPv6 form (``::ffff:172.16.5.9``) are one address,
+    as in Elasticsearch's ``ip`` type, which stores both as the same 16 bytes.
+    """
     try:
-        return ip_address(text.strip())
+        address = ip_address(text.strip())
     except ValueError:
         return None
+    return _in_ipv6(address)
+
+
+def _in_ipv6(address: IPv4Address | IPv6Address) -> int:
+    return int(address) | _MAPPED if address.version == 4 else int(address)
+
+
+def _cidr_test(network: IPv4Network | IPv6Network) -> Test:
+    """|cidr: the value is an address inside the network. IPv4 and IPv4-mapped IPv6 are the
+    same addresses (an IPv4 network holds ``::ffff:172.16.5.9``); no other IPv6 address is
+    in an IPv4 network. Leading and trailing spaces are ignored; other text never matches."""
+    low = _in_ipv6(network.network_address)
+    high = _in_ipv6(network.broadcast_address)
+
+    def cidr_check(item: Any) -> bool:
+        if type(item) is not str:
+            return False
+        number = _parse_ip(item)
+        return number is not None and low <= number <= high
+
+    return cidr_check
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,17 +310,7 @@ def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
     if isinstance(value, SigmaRegularExpression):
         return _regex_test(value, placeholders)
     if isinstance(value, SigmaCIDRExpression):
-        network = value.network
-
-        def cidr_check(item: Any) -> bool:
-            if type(item) is not str:
-                return False
-            address = _parse_ip(item)
-            return address is not None and address.version == network.version and (
-                address in network
-            )
-
-        return cidr_check
+        return _cidr_test(value.network)
     if isinstance(value, SigmaCompareExpression):
         compare = _COMPARE[value.op]
         limit = value.number.number
