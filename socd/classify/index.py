@@ -31,7 +31,7 @@ from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from socd.classify.clauses import ANYWHERE, FieldAtom, Requirements, atom_cost
 from socd.classify.fields import MEMO, MISSING, make_getter, parse_number, text_of
-from socd.classify.regex import searcher
+from socd.classify.regex import set_searcher
 
 _DFA_PATTERNS = 2000
 """Automata of up to this many patterns are built as DFAs: the fastest to run, but their size
@@ -190,11 +190,11 @@ class _Expressions:
     with their flags inline, see :mod:`socd.classify.regex`): each is run on a value once,
     and what they found is remembered for the values that come back."""
 
-    __slots__ = ("_recent", "_tests")
+    __slots__ = ("_recent", "_rules", "_search")
 
     def __init__(self, expressions: Mapping[str, Rules]) -> None:
-        self._tests = tuple((searcher(source), tuple(rules))
-                            for source, rules in expressions.items())
+        self._search = set_searcher(list(expressions))  # all of them in one pass
+        self._rules = tuple(tuple(rules) for rules in expressions.values())
         self._recent = _Recent()
 
     def add(self, value: Any, out: set[int]) -> None:
@@ -207,8 +207,9 @@ class _Expressions:
         if found is None:
             found = recent.recall(text)
             if found is None:
+                rules = self._rules
                 found = recent.keep(text, tuple(
-                    slot for search, rules in self._tests if search(text) for slot in rules))
+                    slot for position in self._search(text) for slot in rules[position]))
         if found:
             out.update(found)
 

@@ -122,6 +122,38 @@ def _class_end(source: str, at: int) -> int:
     return at
 
 
+def set_searcher(sources: Sequence[str]) -> Callable[[str], list[int]]:
+    """Which of ``sources`` match somewhere in a text (their positions, in no order), found
+    in one pass of an RE2 set instead of one search each.
+
+    RE2 reports a set whose automaton ran out of memory as "no match"; a pattern that always
+    matches is added to tell the two apart, and then each source is searched on its own.
+    Raises :class:`RegexError` when RE2 does not accept a source.
+    """
+    searches = [searcher(source) for source in sources]
+    regex_set = _re2.Set(_re2.RE2.Anchor.UNANCHORED, _OPTIONS)
+    for source in sources:
+        if regex_set.Add(source.encode()) < 0:  # pragma: no cover - each compiled above
+            raise RegexError(f"RE2 cannot add {source!r} to a set")
+    always = regex_set.Add(b"")
+    if not regex_set.Compile():  # pragma: no cover - too large for one set: search each
+        return lambda text: [i for i, search in enumerate(searches) if search(text)]
+    match = regex_set.Match
+
+    def search_all(text: str) -> list[int]:
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:
+            data = text.encode("utf-8", "surrogatepass")
+        found: list[int] = match(data)
+        if always not in found:
+            return [i for i, search in enumerate(searches) if search(text)]
+        found.remove(always)
+        return found
+
+    return search_all
+
+
 def _options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # the error comes back as a RegexError

@@ -44,7 +44,7 @@ from sigma.types import (
 from socd.classify.clauses import Atom
 from socd.classify.fields import number_of, text_of
 from socd.classify.patterns import TextSet, TextTest, any_of
-from socd.classify.regex import RegexError, searcher, source_of
+from socd.classify.regex import RegexError, check, searcher, source_of
 from socd.classify.regex_literals import required_literals
 
 Test = Callable[[Any], bool]
@@ -334,6 +334,8 @@ def _regex_test(value: SigmaRegularExpression, placeholders: Placeholders) -> Te
             _placeholder_values(placeholders))]
     source = source_of(patterns, _flags(value))
     try:
+        if value.regexp.contains_placeholder():
+            check(source)  # the placeholders' values were not validated with the rule
         search = searcher(source)
     except RegexError as error:
         raise CompileError(f"regular expression {patterns[0]!r} is invalid: {error}") from None

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from socd.classify import RuleSet
-from socd.classify.regex import RegexError, check, searcher, source_of
+from socd.classify import RuleSet, regex
+from socd.classify.regex import RegexError, check, searcher, set_searcher, source_of
 from socd.classify.regex_literals import required_literals
 
 Matches = Callable[..., bool]
@@ -174,6 +174,32 @@ def test_refusal_reads_well_from_the_command_line(write_rule: WriteRule) -> None
     assert "selection of its own" in problem.message
 
 
+@pytest.mark.parametrize(("value", "reason"), [("(?!srv-0)srv-[0-9]+", "negative lookahead"),
+                                               ("srv-[0-9]{,3}", "{0,3}")])
+def test_placeholder_values_are_checked_too(
+    write_rule: WriteRule, value: str, reason: str
+) -> None:
+    """|re|expand puts configured values into the expression: an unsupported one is refused
+    at load like a pattern written in the rule, on the rule's line."""
+    path = write_rule(sel({"host|re|expand": "^%Servers%$"}))
+    rules, problems = RuleSet.load([path], strict=False, placeholders={"Servers": [value]})
+    assert not rules.rules
+    assert [p.file for p in problems] == [str(path)]
+    assert problems[0].line is not None and reason in problems[0].message
+
+
+@pytest.mark.parametrize(("value", "text", "expected"), [("srv-[[:digit:]]+", "srv-12", True),
+                                                          ("srv-[[:digit:]]+", "srv-:]", False)])
+def test_placeholder_values_are_re2_too(
+    write_rule: WriteRule, value: str, text: str, expected: bool
+) -> None:
+    """A configured value means in the expression what RE2 reads in it."""
+    path = write_rule(sel({"host|re|expand": "^%Servers%$"}))
+    rules, problems = RuleSet.load([path], placeholders={"Servers": [value]})
+    assert problems == []
+    assert bool(rules.match({"host": text})) is expected
+
+
 @pytest.mark.parametrize("pattern", ["a{,3}", "x{,10}y"])
 def test_open_repetition_is_ambiguous(pattern: str) -> None:
     """``{,n}`` is text to RE2 but "at most n" to Python and new PCRE: refused."""
@@ -211,6 +237,47 @@ def test_search_takes_any_text() -> None:
     assert searcher("a.c")("a\U0001f600c")
     assert searcher("a.c")("a\udc80c")
     assert not searcher("a..c")("a\udc80c")
+
+
+SET_SOURCES = st.lists(st.sampled_from([
+    "a+b", "^ab", "b$", "(?i)AB", "[[:digit:]]{2}", "\\bx\\b", "(?s)a.b", "^$", "s\\d*k",
+    "(?i)sk", "x|y", "\u00e9",
+]), min_size=1, max_size=6, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(sources=SET_SOURCES, text=st.text(alphabet="abxyskSK\u017f\u212a1 \n\u00e9", max_size=8))
+def test_set_search_finds_what_each_search_finds(sources: list[str], text: str) -> None:
+    """One pass of an RE2 set finds exactly the expressions that match when each is
+    searched on its own (the index runs literal-free expressions this way)."""
+    expected = {i for i, source in enumerate(sources) if searcher(source)(text)}
+    assert set(set_searcher(sources)(text)) == expected
+
+
+class _FailingSet:
+    """An RE2 set whose automaton ran out of memory: RE2 then reports no match at all."""
+
+    def __init__(self, *args: Any) -> None:
+        self._count = 0
+
+    def Add(self, pattern: bytes) -> int:
+        self._count += 1
+        return self._count - 1
+
+    def Compile(self) -> bool:
+        return True
+
+    def Match(self, data: bytes) -> list[int]:
+        return []
+
+
+def test_set_search_falls_back_when_the_set_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    """When the set reports nothing (not even the pattern that always matches), each
+    expression is searched on its own: a failing set never hides a match."""
+    monkeypatch.setattr(regex._re2, "Set", _FailingSet)
+    search_all = set_searcher(["a+b", "^x", "[[:digit:]]"])
+    assert sorted(search_all("aab1")) == [0, 2]
+    assert search_all("zzz") == []
 
 
 # --------------------------------------------------------------------------- literals
