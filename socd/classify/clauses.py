@@ -14,7 +14,7 @@ from typing import Any
 
 Atom = tuple[str, Any]
 """(kind, key): kind is eq, num, prefix, suffix, contains, present or re (key: the regular
-expression's source and ``re`` flags); text keys lowercased."""
+expression's RE2 source, its flags inline); text keys lowercased."""
 
 FieldAtom = tuple[str, str, Any]
 """(field, kind, key)."""

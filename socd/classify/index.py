@@ -21,7 +21,6 @@ logsources into conditions), :class:`PartitionedIndex` gives each value its own 
 
 from __future__ import annotations
 
-import re
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +31,7 @@ from ahocorasick_rs import BytesAhoCorasick, Implementation
 
 from socd.classify.clauses import ANYWHERE, FieldAtom, Requirements, atom_cost
 from socd.classify.fields import MEMO, MISSING, make_getter, parse_number, text_of
+from socd.classify.regex import set_searcher
 
 _DFA_PATTERNS = 2000
 """Automata of up to this many patterns are built as DFAs: the fastest to run, but their size
@@ -186,14 +186,15 @@ class _TextSet:
 
 
 class _Expressions:
-    """Regular expressions without a literal to look for (``CommandLine|re: ...``): each is
-    run on a value once, and what they found is remembered for the values that come back."""
+    """Regular expressions without a literal to look for (``CommandLine|re: ...``; RE2 sources
+    with their flags inline, see :mod:`socd.classify.regex`): each is run on a value once,
+    and what they found is remembered for the values that come back."""
 
-    __slots__ = ("_recent", "_tests")
+    __slots__ = ("_recent", "_rules", "_search")
 
-    def __init__(self, expressions: Mapping[tuple[str, int], Rules]) -> None:
-        self._tests = tuple((re.compile(source, flags).search, tuple(rules))
-                            for (source, flags), rules in expressions.items())
+    def __init__(self, expressions: Mapping[str, Rules]) -> None:
+        self._search = set_searcher(list(expressions))  # all of them in one pass
+        self._rules = tuple(tuple(rules) for rules in expressions.values())
         self._recent = _Recent()
 
     def add(self, value: Any, out: set[int]) -> None:
@@ -206,8 +207,9 @@ class _Expressions:
         if found is None:
             found = recent.recall(text)
             if found is None:
+                rules = self._rules
                 found = recent.keep(text, tuple(
-                    slot for search, rules in self._tests if search(text) for slot in rules))
+                    slot for position in self._search(text) for slot in rules[position]))
         if found:
             out.update(found)
 
@@ -259,7 +261,7 @@ class _FieldAtoms:
         """Only equality (and presence) atoms are filed: probing a string is one lookup."""
 
     def build(self, others: dict[tuple[str, str], Rules],
-              expressions: dict[tuple[str, int], Rules]) -> None:
+              expressions: dict[str, Rules]) -> None:
         if len(others) >= _OWN_SET:
             self.texts = _TextSet(others)
         else:
@@ -343,7 +345,7 @@ class RuleIndex:
         two: set[int] = set()
         fields: dict[str, _FieldAtoms] = {}
         others: dict[str, dict[tuple[str, str], Rules]] = {}
-        expressions: dict[str, dict[tuple[str, int], Rules]] = {}
+        expressions: dict[str, dict[str, Rules]] = {}
         for rule, clauses in enumerate(requirements):
             if not clauses:
                 always.append(rule)

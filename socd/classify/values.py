@@ -15,12 +15,11 @@ least one of which holds whenever the test matches, used to skip rules that cann
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
 from typing import Any
 
 from sigma.types import (
@@ -45,6 +44,7 @@ from sigma.types import (
 from socd.classify.clauses import Atom
 from socd.classify.fields import number_of, text_of
 from socd.classify.patterns import TextSet, TextTest, any_of
+from socd.classify.regex import RegexError, check, searcher, source_of
 from socd.classify.regex_literals import required_literals
 
 Test = Callable[[Any], bool]
@@ -58,12 +58,43 @@ class CompileError(Exception):
     """A detection value socd cannot compile; the message says what to change."""
 
 
+_MAPPED = 0xFFFF << 32
+"""IPv4 addresses as IPv6 (RFC 4291 section 2.5.5.2, ``::ffff:a.b.c.d``): the one 128-bit
+space in which |cidr compares addresses."""
+
+
 @lru_cache(maxsize=8192)
-def _parse_ip(text: str) -> IPv4Address | IPv6Address | None:
+def _parse_ip(text: str) -> int | None:
+    """The address as a number of the IPv6 space, IPv4 mapped into it (None: not an address).
+
+    An IPv4 address and its IPv4-mapped IPv6 form (``::ffff:172.16.5.9``) are one address,
+    as in Elasticsearch's ``ip`` type, which stores both as the same 16 bytes.
+    """
     try:
-        return ip_address(text.strip())
+        address = ip_address(text.strip())
     except ValueError:
         return None
+    return _in_ipv6(address)
+
+
+def _in_ipv6(address: IPv4Address | IPv6Address) -> int:
+    return int(address) | _MAPPED if address.version == 4 else int(address)
+
+
+def _cidr_test(network: IPv4Network | IPv6Network) -> Test:
+    """|cidr: the value is an address inside the network. IPv4 and IPv4-mapped IPv6 are the
+    same addresses (an IPv4 network holds ``::ffff:172.16.5.9``); no other IPv6 address is
+    in an IPv4 network. Leading and trailing spaces are ignored; other text never matches."""
+    low = _in_ipv6(network.network_address)
+    high = _in_ipv6(network.broadcast_address)
+
+    def cidr_check(item: Any) -> bool:
+        if type(item) is not str:
+            return False
+        number = _parse_ip(item)
+        return number is not None and low <= number <= high
+
+    return cidr_check
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,29 +280,29 @@ _COMPARE: Mapping[CompareOperators, Callable[[Any, Any], bool]] = {
     CompareOperators.NEQ: operator.ne,
 }
 
-_REGEX_FLAGS: Mapping[SigmaRegularExpressionFlag, re.RegexFlag] = {
-    SigmaRegularExpressionFlag.IGNORECASE: re.IGNORECASE,
-    SigmaRegularExpressionFlag.MULTILINE: re.MULTILINE,
-    SigmaRegularExpressionFlag.DOTALL: re.DOTALL,
+_REGEX_FLAGS: Mapping[SigmaRegularExpressionFlag, str] = {
+    SigmaRegularExpressionFlag.IGNORECASE: "i",
+    SigmaRegularExpressionFlag.MULTILINE: "m",
+    SigmaRegularExpressionFlag.DOTALL: "s",
 }
+"""The Sigma ``re`` sub-modifiers as RE2's inline flags."""
 
 
 def _typed_atoms(value: SigmaType) -> list[Atom]:
     """A regular expression's literals (or the expression itself: the index then runs it
     once per distinct value); for other typed values, the field's presence."""
     if isinstance(value, SigmaRegularExpression) and not value.regexp.contains_placeholder():
-        literals = required_literals(str(value.regexp))
+        source = source_of([str(value.regexp)], _flags(value))
+        literals = required_literals(source)
         if literals:
             return [("contains", text) for text in literals]
-        return [("re", (str(value.regexp), _flags(value)))]
+        return [("re", source)]
     return [("present", "")]
 
 
-def _flags(value: SigmaRegularExpression) -> int:
-    flags = 0
-    for flag in value.flags:
-        flags |= _REGEX_FLAGS[flag]
-    return flags
+def _flags(value: SigmaRegularExpression) -> str:
+    """The expression's sub-modifiers as RE2's inline flag letters."""
+    return "".join(sorted(_REGEX_FLAGS[flag] for flag in value.flags))
 
 
 def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
@@ -279,17 +310,7 @@ def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
     if isinstance(value, SigmaRegularExpression):
         return _regex_test(value, placeholders)
     if isinstance(value, SigmaCIDRExpression):
-        network = value.network
-
-        def cidr_check(item: Any) -> bool:
-            if type(item) is not str:
-                return False
-            address = _parse_ip(item)
-            return address is not None and address.version == network.version and (
-                address in network
-            )
-
-        return cidr_check
+        return _cidr_test(value.network)
     if isinstance(value, SigmaCompareExpression):
         compare = _COMPARE[value.op]
         limit = value.number.number
@@ -305,41 +326,40 @@ def _typed_test(value: SigmaType, placeholders: Placeholders) -> Test:
 
 
 def _regex_test(value: SigmaRegularExpression, placeholders: Placeholders) -> Test:
-    flags = _flags(value)
-    sources = [str(value.regexp)]
+    """A test that the expression (RE2, see :mod:`socd.classify.regex`) matches somewhere in
+    the value's text; placeholders give OR-linked expressions."""
+    patterns = [str(value.regexp)]
     if value.regexp.contains_placeholder():
-        sources = [str(s) for s in value.regexp.replace_placeholders(
+        patterns = [str(s) for s in value.regexp.replace_placeholders(
             _placeholder_values(placeholders))]
-    source = "|".join(sources)
+    source = source_of(patterns, _flags(value))
     try:
-        search = re.compile(source, flags).search
-    except re.error as error:
-        raise CompileError(f"regular expression {sources[0]!r} is invalid: {error}") from None
+        if value.regexp.contains_placeholder():
+            check(source)  # the placeholders' values were not validated with the rule
+        search = searcher(source)
+    except RegexError as error:
+        raise CompileError(f"regular expression {patterns[0]!r} is invalid: {error}") from None
     needles = required_literals(source, shortest=1)
-    if needles is None or not all(needle.isascii() for needle in needles):
+    if needles is None:
 
         def regex_check(item: Any) -> bool:
             text = text_of(item)
-            return text is not None and search(text) is not None
+            return text is not None and search(text)
 
         return regex_check
     required = tuple(needles)
 
     def regex_prechecked(item: Any) -> bool:
-        # a text without any of the literals the expression needs cannot match: checking
-        # that is far cheaper than a search (which may backtrack). ASCII texts only: there,
-        # case-insensitive matching and lowercasing agree character by character.
+        # a text whose lowercased form holds none of the literals the expression needs cannot
+        # match (see socd.classify.regex_literals): checking that is cheaper than a search
         text = text_of(item)
         if text is None:
             return False
-        if text.isascii():
-            lowered = text.lower()
-            for needle in required:
-                if needle in lowered:
-                    break
-            else:
-                return False
-        return search(text) is not None
+        lowered = text.lower()
+        for needle in required:
+            if needle in lowered:
+                return search(text)
+        return False
 
     return regex_prechecked
 

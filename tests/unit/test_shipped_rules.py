@@ -6,10 +6,11 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import yaml
 from sigma.collection import SigmaCollection
@@ -110,8 +111,10 @@ def test_rule_has_socd_metadata(path: Path) -> None:
     assert isinstance(rule["date"], date)
     assert rule["logsource"] == {"product": "cyradar"}
     assert rule["level"] in LEVELS
-    assert rule["tags"]
-    assert all(re.fullmatch(r"attack\.([a-z-]+|t\d{4}(\.\d{3})?)", t) for t in rule["tags"])
+    if "unknown_category" not in path.stem:  # no ATT&CK tactic fits a category not known
+        assert rule["tags"]
+    tags = rule.get("tags", [])
+    assert all(re.fullmatch(r"attack\.([a-z-]+|t\d{4}(\.\d{3})?)", t) for t in tags)
 
 
 @pytest.mark.parametrize("path", CORRELATION_FILES, ids=lambda p: p.stem)
@@ -126,6 +129,14 @@ def test_correlation_rule_names_shipped_rules(path: Path) -> None:
     shipped = {rule_id(p) for p in DETECTION_FILES}
     assert set(rule["correlation"]["rules"]) <= shipped
     assert rule["correlation"]["group-by"]
+
+
+def test_repeated_high_risk_correlation_counts_every_high_risk_rule() -> None:
+    """The correlation that makes the 20th high-risk threat from one source critical names
+    every rule of high-risk/: a new high-risk rule is counted too."""
+    path = RULES / "cyradar/critical/repeated_high_risk_from_one_source.yml"
+    named = set(yaml.safe_load(path.read_text(encoding="utf-8"))["correlation"]["rules"])
+    assert named == {rule_id(p) for p in (RULES / "cyradar/high-risk").glob("*.yml")}
 
 
 def test_rule_ids_are_unique() -> None:
@@ -197,6 +208,17 @@ def ecs(category: str, severity: int, *, action: str = "alerted", confidence: st
     }
 
 
+def without(event: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The event without the dotted fields ``names`` (an optional field the sensor left out)."""
+    for name in names:
+        *parents, last = name.split(".")
+        node = event
+        for parent in parents:
+            node = node[parent]
+        del node[last]
+    return event
+
+
 PORTAL = "dichvucong.binhphuoc.gov.vn"
 POLICY: list[tuple[str, dict[str, Any], str | None]] = [
     # APT C2, ransomware, exfiltration: critical from severity 7, blocked or not; below, high-risk
@@ -219,6 +241,8 @@ POLICY: list[tuple[str, dict[str, Any], str | None]] = [
      None),
     ("other site defaced at 6", ecs("defacement", 6, dst_domain="thpt-bp.example"), "high-risk"),
     ("other site defaced at 5", ecs("defacement", 5, dst_domain="thpt-bp.example"), None),
+    ("gov portal, no action: not blocked", without(ecs("defacement", 9, dst_domain=PORTAL),
+                                                   "event.action"), "critical"),
     # malware, botnet, exploit, phishing: high-risk from 6;
     # malware, botnet, exploit at 9+ not blocked: critical
     ("malware 6 blocked", ecs("malware", 6, action="blocked"), "high-risk"),
@@ -245,7 +269,9 @@ POLICY: list[tuple[str, dict[str, Any], str | None]] = [
     ("scan 9", ecs("scan", 9), "high-risk"),
     ("policy 3", ecs("policy", 3), None),
     ("policy 10", ecs("policy", 10), "high-risk"),
-    ("unknown category", ecs("spam", 10), None),
+    # a category the policy does not know: high-risk from 8, so a severe one is not missed
+    ("unknown category 10", ecs("spam", 10), "high-risk"),
+    ("unknown category 7", ecs("spam", 7), None),
 ]
 
 
@@ -323,3 +349,175 @@ def test_every_shipped_threat_rule_is_exercised_by_the_policy_table(shipped: Any
             winners.add(verdict.rule.id)
     threat_rules = {r.id for r in shipped.rules if r.level in ("critical", "high")}
     assert winners == threat_rules
+
+
+# --------------------------------------------------------------------------- the whole table
+
+CATEGORIES = ("malware", "apt_c2", "ransomware", "phishing", "exploit", "bruteforce", "ddos",
+              "defacement", "data_exfiltration", "botnet", "scan", "policy")
+"""The categories of the Cyradar schema (DESIGN.md), each with a rule of its own."""
+
+POLICY_TABLE = """
+case                          action    1 2 3 4 5 6 7 8 9 10
+malware                       blocked   . . . . . H H H H H
+malware                       alerted   . . . . . H H H C C
+malware                       absent    . . . . . H H H C C
+botnet                        blocked   . . . . . H H H H H
+botnet                        alerted   . . . . . H H H C C
+botnet                        absent    . . . . . H H H C C
+exploit                       blocked   . . . . . H H H H H
+exploit                       alerted   . . . . . H H H C C
+exploit                       absent    . . . . . H H H C C
+phishing                      blocked   . . . . . H H H H H
+phishing                      alerted   . . . . . H H H H H
+phishing                      absent    . . . . . H H H H H
+apt_c2                        blocked   H H H H H H C C C C
+apt_c2                        alerted   H H H H H H C C C C
+apt_c2                        absent    H H H H H H C C C C
+ransomware                    blocked   H H H H H H C C C C
+ransomware                    alerted   H H H H H H C C C C
+ransomware                    absent    H H H H H H C C C C
+data_exfiltration             blocked   H H H H H H C C C C
+data_exfiltration             alerted   H H H H H H C C C C
+data_exfiltration             absent    H H H H H H C C C C
+defacement                    blocked   . . . . . H H H H H
+defacement                    alerted   . . . . . H H H H H
+defacement                    absent    . . . . . H H H H H
+defacement/gov.vn             blocked   H H H H H H H H H H
+defacement/gov.vn             alerted   C C C C C C C C C C
+defacement/gov.vn             absent    C C C C C C C C C C
+bruteforce                    blocked   . . . . . . . H H H
+bruteforce                    alerted   . . . . . . . H H H
+bruteforce                    absent    . . . . . . . H H H
+bruteforce/known-bad          blocked   . . . . . H H H H H
+bruteforce/known-bad          alerted   . . . . . H H H H H
+bruteforce/known-bad          absent    . . . . . H H H H H
+ddos                          blocked   . . . . . . . H H H
+ddos                          alerted   . . . . . . . H H H
+ddos                          absent    . . . . . . . H H H
+ddos/known-bad                blocked   . . . . . H H H H H
+ddos/known-bad                alerted   . . . . . H H H H H
+ddos/known-bad                absent    . . . . . H H H H H
+scan                          blocked   . . . . . . . . H H
+scan                          alerted   . . . . . . . . H H
+scan                          absent    . . . . . . . . H H
+policy                        blocked   . . . . . . . . H H
+policy                        alerted   . . . . . . . . H H
+policy                        absent    . . . . . . . . H H
+cryptomining (unknown)        blocked   . . . . . . . H H H
+cryptomining (unknown)        alerted   . . . . . . . H H H
+cryptomining (unknown)        absent    . . . . . . . H H H
+"""
+"""The class of every Cyradar event by category, severity (1-10) and action, as rules/README.md
+states the policy: C critical, H high-risk, . not a threat. ``/gov.vn``: the destination is a
+government portal (otherwise another site); ``/known-bad``: the indicator's confidence is 90
+(High; otherwise 50, Medium); ``absent``: the message has no ``action``."""
+
+SYMBOLS = {"C": "critical", "H": "high-risk", ".": None}
+
+
+def table_rows() -> list[tuple[str, str, str]]:
+    rows = []
+    for line in POLICY_TABLE.strip().splitlines()[1:]:
+        case, action, *cells = line.replace(" (unknown)", "").split()
+        rows.append((case, action, " ".join(cells)))
+    return rows
+
+
+def cyradar_message(case: str, action: str, severity: int) -> bytes:
+    """A Cyradar message of the table's case, as the sensor sends it."""
+    category, _, variant = case.partition("/")
+    message: dict[str, Any] = {
+        "alert_id": f"{case}-{action}-{severity}",
+        "detected_at": datetime.now(UTC).isoformat(),
+        "sensor": {"id": "bp-ndr-01", "name": "core-dc", "org": "So TTTT Binh Phuoc"},
+        "severity": severity, "category": category, "threat_name": f"test {case}",
+        "src": {"ip": "10.20.1.15", "port": 52344, "hostname": "ws-ketoan-02"},
+        "dst": {"ip": "203.0.113.7", "port": 443,
+                "domain": "binhphuoc.gov.vn" if variant == "gov.vn" else "thpt-bp.example"},
+        "protocol": "tcp",
+        "ioc": {"type": "domain", "value": "thpt-bp.example",
+                "confidence": 90 if variant == "known-bad" else 50},
+        "mitre": ["T1071.001"],
+    }
+    if action != "absent":
+        message["action"] = action
+    return orjson.dumps(message)
+
+
+def test_table_covers_every_category_severity_and_action() -> None:
+    """The table has a row for each category of the schema and an unknown one, under each
+    action (blocked, alerted, absent), with a class for each severity 1-10."""
+    rows = table_rows()
+    cases = {case.partition("/")[0] for case, _, _ in rows}
+    assert cases == {*CATEGORIES, "cryptomining"}
+    for case in {case for case, _, _ in rows}:
+        assert sorted(a for c, a, _ in rows if c == case) == ["absent", "alerted", "blocked"]
+    assert all(len(cells.split()) == 10 for _, _, cells in rows)
+
+
+@pytest.fixture(scope="module")
+def cyradar() -> Any:
+    """The Cyradar connector, as an input with ``connector: cyradar`` runs it."""
+    from socd.normalize import build_normalizer
+
+    return build_normalizer("cyradar", sensor="core-dc", timezone="Asia/Ho_Chi_Minh")
+
+
+@pytest.mark.parametrize(("case", "action", "expected"), table_rows(),
+                         ids=[f"{c}-{a}" for c, a, _ in table_rows()])
+def test_policy_table(shipped: Any, cyradar: Any, case: str, action: str, expected: str) -> None:
+    """Each Cyradar message, normalised by the connector (the fields the rules read are the
+    ones it writes), gets the class of its cell in the policy table."""
+    cells = []
+    for severity in range(1, 11):
+        event = cyradar.normalize(cyradar_message(case, action, severity))
+        verdict = shipped.classify(event, CYRADAR)
+        threat_class = verdict.threat_class if verdict else None
+        cells.append(next(s for s, c in SYMBOLS.items() if c == threat_class))
+    assert " ".join(cells) == expected
+
+
+ISSUE_EXAMPLE = {"rule": {"category": "defacement"}, "event": {"severity": 9},
+                 "destination": {"domain": "binhphuoc.gov.vn"}}
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        (ISSUE_EXAMPLE, "critical"),  # no action: not blocked
+        ({"rule": {"category": "cryptomining"}, "event": {"severity": 10}}, "high-risk"),
+        ({"rule": {"category": "cryptomining"}, "event": {"severity": 7}}, None),
+        ({"event": {"severity": 9}}, "high-risk"),  # no category: not a known one
+        ({"event": {"severity": 3}}, None),
+        # no severity: the grave categories are high-risk by their category alone
+        ({"rule": {"category": "apt_c2"}}, "high-risk"),
+        ({"rule": {"category": "ransomware"}}, "high-risk"),
+        ({"rule": {"category": "data_exfiltration"}}, "high-risk"),
+        ({"rule": {"category": "defacement"}, "destination": {"domain": "binhphuoc.gov.vn"}},
+         "critical"),
+        ({"rule": {"category": "defacement"}, "event": {"action": "blocked"},
+          "source": {"domain": "binhphuoc.gov.vn"}}, "high-risk"),
+        ({"rule": {"category": "malware"}}, None),
+        # an action other than "blocked" is not blocked
+        ({"rule": {"category": "malware"}, "event": {"severity": 9, "action": "detected"}},
+         "critical"),
+        ({"rule": {"category": "malware"}, "event": {"severity": 9, "action": "BLOCKED"}},
+         "high-risk"),
+    ],
+)
+def test_policy_with_fields_left_out(shipped: Any, event: dict[str, Any],
+                                     expected: str | None) -> None:
+    """Events as `socd rules test` may get them, without the optional (or even the required)
+    fields: a missing field never lowers the class below what the rest of the event gives."""
+    verdict = shipped.classify(event, CYRADAR)
+    assert (verdict.threat_class if verdict else None) == expected
+
+
+@pytest.mark.parametrize(("severity", "expected"), [(s, s < 8) for s in range(1, 11)])
+def test_unknown_category_is_never_silent(shipped: Any, severity: int, expected: bool) -> None:
+    """An unknown category is high-risk from 8; below, it matches the medium rule, so
+    `socd rules test` shows it (class null) instead of nothing."""
+    event = {"rule": {"category": "cryptomining"}, "event": {"severity": severity}}
+    levels = [rule.level for rule in shipped.bind(CYRADAR).match(event)]
+    assert levels == (["medium"] if expected else ["high"])

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from sigma.types import SpecialChars
 
 from socd.classify.patterns import TextSet
-from socd.classify.regex_literals import required_literals
 
 STAR, ONE = SpecialChars.WILDCARD_MULTI, SpecialChars.WILDCARD_SINGLE
 PART = st.one_of(st.sampled_from([STAR, ONE]), st.text(alphabet="abAB.\\", min_size=1, max_size=3))
@@ -70,16 +69,3 @@ def test_atoms_record_the_literal_facts() -> None:
         ("eq", "exact"), ("prefix", "pre"), ("suffix", "suf"), ("contains", "mid"),
         ("prefix", "head"), ("contains", "longest"), ("present", ""),
     ]
-
-
-def test_required_literals_of_regular_expressions() -> None:
-    """The literal a regex cannot match without is found; optional parts are not used."""
-    assert required_literals(r"\\windows\\system32\\[a-z]+\.exe") == ["\\windows\\system32\\"]
-    assert required_literals(r"(?i)PowerShell.*-enc") == ["powershell"]
-    assert required_literals(r"(foo|barbaz)x") == ["barbaz", "foo"]
-    assert required_literals(r"(?:abc){2,}") == ["abc"]
-    assert required_literals(r"ab?c") is None
-    assert required_literals(r"(?:abcd)?def") == ["def"]
-    assert required_literals(r"(?:abcd)?de") is None
-    assert required_literals(r"a|bcd") is None
-    assert required_literals(r"^.*$") is None

@@ -122,6 +122,8 @@ INDEXED_RULES: list[dict[str, Any]] = [
     {"s": {"a|re": "^(alp|bet)"}, "condition": "s"},
     {"s": {"a|re": "^[a-c]l"}, "condition": "s"},  # no literal: the index runs it
     {"s": {"a|re|i": "^B[e]T"}, "condition": "s"},
+    {"s": {"a|re": "[[:alpha:]]pha"}, "condition": "s"},  # RE2's POSIX class, not "]pha"
+    {"s": {"a|re|i": "ALPHAB?E"}, "condition": "s"},
     {"s": {"n|re": "^[0-5]$"}, "f": {"a|re": "^a"}, "condition": "s and not f"},
     {"s": {"n": 5}, "condition": "s"},
     {"s": {"n|gte": 3}, "condition": "s"},

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
+from ipaddress import IPv4Address, IPv4Network, IPv6Address
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sigma.types import SigmaCIDRExpression
+
+from socd.classify.values import compile_values
 
 Matches = Callable[..., bool]
 
@@ -229,11 +235,62 @@ def test_regular_expressions(
         ("10.0.0.0/8", "::1", False),
         ("2001:db8::/32", "2001:db8::1", True),
         ("2001:db8::/32", "2001:db9::1", False),
+        # an IPv4-mapped IPv6 address is the IPv4 address it maps (RFC 4291 2.5.5.2), as in
+        # Elasticsearch's ip type: the Wazuh example and its right value
+        ("172.16.0.0/12", "::ffff:172.16.5.9", True),
+        ("172.16.0.0/12", "::ffff:ac10:509", True),
+        ("172.16.0.0/12", "::FFFF:172.16.5.9", True),
+        ("172.16.0.0/12", "0:0:0:0:0:ffff:ac10:0509", True),
+        ("172.16.0.0/12", "::ffff:172.32.0.1", False),
+        ("172.16.0.0/12", " 172.16.5.9 ", True),
+        # other IPv6 addresses that embed the same 32 bits are not IPv4 addresses
+        ("172.16.0.0/12", "::172.16.5.9", False),  # IPv4-compatible (deprecated)
+        ("172.16.0.0/12", "64:ff9b::ac10:509", False),  # NAT64
+        ("172.16.0.0/12", "2002:ac10:509::1", False),  # 6to4
+        ("172.16.0.0/12", "2001:db8::ac10:509", False),
+        ("0.0.0.0/0", "::1", False),
+        ("0.0.0.0/0", "::ffff:8.8.8.8", True),
+        # an IPv6 network written over the mapped range holds the IPv4 addresses
+        ("::ffff:172.16.0.0/108", "172.16.5.9", True),
+        ("::ffff:172.16.0.0/108", "172.32.0.1", False),
+        ("::ffff:0:0/96", "8.8.8.8", True),
+        ("fe80::/10", "fe80::1%eth0", True),
+        ("fe80::/10", "10.0.0.1", False),
+        ("172.16.0.0/12", "172.16.5", False),
+        ("172.16.0.0/12", "172.016.5.9", False),  # leading zeros: not an address
     ],
 )
 def test_cidr(matches: Matches, network: str, address: str, expected: bool) -> None:
     """|cidr matches IPv4 and IPv6 addresses inside the network."""
     assert matches(sel({"source.ip|cidr": network}), {"source": {"ip": address}}) is expected
+
+
+def _cidr(network: str) -> Callable[[Any], bool]:
+    test = compile_values([SigmaCIDRExpression(network)], {}).test
+    assert test is not None
+    return test
+
+
+@settings(max_examples=300, deadline=None)
+@given(prefix=st.integers(0, 32), base=st.integers(0, 2**32 - 1),
+       address=st.integers(0, 2**32 - 1), other=st.integers(0, 2**128 - 1))
+def test_cidr_mapped_addresses_are_their_ipv4_address(
+    prefix: int, base: int, address: int, other: int
+) -> None:
+    """Every spelling of an IPv4 address (dotted, mapped with dots, mapped in hex, mapped in
+    full) is in an IPv4 network exactly when the address is; the network written as its
+    mapped IPv6 range says the same; an IPv6 address outside the mapped range is in no
+    IPv4 network."""
+    network = IPv4Network((base, prefix), strict=False)
+    v4 = IPv4Address(address)
+    mapped = IPv6Address((0xFFFF << 32) | address)
+    spellings = [str(v4), f"::ffff:{v4}", mapped.compressed, mapped.exploded]
+    inside = v4 in network
+    as_ipv6 = f"::ffff:{network.network_address}/{96 + prefix}"
+    for test in (_cidr(str(network)), _cidr(as_ipv6)):
+        assert [test(text) for text in spellings] == [inside] * len(spellings)
+    if other >> 32 != 0xFFFF:
+        assert not _cidr(str(network))(str(IPv6Address(other)))
 
 
 def test_base64_and_base64offset(matches: Matches) -> None:
