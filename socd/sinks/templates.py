@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 2
+TEMPLATE_VERSION = 3
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -63,6 +63,7 @@ ECS_FIELDS: dict[str, str] = {
     "network.transport": "keyword",
     "network.protocol": "keyword",
     "network.direction": "keyword",
+    "network.type": "keyword",
     "network.community_id": "keyword",
     "network.bytes": "long",
     "network.packets": "long",

@@ -13,6 +13,7 @@ from socd.normalize import build_normalizer
 
 ACME = """\
 name: acme-ndr
+namespace: acme
 format: json
 logsource: {product: acme}
 fields:
@@ -94,9 +95,9 @@ def test_required_field_from_any_alternative(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "needles"), [
-    (ACME.replace("type: port", "type: portnumber"), ["acme.yaml:9", "fields.source.port.type"]),
+    (ACME.replace("type: port", "type: portnumber"), ["acme.yaml:10", "fields.source.port.type"]),
     (ACME.replace("required: true}", "requird: true}", 1),
-     ["acme.yaml:5", "fields.@timestamp.requird", "unknown key"]),
+     ["acme.yaml:6", "fields.@timestamp.requird", "unknown key"]),
     (ACME.replace("map: {drop", "value: x\n    map: {drop"), ["use one of map"]),
     (ACME + "  source.ip: 192.0.2.9\n", ["source.ip is both a field and a constant"]),
     (ACME + "  source: {ip: 1}\n", ["source.ip would go inside source"]),
