@@ -153,6 +153,20 @@ def _read_doc(w: _Writer, depth: int, path: str, passthrough: bool) -> None:
         w.emit(depth, f"v = {local}.get({parts[-1]!r}) if {local} is not None else None")
 
 
+def _read_doc_if_written(w: _Writer, path: str) -> int:
+    """``v`` = the field ``path`` of a (not passthrough) document, read only when its
+    object exists: ``if t is not None: v = t.get(k)``. Returns the indentation added."""
+    parts = split(path)
+    parent = tuple(parts[:-1])
+    local = w.targets.get(parent)
+    if parent and local is not None and parent not in w.made:
+        w.emit(1, f"if {local} is not None:")
+        w.emit(2, f"v = {local}.get({parts[-1]!r})")
+        return 1
+    _read_doc(w, 1, path, False)
+    return 0
+
+
 def _nulls(mapping: MappingFile, spec: FieldSpec) -> tuple[frozenset[str], frozenset[int]]:
     """The placeholders of a field: as text (its own and the file's), and as integers."""
     texts = (frozenset(mapping.null_values) | spec.nulls) - {""}
@@ -166,7 +180,9 @@ def _nulls(mapping: MappingFile, spec: FieldSpec) -> tuple[frozenset[str], froze
 def _null_test(w: _Writer, texts: frozenset[str], ints: frozenset[int]) -> str:
     test = 'v is None or v == ""'
     if texts:
-        test += f" or (v.__class__ is str and v in {w.bind('nulls', texts)})"
+        # the length first: hashing a long text (a whole log line) costs more than a test
+        test += (f" or (v.__class__ is str and len(v) <= {max(map(len, texts))} "
+                 f"and v in {w.bind('nulls', texts)})")
     if ints:
         test += f" or (v.__class__ is int and v in {w.bind('nulls', ints)})"
     return test
@@ -267,7 +283,8 @@ def _fast_path(w: _Writer, spec: FieldSpec, texts: frozenset[str], ints: frozens
                bound: Limits | None, trust: bool) -> tuple[str, str, bool] | None:
     """``(test, expression, may_be_none)``: when ``test`` holds, ``v`` has the common shape,
     is not a placeholder, and ``expression`` is its ECS value (None: write nothing)."""
-    not_null = f" and v not in {w.bind('nulls', texts | {''})}" if texts else " and v"
+    not_null = (f" and v and (len(v) > {max(map(len, texts))} or v not in "
+                f"{w.bind('nulls', texts)})") if texts else " and v"
     if trust:
         if spec.family is not None:
             four, six = spec.family["ipv4"], spec.family["ipv6"]
@@ -445,12 +462,14 @@ def _collect_field(w: _Writer, target: str, spec: FieldSpec, read: Callable[[int
     """``all: true``: every present value of every path, as one list without repeats."""
     w.emit(1, "r = []")
     is_null = w.bind("is_null", null)
-    for path in spec.sources or spec.refs:
-        read(1, path)
+    for index, path in enumerate(spec.sources or spec.refs):
         if trust and spec.transform is None:  # one checked value of the same type: as it is
-            w.emit(1, "if v is not None and v not in r:")
-            w.emit(2, "r.append(v)")
+            depth = 1 + _read_doc_if_written(w, path)
+            w.emit(depth, "if v is not None:" if index == 0 else
+                   "if v is not None and v not in r:")
+            w.emit(depth + 1, "r.append(v)")
         else:
+            read(1, path)
             left_out = w.bind("left_out", f"{target} left out: {path}: ")
             w.emit(1, "if v is not None:")
             w.emit(2, f"_collect(r, v, {convert}, {is_null}, warnings, {left_out})")
@@ -463,6 +482,9 @@ def _collect_field(w: _Writer, target: str, spec: FieldSpec, read: Callable[[int
     elif spec.default is not None:
         w.emit(1, "else:")
         _write(w, 2, target, w.fresh(spec.default), passthrough)
+    elif passthrough and target in spec.sources:  # the message's own value did not fit
+        w.emit(1, "else:")
+        w.emit(2, f"_drop(doc, {split(target)!r})")
 
 
 def _target(w: _Writer, mapping: MappingFile, target: str, cases: list[FieldSpec],

@@ -231,9 +231,9 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
         def convert_map(value: Any) -> Any:
             key = str(inner_map(value)).lower()
             if key in table:
-                return copy.deepcopy(table[key])  # None: "write nothing"
+                return fresh(table[key])  # None: "write nothing"
             if fallback is not None:
-                return copy.deepcopy(fallback)
+                return fresh(fallback)
             known = sorted(table)
             shown = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
             raise ValueError(f"{show(value)} is not one of {shown}")
@@ -246,7 +246,7 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
         def convert_replace(value: Any) -> Any:
             result = inner_replace(value)
             key = str(result).lower()
-            return copy.deepcopy(replacements[key]) if key in replacements else result
+            return fresh(replacements[key]) if key in replacements else result
 
         return convert_replace
     if spec.thresholds is not None:
@@ -257,7 +257,7 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
             number = inner_thr(value)
             for lowest, label in steps:
                 if number >= lowest:
-                    return copy.deepcopy(label)
+                    return fresh(label)
             raise ValueError(f"{number!r} is below every threshold")
 
         return convert_thresholds
@@ -265,7 +265,7 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
         inner_family, labels = convert, spec.family
 
         def convert_family(value: Any) -> Any:
-            return copy.deepcopy(labels[inner_family(value)])
+            return fresh(labels[inner_family(value)])
 
         return convert_family
     if spec.value is not None:
@@ -273,10 +273,15 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
 
         def convert_const(value: Any) -> Any:
             inner_const(value)
-            return copy.deepcopy(constant)
+            return fresh(constant)
 
         return convert_const
     return convert
+
+
+def fresh(value: Any) -> Any:
+    """A constant to write: lists and objects copied (no two documents share them)."""
+    return copy.deepcopy(value) if value.__class__ in (list, dict) else value
 
 
 def _same(value: Any) -> Any:

@@ -176,6 +176,12 @@ def test_passthrough_fields_check_the_value_the_message_brings(tmp_path: Path) -
                           "  source.ip: {from: [src, source.ip], type: ip}\n")
     doc = norm.normalize(b'{"source": {"ip": "not an ip"}}')
     assert "ip" not in doc["source"] and "source.ip left out" in doc["socd"]["warnings"][0]
+    norm = load(tmp_path, "name: acme\nformat: ecs\npassthrough: true\nfields:\n"
+                          "  related.ip: {from: related.ip, all: true}\n")
+    doc = norm.normalize(b'{"related": {"ip": ["bad", "::FFFF:A00:1", "10.0.0.2"]}}')
+    assert doc["related"]["ip"][1:] == ["10.0.0.2"] and len(doc["socd"]["warnings"]) == 1
+    doc = norm.normalize(b'{"related": {"ip": ["bad"]}}')
+    assert doc["related"] == {}  # nothing of it fits: the message's own value is removed
 
 
 # -- run-time guarantees -----------------------------------------------------------------------
