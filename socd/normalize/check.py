@@ -82,7 +82,8 @@ def trusted(spec: MappingFile, target: str, field: FieldSpec) -> bool:
             if case.kind != field.kind:
                 return False
             constants = [value for _, value in _Checker.constants(case, ())]
-            if case.all or any(isinstance(value, list | dict) or value in spec.null_values
+            if case.all or any(isinstance(value, list | dict) or value == ""
+                               or value in spec.null_values
                                for value in constants if value is not None):
                 return False  # (a constant that is a placeholder would be read as none)
     return True

@@ -67,6 +67,7 @@ class _Writer:
         self.objects: dict[tuple[str, ...], str] = {}   # source object path → local
         self.targets: dict[tuple[str, ...], str] = {}   # document object path → local
         self.made: set[tuple[str, ...]] = set()         # ... that the constants create
+        self.kept: dict[str, str] = {}  # field read back with `of` → local holding its value
 
     def fresh(self, value: Any) -> str:
         """An expression that yields ``value``, a new copy each time when it is mutable."""
@@ -140,6 +141,9 @@ def _read(w: _Writer, depth: int, path: str, var: str = "v") -> None:
 
 def _read_doc(w: _Writer, depth: int, path: str, passthrough: bool) -> None:
     """``v`` = the document's field ``path`` (written above), or None."""
+    if path in w.kept:  # the value its field wrote, kept in a local
+        w.emit(depth, f"v = {w.kept[path]}")
+        return
     parts = split(path)
     parent = tuple(parts[:-1])
     local = w.targets.get(parent)
@@ -151,20 +155,6 @@ def _read_doc(w: _Writer, depth: int, path: str, passthrough: bool) -> None:
         w.emit(depth, f"v = {local}.get({parts[-1]!r})")
     else:
         w.emit(depth, f"v = {local}.get({parts[-1]!r}) if {local} is not None else None")
-
-
-def _read_doc_if_written(w: _Writer, path: str) -> int:
-    """``v`` = the field ``path`` of a (not passthrough) document, read only when its
-    object exists: ``if t is not None: v = t.get(k)``. Returns the indentation added."""
-    parts = split(path)
-    parent = tuple(parts[:-1])
-    local = w.targets.get(parent)
-    if parent and local is not None and parent not in w.made:
-        w.emit(1, f"if {local} is not None:")
-        w.emit(2, f"v = {local}.get({parts[-1]!r})")
-        return 1
-    _read_doc(w, 1, path, False)
-    return 0
 
 
 def _nulls(mapping: MappingFile, spec: FieldSpec) -> tuple[frozenset[str], frozenset[int]]:
@@ -263,7 +253,8 @@ def _write(w: _Writer, depth: int, target: str, value: str, passthrough: bool) -
         w.emit(depth, f"_put(doc, {parts!r}, {value})")
         return
     holder = _target_object(w, depth, parts[:-1])
-    w.emit(depth, f"{holder}[{parts[-1]!r}] = {value}")
+    kept = f" = {w.kept[target]}" if target in w.kept else ""  # read back by an `of` below
+    w.emit(depth, f"{holder}[{parts[-1]!r}]{kept} = {value}")
 
 
 # -- one field -------------------------------------------------------------------------------
@@ -405,8 +396,8 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
         return
     for index, path in enumerate(paths):
         read(1 + index, path)
-        if index < len(paths) - 1:
-            w.emit(1 + index, f"if {null}:")
+        if index < len(paths) - 1:  # (a value taken as it is is never a placeholder)
+            w.emit(1 + index, "if v is None:" if trust else f"if {null}:")
     replaces_own = passthrough and target in spec.sources
     fast = _fast_path(w, spec, texts, ints, bound, trust)
     if fast is not None:
@@ -464,10 +455,9 @@ def _collect_field(w: _Writer, target: str, spec: FieldSpec, read: Callable[[int
     is_null = w.bind("is_null", null)
     for index, path in enumerate(spec.sources or spec.refs):
         if trust and spec.transform is None:  # one checked value of the same type: as it is
-            depth = 1 + _read_doc_if_written(w, path)
-            w.emit(depth, "if v is not None:" if index == 0 else
-                   "if v is not None and v not in r:")
-            w.emit(depth + 1, "r.append(v)")
+            _read_doc(w, 1, path, passthrough)
+            w.emit(1, "if v is not None:" if index == 0 else "if v is not None and v not in r:")
+            w.emit(2, "r.append(v)")
         else:
             read(1, path)
             left_out = w.bind("left_out", f"{target} left out: {path}: ")
@@ -518,6 +508,9 @@ def _target(w: _Writer, mapping: MappingFile, target: str, cases: list[FieldSpec
 def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
               dotted: frozenset[str], literal: bool) -> None:
     w.objects, w.targets, w.made, w.literal = {}, {}, set(), literal
+    w.kept = {} if spec.passthrough else {
+        ref: f"x_{_ident(split(ref))}_{index}" for index, ref in enumerate(sorted(
+            {ref for _, case in spec.specs() for ref in case.refs if ref in spec.fields}))}
     w.emit(0, f"def {name}(event):")
     if not literal:
         if spec.unwrap is not None:
@@ -539,6 +532,8 @@ def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
             w.emit(1, f"_put_default(doc, {split(target)!r}, {value!r})")
     else:
         _prepare_targets(w, spec)
+    if w.kept:
+        w.emit(1, " = ".join(w.kept.values()) + " = None")
     if not literal:
         _source_objects(w, spec)
     group = None

@@ -182,3 +182,16 @@ def test_replace_keeps_what_it_does_not_list(tmp_path: Path) -> None:
     got = [norm.normalize(orjson.dumps({"p": p})).get("network", {}).get("protocol")
            for p in ("FTP-DATA", "http_any", "SSH", 7)]
     assert got == ["ftp", "http", "ssh", "7"]
+
+
+@pytest.mark.parametrize("constant", ['""', '"-"'])
+def test_of_reads_a_written_placeholder_as_none(tmp_path: Path, constant: str) -> None:
+    """A constant that is empty or a placeholder of the file, read back with `of`, counts as
+    missing there too: the next field is read."""
+    path = tmp_path / "acme.yaml"
+    path.write_text(f"name: acme\nnull_values: [\"-\"]\nfields:\n"
+                    f"  rule.name: {{from: a, map: {{x: {constant}}}}}\n"
+                    "  rule.ruleset: {from: b}\n"
+                    "  rule.description: {of: [rule.name, rule.ruleset]}\n")
+    norm = build_normalizer(str(path), sensor="s", timezone="UTC", keep_original=False)
+    assert norm.normalize(b'{"a": "x", "b": "r"}')["rule"]["description"] == "r"
