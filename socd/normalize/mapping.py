@@ -253,11 +253,13 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
         inner_thr = convert
         steps = sorted(spec.thresholds, key=lambda step: step[0], reverse=True)
 
+        copies = any(label.__class__ in (list, dict) for _, label in steps)
+
         def convert_thresholds(value: Any) -> Any:
             number = inner_thr(value)
             for lowest, label in steps:
                 if number >= lowest:
-                    return fresh(label)
+                    return fresh(label) if copies else label
             raise ValueError(f"{number!r} is below every threshold")
 
         return convert_thresholds
@@ -273,9 +275,13 @@ def converter_for(spec: FieldSpec, zone: tzinfo, *, limits: Limits | None = None
 
         def convert_const(value: Any) -> Any:
             inner_const(value)
-            return fresh(constant)
+            return constant
 
-        return convert_const
+        def convert_copy(value: Any) -> Any:
+            inner_const(value)
+            return copy.deepcopy(constant)
+
+        return convert_copy if constant.__class__ in (list, dict) else convert_const
     return convert
 
 
