@@ -95,7 +95,6 @@ class _Checker:
         self.path = path
         self.lines = lines
         self.problems: list[Problem] = []
-        self.fields: dict[str, EcsField | None] = {}  # checked targets → ECS field / vendor
 
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(str(self.path), message, line=line_of(self.lines, loc),
@@ -106,7 +105,6 @@ class _Checker:
         for target, value in spec.set.items():
             ok, field = self.target(target, ("set", target))
             if ok:
-                self.fields[target] = field
                 problem = constant_problem(value, field)
                 if problem is None and value is None:
                     problem = "null writes nothing: remove the constant"
@@ -132,13 +130,11 @@ class _Checker:
                 if spec.passthrough:
                     self.passthrough(target, case, loc, many)
                 done.append(self.case(target, field if ok else None, case, loc, ok, kinds))
-            if ok:
-                self.fields[target] = field
-                if field is None and len(kinds) > 1:
-                    where = ", ".join(f"{kind} from {'.'.join(loc[2:]) or 'from'}"
-                                      for kind, loc in sorted(kinds.items()))
-                    self.add(("fields", target), f"{target} gets values of different kinds "
-                             f"({where}); Elasticsearch keeps one: write one kind")
+            if ok and field is None and len(kinds) > 1:
+                where = ", ".join(f"{kind} from {'.'.join(loc[2:]) or 'from'}"
+                                  for kind, loc in sorted(kinds.items()))
+                self.add(("fields", target), f"{target} gets values of different kinds "
+                         f"({where}); Elasticsearch keeps one: write one kind")
             resolved[target] = done if many else done[0]
             written.add(target)
         self.collisions()
@@ -175,7 +171,7 @@ class _Checker:
             fix = (f"fields outside ECS go under the connector's namespace, and {namespace} "
                    "is an ECS field set: give the file `namespace:` the vendor's name")
         else:
-            fix = (f"use an ECS field (socd/normalize/ecs_fields.tsv lists them) or put the "
+            fix = (f"use an ECS field (the ECS 9.4 field reference lists them) or put the "
                    f"value under this connector's namespace, e.g. {namespace}.{parts[-1]}")
         self.add(loc, f"{target} is not an ECS field{suggestion(target)}; {fix}")
         return False, None
