@@ -10,6 +10,7 @@ cannot use, and nothing else.
 
     codecs/     bytes → the sensor's fields (json, ecs, cef, leef)
     mapping.py  the mapping file's model and each field's converter
+    check.py    what a mapping file means, checked against the ECS reference (ecs.py)
     codegen.py  a mapping compiled into one function (the hot path)
     convert.py  typed converters (ip, port, timestamp …)
     framing.py  a file of messages → one message at a time (``socd normalize``)

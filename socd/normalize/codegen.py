@@ -11,36 +11,47 @@ function instead
 * converts a value inline when it already has the wanted shape (a ``str`` for a string, an
   ``int`` in range for a port, a canonical dotted quad for an ip, a key of a map), and calls
   the field's converter (:func:`~socd.normalize.mapping.converter_for`) otherwise;
+* reads ``of`` fields back from the document's objects, and takes them as they are when
+  they were written with the same ECS type (:func:`~socd.normalize.check.trusted`);
 * writes into the document's objects through locals, creating each object once.
 
 It behaves exactly as the spec in :mod:`socd.normalize.mapping` says; ``tests/unit/normalize``
 checks the generated function against a plain interpreter of the spec on the same events.
+It expects a file checked by :func:`~socd.normalize.mapping.load_mapping_file`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Callable
 from datetime import tzinfo
 from typing import Any
 
 from socd.errors import NormalizeError
-from socd.normalize.convert import is_canonical_ipv4
-from socd.normalize.mapping import FieldSpec, MappingFile, converter_for, map_table
+from socd.normalize.check import split, trusted
+from socd.normalize.convert import is_canonical_ipv4, to_integer, to_string
+from socd.normalize.ecs import ecs_field, limits
+from socd.normalize.mapping import (
+    FieldSpec,
+    Limits,
+    MappingFile,
+    converter_for,
+    map_table,
+    when_key,
+)
 from socd.normalize.paths import drop_path, lookup, put_default, put_path
 
 Apply = Callable[[dict[str, Any]], dict[str, Any]]
 """decoded message → ECS document. It owns the message: passthrough mappings reuse it."""
 
 _EMPTY: dict[str, Any] = {}
-
-
-def _split(name: str) -> list[str]:
-    return [name] if name == "@timestamp" else name.split(".")
+_ERRORS = (ValueError, TypeError, RecursionError)
 
 
 def _ident(parts: list[str]) -> str:
-    return "_".join("".join(ch if ch.isalnum() else "_" for ch in part) for part in parts)
+    return "_".join("".join(ch if ch.isascii() and ch.isalnum() else "_" for ch in part)
+                    for part in parts)
 
 
 class _Writer:
@@ -48,21 +59,22 @@ class _Writer:
         self.lines: list[str] = []
         self.names: dict[str, Any] = {
             "EMPTY": _EMPTY, "NormalizeError": NormalizeError,
-            "deepcopy": copy.deepcopy, "IPV4": is_canonical_ipv4, "_why": _why,
+            "deepcopy": copy.deepcopy, "IPV4": is_canonical_ipv4, "_why": why,
             "_lookup": lookup, "_put": put_path, "_drop": drop_path,
-            "_put_default": put_default}
+            "_put_default": put_default, "_key": when_key, "_collect": collect}
         self.literal = False  # reading with literal dotted keys (the slow variant)
-        self.base = 0  # extra indentation (inside a group of fields)
+        self.base = 0  # extra indentation (inside a group of fields or a case)
         self.objects: dict[tuple[str, ...], str] = {}   # source object path → local
         self.targets: dict[tuple[str, ...], str] = {}   # document object path → local
         self.made: set[tuple[str, ...]] = set()         # ... that the constants create
+        self.kept: dict[str, str] = {}  # field read back with `of` → local holding its value
 
     def fresh(self, value: Any) -> str:
         """An expression that yields ``value``, a new copy each time when it is mutable."""
         if not isinstance(value, list | dict):
             return self.bind("const", value)
         try:
-            factory = eval(f"lambda: {value!r}", {})  # plain YAML data: repr is a literal
+            factory = eval(f"lambda: {value!r}", {})  # plain JSON data: repr is a literal
         except SyntaxError:
             return f"deepcopy({self.bind('const', value)})"
         return f"{self.bind('make', factory)}()"
@@ -76,16 +88,36 @@ class _Writer:
         return name
 
 
-def _why(exc: BaseException) -> str:
+def why(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, ValueError) else "wrong type"
+
+
+def collect(out: list[Any], value: Any, convert: Callable[[Any], Any],
+            is_null: Callable[[Any], bool], warnings: list[str], left_out: str) -> None:
+    """``all: true``: add each present item of ``value`` (a list gives each of its items),
+    converted, to ``out`` unless it is there already; name the unfit ones."""
+    for item in value if value.__class__ is list else (value,):
+        if is_null(item):
+            continue
+        try:
+            item = convert(item)
+        except _ERRORS as exc:
+            warnings.append(left_out + why(exc))
+            continue
+        for one in item if item.__class__ is list else (item,):
+            if one is not None and one not in out:
+                out.append(one)
 
 
 # -- reading ---------------------------------------------------------------------------------
 
+def _message_paths(spec: MappingFile) -> set[str]:
+    return {path for _, case in spec.specs() for path in case.paths}
+
+
 def _source_objects(w: _Writer, spec: MappingFile) -> None:
     """One local per object on the way to a source (``EMPTY`` when it is not an object)."""
-    prefixes = sorted({tuple(parts[:depth])
-                       for field in spec.fields.values() for path in field.sources
+    prefixes = sorted({tuple(parts[:depth]) for path in _message_paths(spec)
                        for parts in [path.split(".")] for depth in range(1, len(parts))},
                       key=len)
     for prefix in prefixes:
@@ -97,22 +129,61 @@ def _source_objects(w: _Writer, spec: MappingFile) -> None:
         w.objects[prefix] = name
 
 
-def _read(w: _Writer, depth: int, path: str) -> None:
+def _read(w: _Writer, depth: int, path: str, var: str = "v") -> None:
     parts = path.split(".")
     if len(parts) == 1:
-        w.emit(depth, f"v = event.get({path!r})")
+        w.emit(depth, f"{var} = event.get({path!r})")
     elif w.literal:
-        w.emit(depth, f"v = _lookup(event, {path!r})")
+        w.emit(depth, f"{var} = _lookup(event, {path!r})")
     else:
-        w.emit(depth, f"v = {w.objects[tuple(parts[:-1])]}.get({parts[-1]!r})")
+        w.emit(depth, f"{var} = {w.objects[tuple(parts[:-1])]}.get({parts[-1]!r})")
 
 
-def _null_test(spec: MappingFile) -> str:
-    nulls = [text for text in spec.null_values if text != ""]
+def _read_doc(w: _Writer, depth: int, path: str, passthrough: bool) -> None:
+    """``v`` = the document's field ``path`` (written above), or None."""
+    if path in w.kept:  # the value its field wrote, kept in a local
+        w.emit(depth, f"v = {w.kept[path]}")
+        return
+    parts = split(path)
+    parent = tuple(parts[:-1])
+    local = w.targets.get(parent)
+    if passthrough or (parent and local is None):
+        w.emit(depth, f"v = _lookup(doc, {path!r})")
+    elif not parent:
+        w.emit(depth, f"v = doc.get({path!r})")
+    elif parent in w.made:
+        w.emit(depth, f"v = {local}.get({parts[-1]!r})")
+    else:
+        w.emit(depth, f"v = {local}.get({parts[-1]!r}) if {local} is not None else None")
+
+
+def _nulls(mapping: MappingFile, spec: FieldSpec) -> tuple[frozenset[str], frozenset[int]]:
+    """The placeholders of a field: as text (its own and the file's), and as integers."""
+    texts = (frozenset(mapping.null_values) | spec.nulls) - {""}
+    ints = set()
+    for text in spec.nulls:
+        with contextlib.suppress(ValueError):
+            ints.add(to_integer(text))
+    return texts, frozenset(ints)
+
+
+def _null_test(w: _Writer, texts: frozenset[str], ints: frozenset[int]) -> str:
     test = 'v is None or v == ""'
-    if nulls:
-        test += f" or (v.__class__ is str and v in {frozenset(nulls)!r})"
+    if texts:
+        # the length first: hashing a long text (a whole log line) costs more than a test
+        test += (f" or (v.__class__ is str and len(v) <= {max(map(len, texts))} "
+                 f"and v in {w.bind('nulls', texts)})")
+    if ints:
+        test += f" or (v.__class__ is int and v in {w.bind('nulls', ints)})"
     return test
+
+
+def _null_function(texts: frozenset[str], ints: frozenset[int]) -> Callable[[Any], bool]:
+    def is_null(value: Any) -> bool:
+        return (value is None or value == "" or (value.__class__ is str and value in texts)
+                or (value.__class__ is int and value in ints))
+
+    return is_null
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -135,17 +206,17 @@ def _prepare_targets(w: _Writer, spec: MappingFile) -> None:
     tree: dict[str, Any] = {}
     for name, value in spec.set.items():
         node = tree
-        parts = _split(name)
+        parts = split(name)
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = value
-    parents = {tuple(_split(target)[:depth]) for target in spec.fields
-               for depth in range(1, len(_split(target)))}
+    parents = {tuple(split(target)[:depth]) for target in spec.fields
+               for depth in range(1, len(split(target)))}
     for parent in sorted(parents, key=len):
         w.targets[parent] = f"t_{_ident(list(parent))}_{len(w.targets)}"
 
     def build(node: dict[str, Any], path: tuple[str, ...]) -> str:
-        # repr() of plain YAML data is a literal that builds fresh objects on every call
+        # repr() of plain JSON data is a literal that builds fresh objects on every call
         items = []
         for key, value in node.items():
             child = (*path, key)
@@ -177,26 +248,51 @@ def _in_tree(tree: dict[str, Any], path: tuple[str, ...]) -> bool:
 
 
 def _write(w: _Writer, depth: int, target: str, value: str, passthrough: bool) -> None:
-    parts = _split(target)
+    parts = split(target)
     if passthrough:
         w.emit(depth, f"_put(doc, {parts!r}, {value})")
         return
     holder = _target_object(w, depth, parts[:-1])
-    w.emit(depth, f"{holder}[{parts[-1]!r}] = {value}")
+    kept = f" = {w.kept[target]}" if target in w.kept else ""  # read back by an `of` below
+    w.emit(depth, f"{holder}[{parts[-1]!r}]{kept} = {value}")
 
 
 # -- one field -------------------------------------------------------------------------------
 
-def _fast_path(w: _Writer, spec: FieldSpec, nulls: frozenset[str]
-               ) -> tuple[str, str, bool] | None:
+def _bounds(spec: FieldSpec, bound: Limits | None) -> tuple[float | None, float | None]:
+    low, high = spec.min, spec.max
+    if spec.kind == "port":
+        low = 0 if low is None else max(low, 0)
+        high = 65535 if high is None else min(high, 65535)
+    if bound is not None:
+        low = bound[0] if low is None else max(low, bound[0])
+        high = bound[1] if high is None else min(high, bound[1])
+    return low, high
+
+
+def _fast_path(w: _Writer, spec: FieldSpec, texts: frozenset[str], ints: frozenset[int],
+               bound: Limits | None, trust: bool) -> tuple[str, str, bool] | None:
     """``(test, expression, may_be_none)``: when ``test`` holds, ``v`` has the common shape,
-    is not a null value, and ``expression`` is its ECS value (None: write nothing)."""
-    not_null = f" and v not in {w.bind('nulls', nulls | {''})}" if nulls else " and v"
+    is not a placeholder, and ``expression`` is its ECS value (None: write nothing)."""
+    not_null = (f" and v and (len(v) > {max(map(len, texts))} or v not in "
+                f"{w.bind('nulls', texts)})") if texts else " and v"
+    if trust:
+        if spec.family is not None:
+            four, six = spec.family["ipv4"], spec.family["ipv6"]
+            return ("v.__class__ is str", f"({w.fresh(six)} if ':' in v else {w.fresh(four)})",
+                    four is None or six is None)
+        return ("v is not None", "v", False) if spec.transform is None else None
+    if spec.family is not None:
+        four = spec.family["ipv4"]
+        test = "v.__class__ is str and IPV4(v) is not None"
+        return test + (not_null if texts else ""), w.fresh(four), four is None
+    ranged = spec.min is not None or spec.max is not None
     if spec.map is not None:
-        if spec.lowercase or spec.min is not None or spec.max is not None:
+        if spec.lowercase or ranged:
             return None
-        skip = {text.lower() for text in nulls} | {""}
-        table = {key: value for key, value in map_table(spec.map).items() if key not in skip}
+        skip = {text.lower() for text in texts} | {""}
+        converted = map_table(spec.map, to_string if spec.kind == "string" else to_integer)
+        table = {key: value for key, value in converted.items() if key not in skip}
         may_be_none = any(value is None for value in table.values())
         if any(isinstance(value, list | dict) for value in table.values()):
             # each value as a factory of fresh copies: T[key]() builds a new list
@@ -204,28 +300,40 @@ def _fast_path(w: _Writer, spec: FieldSpec, nulls: frozenset[str]
             call = "()"
         else:
             call = ""
-        if spec.type == "string":
+        if spec.kind == "string":
             keys = w.bind("table", table)
             return (f"v.__class__ is str and v.lower() in {keys}", f"{keys}[v.lower()]{call}",
                     may_be_none)
-        if spec.type == "integer":
-            ints = {int(key): value for key, value in table.items()
-                    if key.lstrip("-").isdigit()}
-            keys = w.bind("table", ints)
+        if spec.kind == "integer":
+            low, high = _bounds(spec, bound)
+            numbers = {}
+            for key, value in table.items():
+                try:
+                    number = int(key)
+                except ValueError:
+                    continue
+                if number not in ints and (low is None or number >= low) \
+                        and (high is None or number <= high):
+                    numbers[number] = value
+            keys = w.bind("table", numbers)
             return f"v.__class__ is int and v in {keys}", f"{keys}[v]{call}", may_be_none
         return None
+    if spec.replace is not None:
+        if spec.kind != "string" or ranged or any(
+                isinstance(value, list | dict) for value in spec.replace.values()):
+            return None
+        replacements = w.bind("table", map_table(spec.replace, to_string))
+        lookup = "(v := v.lower()), v" if spec.lowercase else "v.lower(), v"
+        return (f"v.__class__ is str{not_null}", f"{replacements}.get({lookup})",
+                any(value is None for value in spec.replace.values()))
     if spec.thresholds is not None:
         return None
-    low = spec.min
-    high = spec.max
-    if spec.type == "string":
-        if low is not None or high is not None:
+    if spec.kind == "string":
+        if ranged:
             return None
         test = "v.__class__ is str" + not_null
-    elif spec.type in ("integer", "port"):
-        if spec.type == "port":
-            low = 0 if low is None else max(low, 0)
-            high = 65535 if high is None else min(high, 65535)
+    elif spec.kind in ("integer", "port"):
+        low, high = _bounds(spec, bound)
         test = "v.__class__ is int"
         if low is not None and high is not None:
             test += f" and {low!r} <= v <= {high!r}"
@@ -233,10 +341,12 @@ def _fast_path(w: _Writer, spec: FieldSpec, nulls: frozenset[str]
             test += f" and v >= {low!r}"
         elif high is not None:
             test += f" and v <= {high!r}"
-    elif spec.type == "ip":
-        if low is not None or high is not None:
+        if ints:
+            test += f" and v not in {w.bind('nulls', ints)}"
+    elif spec.kind == "ip":
+        if ranged:
             return None
-        test = "v.__class__ is str and IPV4(v) is not None" + (not_null if nulls else "")
+        test = "v.__class__ is str and IPV4(v) is not None" + (not_null if texts else "")
     else:
         return None
     expression = "v.lower()" if spec.lowercase else "v"
@@ -247,8 +357,8 @@ def _fast_path(w: _Writer, spec: FieldSpec, nulls: frozenset[str]
 
 def _group(spec: FieldSpec) -> str | None:
     """The top-level object all of the field's sources sit in, when the field does
-    nothing at all without it (no default, not required)."""
-    if spec.required or spec.default is not None:
+    nothing at all without it (no default, not required, no condition)."""
+    if spec.required or spec.default is not None or spec.when is not None or not spec.sources:
         return None
     firsts = {path.split(".")[0] for path in spec.sources if "." in path}
     if len(firsts) != 1 or any("." not in path for path in spec.sources):
@@ -262,19 +372,34 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
 
         v = <read>
         if <v has the common shape>:   v = <inline conversion>; <write>
-        elif <v is not null>:          v = convert(v) (or a warning); <write>
+        elif <v is not a placeholder>: v = convert(v) (or a warning); <write>
         else:                          <required: reject | default | nothing>
     """
-    sources = spec.sources
-    source = " or ".join(sources)
-    null = _null_test(mapping)
-    for index, path in enumerate(sources):
-        _read(w, 1 + index, path)
-        if index < len(sources) - 1:
-            w.emit(1 + index, f"if {null}:")
+    texts, ints = _nulls(mapping, spec)
+    null = _null_test(w, texts, ints)
+    bound = limits(ecs_field(target), spec.kind)
+    trust = trusted(mapping, target, spec)
+    paths = spec.sources or spec.refs
+    source = " or ".join(paths)
     passthrough = mapping.passthrough
-    replaces_own = passthrough and target in sources
-    fast = _fast_path(w, spec, frozenset(mapping.null_values) - {""})
+
+    def read(depth: int, path: str) -> None:
+        if spec.sources:
+            _read(w, depth, path)
+        else:
+            _read_doc(w, depth, path, passthrough)
+
+    convert = w.bind("conv", converter_for(spec, zone, limits=bound, trusted=trust))
+    if spec.all:
+        _collect_field(w, target, spec, read, convert, _null_function(texts, ints), trust,
+                       passthrough)
+        return
+    for index, path in enumerate(paths):
+        read(1 + index, path)
+        if index < len(paths) - 1:  # (a value taken as it is is never a placeholder)
+            w.emit(1 + index, "if v is None:" if trust else f"if {null}:")
+    replaces_own = passthrough and target in spec.sources
+    fast = _fast_path(w, spec, texts, ints, bound, trust)
     if fast is not None:
         test, expression, may_be_none = fast
         w.emit(1, f"if {test}:")
@@ -285,13 +410,12 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
             _write(w, 3, target, "v", passthrough)
         else:
             _write(w, 2, target, "v", passthrough)
-        if expression == "v" and spec.type == "string":
+        if expression == "v" and spec.kind == "string" and not trust:
             w.emit(1, "elif v.__class__ is int:")  # to_string of an int, inline
             _write(w, 2, target, "str(v)", passthrough)
         w.emit(1, f"elif not ({null}):")
     else:
         w.emit(1, f"if not ({null}):")
-    convert = w.bind("conv", converter_for(spec, zone))
     w.emit(2, "try:")
     w.emit(3, f"v = {convert}(v)")
     w.emit(2, "except (ValueError, TypeError, RecursionError) as exc:")
@@ -306,7 +430,12 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
     _write(w, 3, target, "v", passthrough)
     if replaces_own:
         w.emit(2, "else:")
-        w.emit(3, f"_drop(doc, {_split(target)!r})")
+        w.emit(3, f"_drop(doc, {split(target)!r})")
+    _missing(w, target, spec, source, passthrough, replaces_own)
+
+
+def _missing(w: _Writer, target: str, spec: FieldSpec, source: str, passthrough: bool,
+             replaces_own: bool) -> None:
     if spec.required:
         w.emit(1, "else:")
         w.emit(2, f"raise NormalizeError({f'required field {source!r} is missing'!r})")
@@ -315,7 +444,63 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
         _write(w, 2, target, w.fresh(spec.default), passthrough)
     elif replaces_own:
         w.emit(1, "else:")
-        w.emit(2, f"_drop(doc, {_split(target)!r})")
+        w.emit(2, f"_drop(doc, {split(target)!r})")
+
+
+def _collect_field(w: _Writer, target: str, spec: FieldSpec, read: Callable[[int, str], None],
+                   convert: str, null: Callable[[Any], bool], trust: bool,
+                   passthrough: bool) -> None:
+    """``all: true``: every present value of every path, as one list without repeats."""
+    w.emit(1, "r = []")
+    is_null = w.bind("is_null", null)
+    for index, path in enumerate(spec.sources or spec.refs):
+        if trust and spec.transform is None:  # one checked value of the same type: as it is
+            _read_doc(w, 1, path, passthrough)
+            w.emit(1, "if v is not None:" if index == 0 else "if v is not None and v not in r:")
+            w.emit(2, "r.append(v)")
+        else:
+            read(1, path)
+            left_out = w.bind("left_out", f"{target} left out: {path}: ")
+            w.emit(1, "if v is not None:")
+            w.emit(2, f"_collect(r, v, {convert}, {is_null}, warnings, {left_out})")
+    w.emit(1, "if r:")
+    _write(w, 2, target, "r", passthrough)
+    source = " or ".join(spec.sources or spec.refs)
+    if spec.required:
+        w.emit(1, "else:")
+        w.emit(2, f"raise NormalizeError({f'required field {source!r} has no value'!r})")
+    elif spec.default is not None:
+        w.emit(1, "else:")
+        _write(w, 2, target, w.fresh(spec.default), passthrough)
+    elif passthrough and target in spec.sources:  # the message's own value did not fit
+        w.emit(1, "else:")
+        w.emit(2, f"_drop(doc, {split(target)!r})")
+
+
+def _target(w: _Writer, mapping: MappingFile, target: str, cases: list[FieldSpec],
+            zone: tzinfo) -> None:
+    """One target: its only field, or its cases (the first whose ``when`` holds)."""
+    base = w.base
+    for index, case in enumerate(cases):
+        if case.when is None:  # the last case (the check makes it so)
+            _field(w, mapping, target, case, zone)
+            break
+        tests = []
+        for number, (path, wanted) in enumerate(case.when.items()):
+            _read(w, 1, path, f"c{number}")
+            values = wanted if isinstance(wanted, list) else [wanted]
+            keys = frozenset(key for key in map(when_key, values) if key is not None)
+            var = f"c{number}"  # text (the common case) compared inline
+            tests.append(f"({var}.lower() if {var}.__class__ is str else _key({var})) in "
+                         f"{w.bind('when', keys)}")
+        w.emit(1, f"if {' and '.join(tests)}:")
+        w.base += 1
+        _field(w, mapping, target, case, zone)
+        w.base -= 1
+        if index < len(cases) - 1:
+            w.emit(1, "else:")
+            w.base += 1
+    w.base = base
 
 
 # -- the function ----------------------------------------------------------------------------
@@ -323,6 +508,9 @@ def _field(w: _Writer, mapping: MappingFile, target: str, spec: FieldSpec,
 def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
               dotted: frozenset[str], literal: bool) -> None:
     w.objects, w.targets, w.made, w.literal = {}, {}, set(), literal
+    w.kept = {} if spec.passthrough else {
+        ref: f"x_{_ident(split(ref))}_{index}" for index, ref in enumerate(sorted(
+            {ref for _, case in spec.specs() for ref in case.refs if ref in spec.fields}))}
     w.emit(0, f"def {name}(event):")
     if not literal:
         if spec.unwrap is not None:
@@ -341,14 +529,17 @@ def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
         w.emit(2, "del doc['socd']")
         w.emit(2, "warnings.append('socd left out: the socd namespace is socd\\'s own')")
         for target, value in spec.set.items():
-            w.emit(1, f"_put_default(doc, {_split(target)!r}, {value!r})")
+            w.emit(1, f"_put_default(doc, {split(target)!r}, {value!r})")
     else:
         _prepare_targets(w, spec)
+    if w.kept:
+        w.emit(1, " = ".join(w.kept.values()) + " = None")
     if not literal:
         _source_objects(w, spec)
     group = None
-    for target, field_spec in spec.fields.items():
-        key = None if literal or spec.passthrough else _group(field_spec)
+    for target, cases in spec.targets():
+        simple = len(cases) == 1 and not literal and not spec.passthrough
+        key = _group(cases[0]) if simple else None
         if key != group:
             w.base = 0
             if key is not None:
@@ -356,7 +547,7 @@ def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
                 w.emit(1, f"if {w.objects[(key,)]} is not EMPTY:")
                 w.base = 1
             group = key
-        _field(w, spec, target, field_spec, zone)
+        _target(w, spec, target, cases, zone)
     w.base = 0
     w.emit(1, "if warnings:")
     w.emit(2, "s = doc.get('socd')")
@@ -367,12 +558,11 @@ def _function(w: _Writer, spec: MappingFile, zone: tzinfo, name: str,
 
 
 def compile_mapping(spec: MappingFile, zone: tzinfo) -> Apply:
-    """The generated ``apply(event) -> ECS document`` for one mapping and time zone."""
+    """The generated ``apply(event) -> ECS document`` for one checked mapping and zone."""
     w = _Writer()
     # ecs messages arrive with their dotted keys already expanded (see codecs)
     dotted = frozenset() if spec.format == "ecs" else frozenset(
-        ".".join(parts[:depth])
-        for field in spec.fields.values() for path in field.sources
+        ".".join(parts[:depth]) for path in _message_paths(spec)
         for parts in [path.split(".")] for depth in range(2, len(parts) + 1))
     _function(w, spec, zone, "apply", dotted, literal=False)
     if dotted:

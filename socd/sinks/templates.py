@@ -64,6 +64,7 @@ ECS_FIELDS: dict[str, str] = {
     "network.transport": "keyword",
     "network.protocol": "keyword",
     "network.direction": "keyword",
+    "network.type": "keyword",
     "network.community_id": "keyword",
     "network.bytes": "long",
     "network.packets": "long",

@@ -13,6 +13,7 @@ from socd.normalize import build_normalizer
 
 ACME = """\
 name: acme-ndr
+namespace: acme
 format: json
 logsource: {product: acme}
 fields:
@@ -94,9 +95,9 @@ def test_required_field_from_any_alternative(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("text", "needles"), [
-    (ACME.replace("type: port", "type: portnumber"), ["acme.yaml:9", "fields.source.port.type"]),
+    (ACME.replace("type: port", "type: portnumber"), ["acme.yaml:10", "fields.source.port.type"]),
     (ACME.replace("required: true}", "requird: true}", 1),
-     ["acme.yaml:5", "fields.@timestamp.requird", "unknown key"]),
+     ["acme.yaml:6", "fields.@timestamp.requird", "unknown key"]),
     (ACME.replace("map: {drop", "value: x\n    map: {drop"), ["use one of map"]),
     (ACME + "  source.ip: 192.0.2.9\n", ["source.ip is both a field and a constant"]),
     (ACME + "  source: {ip: 1}\n", ["source.ip would go inside source"]),
@@ -117,3 +118,25 @@ def test_unknown_connector_name_lists_the_known_ones() -> None:
     """An unknown name says which names exist."""
     with pytest.raises(ConnectorError, match=r"unknown connector 'nope'.*cyradar"):
         build_normalizer("nope", sensor="s", timezone="UTC")
+
+
+def test_the_documented_example_loads_and_runs(tmp_path: Path) -> None:
+    """The example of connectors/README.md ("Mapping files") is a working mapping file."""
+    readme = (Path(__file__).resolve().parents[3] / "connectors" / "README.md").read_text()
+    section = readme[readme.index("## Mapping files"):]
+    example = section[section.index("```yaml\n") + 8:section.index("```\n", 10)]
+    doc = connector(tmp_path, example).normalize(orjson.dumps({
+        "time": "2024-01-31T08:00:00+07:00", "uuid": "u-1", "risk": 7, "src_addr": "0.0.0.0",
+        "app": "FTP-DATA", "ioc_kind": "IP", "ioc": "2001:db8::9", "score": 75,
+        "verdict": "drop", "flag": "yes"}))
+    assert doc == {
+        "@timestamp": "2024-01-31T01:00:00.000Z",
+        "event": {"kind": "alert", "id": "u-1", "severity": 7,
+                  "type": ["indicator", "denied"]},
+        "observer": {"vendor": "ACME", "name": "acme-1"},
+        "network": {"protocol": "ftp"},
+        "threat": {"indicator": {"ip": "2001:db8::9", "type": "ipv6-addr",
+                                 "confidence": "High"}},
+        "related": {"ip": ["2001:db8::9"]},
+        "acme": {"flag": True},
+    }

@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from socd.errors import InputError, NormalizeError
 from socd.normalize import Normalizer, builtin_connectors
 from socd.normalize.codegen import compile_mapping
-from socd.normalize.mapping import MappingFile, converter_for, load_mapping_file
-from socd.normalize.paths import lookup, put_path
+from socd.normalize.mapping import load_mapping_file
 from tests.unit.normalize.conftest import SAMPLES, messages, normalizer
+from tests.unit.normalize.mapping_reference import JSON_SCALARS, events_for, reference
 
 CONNECTORS = sorted(builtin_connectors())
 ZONE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -45,93 +45,6 @@ def outcome(connector: str, raw: bytes) -> dict[str, Any] | InputError:
     return error
 
 
-# -- a plain reading of the spec, to check the generated code against --------------------------
-
-def reference(spec: MappingFile, event: dict[str, Any]) -> dict[str, Any]:
-    """What connectors/README.md says a (non-passthrough) mapping does, step by step."""
-    if spec.unwrap is not None and isinstance(event.get(spec.unwrap), dict):
-        event = event[spec.unwrap]
-    doc: dict[str, Any] = {}
-    for name, value in spec.set.items():
-        put_path(doc, [name] if name == "@timestamp" else name.split("."),
-                 copy.deepcopy(value))
-    nulls = {"", *spec.null_values}
-    warnings = []
-    for target, field in spec.fields.items():
-        parts = [target] if target == "@timestamp" else target.split(".")
-        value = None
-        for path in field.sources:
-            value = lookup(event, path)
-            if not (value is None or (isinstance(value, str) and value in nulls)):
-                break
-        source = " or ".join(field.sources)
-        if value is None or (isinstance(value, str) and value in nulls):
-            if field.required:
-                raise NormalizeError(f"required field {source!r} is missing")
-            if field.default is not None:
-                put_path(doc, parts, copy.deepcopy(field.default))
-            continue
-        try:
-            value = converter_for(field, ZONE)(value)
-        except (ValueError, TypeError) as exc:
-            why = str(exc) if isinstance(exc, ValueError) else "wrong type"
-            if field.required:
-                raise NormalizeError(f"{source}: {why}") from None
-            warnings.append(f"{target} left out: {source}: {why}")
-            continue
-        if value is not None:
-            put_path(doc, parts, value)
-    if warnings:
-        doc.setdefault("socd", {})["warnings"] = warnings
-    return doc
-
-
-def scalars(bits: int) -> st.SearchStrategy[Any]:
-    return st.one_of(
-        st.none(), st.just(""), st.just("-"), st.booleans(),
-        st.integers(min_value=-(2**bits), max_value=2**bits - 1), st.floats(allow_nan=False),
-        TEXTS)
-
-
-TEXTS = st.one_of(
-    st.text(max_size=12),
-    st.sampled_from(["1", "3", " 7 ", "10.0.0.1", "024.1.2.3", "::1", "443", "70000",
-                     "2020-06-15T08:12:44+0700", "2013-02-20T21:31:44.674716", "1592183564250",
-                     "Apr 11 2020 10:42:13", "alert", "ALLOWED", "blocked", "TCP", "006",
-                     "Intel::DOMAIN", "High", "unknown", "TLS 1.2"]),
-)
-SCALARS = scalars(70)
-JSON_SCALARS = scalars(63)  # what JSON can carry to orjson
-VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
-                      | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=6)
-
-
-def events_for(spec: MappingFile) -> st.SearchStrategy[dict[str, Any]]:
-    paths = sorted({path for field in spec.fields.values() for path in field.sources})
-    valid = {"timestamp": "2020-06-15T08:12:44+0700", "integer": 5, "string": "x"}
-    required = {field.sources[0]: valid[field.type]
-                for field in spec.fields.values() if field.required}
-
-    @st.composite
-    def build(draw: st.DrawFn) -> dict[str, Any]:
-        # required fields mostly valid, so that most events reach every other field
-        event: dict[str, Any] = {}
-        for path, value in required.items():
-            if draw(st.integers(0, 9)):
-                put_path(event, path.split("."), value)
-        for path in draw(st.lists(st.sampled_from(paths), max_size=len(paths), unique=True)):
-            value = draw(VALUES)
-            if "." in path and draw(st.booleans()):
-                event[path] = value  # a literal dotted key
-            else:
-                put_path(event, path.split("."), value)
-        if spec.unwrap is not None and draw(st.booleans()):
-            event = {spec.unwrap: event}
-        return event
-
-    return build()
-
-
 @pytest.mark.parametrize("connector", sorted(set(CONNECTORS) - {"ecs"}))
 def test_generated_code_matches_the_spec(connector: str) -> None:
     """On events of random shapes and types at every mapped path, the compiled function
@@ -146,7 +59,7 @@ def test_generated_code_matches_the_spec(connector: str) -> None:
     @given(events_for(spec))
     def check(event: dict[str, Any]) -> None:
         try:
-            expected: Any = reference(spec, copy.deepcopy(event))
+            expected: Any = reference(spec, copy.deepcopy(event), ZONE)
         except NormalizeError as exc:
             expected = ("rejected", exc.detail)
         try:

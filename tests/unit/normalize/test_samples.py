@@ -171,3 +171,51 @@ def test_zeek_json_and_tsv(shared_dir: Path) -> None:
     assert [error.detail for _, error in tsv.dead] == [
         "ts: 'XXXXXXXXXX.XXXXXX' is not a timestamp (ISO-8601, epoch, or "
         "MMM dd [yyyy] HH:mm:ss[.SSS] [zone])"]
+
+
+def test_no_sample_field_holds_its_placeholder(shared_dir: Path) -> None:
+    """Over every sample document: no ECS field holds a placeholder its connector declares
+    for it ("failed" app_proto, "-", 0.0.0.0 for no NAT …)."""
+    from socd.normalize import builtin_connectors
+    from socd.normalize.ecs import ecs_field
+    from socd.normalize.mapping import load_mapping_file
+    from socd.normalize.paths import lookup
+
+    checked = 0
+    for name, (connector, _, _) in sorted(SAMPLES.items()):
+        spec = load_mapping_file(builtin_connectors()[connector])
+        nulls = {target: set(spec.null_values).union(*(case.nulls for case in cases))
+                 for target, cases in spec.targets() if ecs_field(target) is not None}
+        for doc in run_sample(shared_dir, name).documents:
+            for target, placeholders in nulls.items():
+                value = lookup(doc, target)
+                for item in value if isinstance(value, list) else [value]:
+                    checked += item is not None
+                    assert item not in placeholders, (name, target, item)
+    assert checked > 10_000
+
+
+def test_suricata_failed_protocol_detection_in_the_samples(shared_dir: Path) -> None:
+    """The samples' flows with "app_proto": "failed" have no network.protocol; the
+    others keep theirs."""
+    failed = 0
+    for name in ("suricata/surevego_eve.json", "suricata/tenzir_eve_excerpt.json"):
+        for doc in run_sample(shared_dir, name).documents:
+            app_proto = orjson.loads(doc["event"]["original"]).get("app_proto")
+            protocol = doc.get("network", {}).get("protocol")
+            if app_proto == "failed":
+                failed += 1
+                assert protocol is None
+            else:
+                assert protocol == app_proto
+    assert failed == 4
+
+
+def test_check_point_without_nat_has_no_nat_fields(shared_dir: Path) -> None:
+    """Check Point writes destinationTranslatedAddress=0.0.0.0 and port 0 for "no NAT": no
+    destination.nat; the real source translation is kept."""
+    doc = run_sample(shared_dir, "cef/tenzir_checkpoint.log").documents[0]
+    assert "nat" not in doc["destination"]
+    assert doc["source"]["nat"] == {"ip": "192.168.103.254", "port": 35398}
+    assert doc["related"]["ip"] == ["192.168.101.100", "52.173.84.157", "192.168.103.254"]
+    assert doc["network"]["type"] == "ipv4"

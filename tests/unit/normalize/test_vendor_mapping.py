@@ -47,4 +47,4 @@ def test_a_wrong_vendor_mapping_is_refused(tmp_path: Path) -> None:
     wrong.write_text(MAPPING.read_text().replace("type: ips}", "type: ipz}"))
     with pytest.raises(ConnectorError) as caught:
         build_normalizer(str(wrong), sensor="s", timezone="UTC")
-    assert "unifi.yaml:17: fields.observer.ip.type" in str(caught.value)
+    assert "unifi.yaml:18: fields.observer.ip.type" in str(caught.value)
