@@ -60,7 +60,7 @@ from pydantic import (
 
 from socd.errors import ConnectorError, Problem
 from socd.normalize.convert import CONVERTERS, Converter, timestamp_converter, to_ip
-from socd.yamlfile import KeyLines, YamlFileError, humane, line_of, read_yaml
+from socd.yamlfile import KeyLines, YamlFileError, describe, error_key, line_of, read_yaml
 
 FieldType = Literal["string", "integer", "float", "port", "boolean", "ip", "ips", "strings",
                     "timestamp"]
@@ -380,9 +380,9 @@ def schema_problems(exc: ValidationError, path: Path, lines: KeyLines) -> list[P
     """One Problem per pydantic error, with the file, line and key as written."""
     problems = []
     for err in exc.errors():
-        loc = tuple(str(part) for part in err["loc"])
+        loc = error_key(err)
         if loc[:1] == ("fields",) and len(loc) > 2 and loc[2] in ("one", "cases"):
             loc = loc[:2] + loc[3:]  # the entry's shape (one spec or a list), not a key
-        problems.append(Problem(str(path), humane(err["msg"], HINT),
+        problems.append(Problem(str(path), describe(err, HINT),
                                 line=line_of(lines, loc), key=".".join(loc) or None))
     return problems
