@@ -11,6 +11,7 @@ all slots are busy the partitions are paused, and polling goes on so that the co
 stays in its group. On a rebalance, every batch in flight is finished and committed before
 the partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
 the rules; a broken set is rejected with a log line and the running one kept.
+Alongside, the consumer lag is measured every ``LAG_INTERVAL_S`` (``socd_consumer_lag``).
 """
 
 from __future__ import annotations
