@@ -4,6 +4,8 @@ owned partitions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -83,7 +85,7 @@ def test_consumer_lag_is_set_kept_and_removed() -> None:
     st.tuples(st.just("revoke"),
               st.sets(st.tuples(st.sampled_from("ab"), st.integers(0, 3)), max_size=8)),
 ), max_size=12))
-def test_consumer_lag_series_follow_the_partitions_owned(steps: list[tuple]) -> None:  # type: ignore[type-arg]
+def test_consumer_lag_series_follow_the_partitions_owned(steps: list[tuple[Any, ...]]) -> None:
     """After any sequence of measures and revocations, the series are exactly: each
     partition's last measured lag, for the partitions still owned and not revoked since."""
     m = Metrics()
