@@ -11,6 +11,7 @@ all slots are busy the partitions are paused, and polling goes on so that the co
 stays in its group. On a rebalance, every batch in flight is finished and committed before
 the partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
 the rules; a broken set is rejected with a log line and the running one kept.
+Alongside, the consumer lag is measured every ``LAG_INTERVAL_S`` (``socd_consumer_lag``).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ LINGER_S = 0.05
 """How long a bulk request may wait for more documents from further fetches."""
 STALL_S = 10.0
 """How long delivery may hold every slot before the partitions are paused."""
+LAG_INTERVAL_S = 5.0
+"""How often the consumer lag (``socd_consumer_lag``) is measured, busy or idle."""
 DRAIN_TIMEOUT_S = 30.0
 """On shutdown, how long batches in flight may take to become durable and be committed.
 What is not committed by then is read again by the next start (ids make that harmless)."""
@@ -144,6 +147,7 @@ class Daemon:
         rules = self._rules if self._rules is not None else load_rules(cfg)
         self._rules = None  # a reload replaces them: keep no second reference
         self._pipeline = Pipeline(cfg, rules)
+        self._declare_series()
         self.metrics.rules_loaded.set(rules_loaded(rules))
         log.info("rules_loaded", rules_loaded=rules_loaded(rules),
                  correlations=len(rules.correlations))
@@ -156,8 +160,6 @@ class Daemon:
             watch = asyncio.get_running_loop().create_task(
                 watch_rules(cfg.rules.paths, self.reload_rules))
             self._background.add(watch)
-        for runtime in self.pipeline.inputs:
-            self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor, runtime.cfg.layer)
         if cfg.metrics.listen:
             try:
                 self._metrics_server = self.metrics.serve(cfg.metrics.listen)
@@ -169,7 +171,8 @@ class Daemon:
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
-        self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain)
+        self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain,
+                                   on_revoked=self.metrics.forget_partitions)
         # In parallel: the consumer's group join (seconds on a new group) overlaps the
         # template check. Nothing is fetched before all three are done.
         try:
@@ -179,8 +182,28 @@ class Daemon:
                 group.create_task(self._source.start())
         except* SocdError as failed:
             raise failed.exceptions[0] from None
+        lag = asyncio.get_running_loop().create_task(self._measure_lag(self._source))
+        self._background.add(lag)
         if not template.result():
             return
+
+    def _declare_series(self) -> None:
+        """Every events and threats series the inputs can produce under the rules in force,
+        at 0 (again after a reload: a rule may now move threats to another layer)."""
+        for runtime in self.pipeline.inputs:
+            self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor,
+                                       self.pipeline.threat_layers(runtime))
+
+    async def _measure_lag(self, source: KafkaSource) -> None:
+        """Measure the consumer lag every LAG_INTERVAL_S until cancelled (at shutdown)."""
+        while True:
+            try:
+                lags, owned = await source.lag()
+            except Exception:  # telemetry must never stop the daemon; said, and tried again
+                log.exception("consumer_lag_failed")
+            else:
+                self.metrics.report_lag(lags, owned)
+            await asyncio.sleep(LAG_INTERVAL_S)
 
     def _sources(self) -> list[InputSource]:
         """Each input's position, settings and logsource (for the start-up warnings)."""
@@ -302,8 +325,7 @@ class Daemon:
 
     def _process(self, records: list[Record]) -> Batch:
         batch = self.pipeline.process(records)
-        for (input_name, sensor), count in batch.events.items():
-            self.metrics.events.labels(input=input_name, sensor=sensor).inc(count)
+        self.metrics.consumed(batch.events, time.time())
         return batch
 
     def _launch(self, batch: Batch) -> None:
@@ -392,6 +414,7 @@ class Daemon:
                 return
             kept = rules.keep_state(self.pipeline.rules)  # correlation windows go on
             self.pipeline.use_rules(rules)
+            self._declare_series()
             self.metrics.rules_loaded.set(rules_loaded(rules))
             log.info("rules_reloaded", rules_loaded=rules_loaded(rules),
                      correlations=len(rules.correlations), correlations_kept=kept)

@@ -181,6 +181,28 @@ class Pipeline:
     def inputs(self) -> Iterable[InputRuntime]:
         return self._inputs.values()
 
+    def threat_layers(self, runtime: InputRuntime) -> frozenset[int]:
+        """Every layer a threat of this input can be counted under: the input's own, and the
+        ``socd.layer`` of each high or critical rule its events can meet (see
+        :meth:`_threat`) — its bound rules and the correlation rules they feed, directly or
+        through other correlations."""
+        reached = list(runtime.rules.rules)
+        ids = {rule.id for rule in reached}
+        correlator = self.rules.correlator
+        waiting = list(correlator.correlations) if correlator is not None else []
+        found = True
+        while found:  # correlations of correlations: until nothing more is reached
+            found = False
+            for correlation in list(waiting):
+                if not ids.isdisjoint(correlation.inputs):
+                    reached.append(correlation.info)
+                    ids.add(correlation.info.id)
+                    waiting.remove(correlation)
+                    found = True
+        return frozenset({runtime.cfg.layer} | {
+            rule.layer for rule in reached
+            if rule.threat_class is not None and rule.layer is not None})
+
     def connector_of(self, topic: str) -> str:
         runtime = self._inputs.get(topic)
         return runtime.connector if runtime else ""

@@ -3,7 +3,8 @@
 Auto-commit is off. The daemon commits ``offset + 1`` per partition once everything before
 it is durable (indexed or dead-lettered), and again, after draining, before partitions are
 revoked in a rebalance. aiokafka's errors are translated into :class:`~socd.errors.SinkError`
-here; nothing past this module sees them.
+here; nothing past this module sees them. :meth:`KafkaSource.lag` measures the consumer lag
+of the partitions socd owns (see :mod:`socd.source.lag`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from socd.config import KafkaConfig
 from socd.errors import SinkError
 from socd.event import Record
+from socd.source.lag import LagMeter
 from socd.telemetry.logging import get_logger
 
 log = get_logger("socd.source")
@@ -46,30 +48,35 @@ def client_options(cfg: KafkaConfig) -> dict[str, Any]:
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, before_revoke: Callable[[], Awaitable[None]]) -> None:
-        self._before_revoke = before_revoke
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
-        revoked = sorted(revoked)
-        if revoked:
-            log.info("partitions_revoked", partitions=[f"{tp.topic}/{tp.partition}"
-                                                        for tp in revoked])
-            await self._before_revoke()
+        await self._source._partitions_revoked(sorted(revoked))
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        log.info("partitions_assigned", partitions=[f"{tp.topic}/{tp.partition}"
-                                                     for tp in sorted(assigned)])
+        self._source._partitions_assigned(sorted(assigned))
 
 
 class KafkaSource:
-    """start() once, fetch()/commit() while running, stop() (safe twice)."""
+    """start() once, fetch()/commit() while running, stop() (safe twice).
+
+    ``before_revoke`` runs when a rebalance takes partitions away, before they go (the
+    daemon drains and commits there); ``on_revoked`` is told which ones first, at once.
+    """
 
     def __init__(self, cfg: KafkaConfig, topics: Iterable[str],
-                 before_revoke: Callable[[], Awaitable[None]]) -> None:
+                 before_revoke: Callable[[], Awaitable[None]],
+                 on_revoked: Callable[[list[Partition]], None] = lambda partitions: None,
+                 ) -> None:
         self._cfg = cfg
         self._topics = sorted(set(topics))
         self._before_revoke = before_revoke
+        self._on_revoked = on_revoked
         self._consumer: AIOKafkaConsumer | None = None
+        self._lag: LagMeter | None = None
+        self._owned: set[TopicPartition] = set()
+        """The partitions the group gave us and has not yet taken back."""
         self._paused = False
 
     async def start(self) -> None:
@@ -86,7 +93,7 @@ class KafkaSource:
             max_partition_fetch_bytes=max(self._cfg.max_message_bytes + 1024, 1_048_576),
             fetch_max_bytes=max(self._cfg.max_message_bytes * 2, 8_388_608),
         )
-        consumer.subscribe(self._topics, listener=_Listener(self._before_revoke))
+        consumer.subscribe(self._topics, listener=_Listener(self))
         try:
             await consumer.start()
         except KafkaError as exc:
@@ -94,6 +101,7 @@ class KafkaSource:
             raise SinkError(f"cannot reach Kafka at {','.join(self._cfg.bootstrap_servers)}: "
                             f"{exc}") from exc
         self._consumer = consumer
+        self._lag = LagMeter(consumer)
         log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)
 
     async def fetch(self, timeout_ms: int) -> list[Record]:
@@ -145,6 +153,30 @@ class KafkaSource:
         except KafkaError as exc:
             raise SinkError(f"offset commit failed: {exc}") from exc
         return True
+
+    async def _partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions_revoked", partitions=[f"{tp.topic}/{tp.partition}"
+                                                        for tp in revoked])
+            self._owned.difference_update(revoked)
+            self._on_revoked([(tp.topic, tp.partition) for tp in revoked])
+            await self._before_revoke()
+
+    def _partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self._owned = set(assigned)
+        log.info("partitions_assigned", partitions=[f"{tp.topic}/{tp.partition}"
+                                                     for tp in assigned])
+
+    async def lag(self) -> tuple[dict[Partition, int], frozenset[Partition]]:
+        """The consumer lag: (topic, partition) → messages not yet consumed (see
+        :mod:`socd.source.lag`) for the owned partitions where it is known; and every
+        partition owned when the measure ended (a partition owned but not measured keeps
+        its last value; one no longer owned has none)."""
+        consumer = self._require()
+        assert self._lag is not None
+        lags = await self._lag.measure(self._owned & consumer.assignment())
+        owned = frozenset((tp.topic, tp.partition) for tp in self._owned)
+        return {p: lag for p, lag in lags.items() if p in owned}, owned
 
     async def stop(self, timeout_s: float = 15.0) -> None:
         consumer, self._consumer = self._consumer, None

@@ -2,13 +2,26 @@
 
 Names follow ``socd_<what>_<unit>_total``; every label takes values from a small bounded
 set (input names and sensors from the config, classes, layers, reason codes), never from
-message content. The contract names (DESIGN.md) are ``socd_events_total{input,sensor}``,
-``socd_threats_total{class,layer,sensor}`` and ``socd_dead_letter_total{reason}``.
+message content, nor partitions beyond those of the configured topics. The contract names
+(DESIGN.md) are ``socd_events_total{input,sensor}``, ``socd_threats_total{class,layer,sensor}``,
+``socd_dead_letter_total{reason}``, ``socd_consumer_lag{topic,partition}`` and
+``socd_last_event_timestamp_seconds{input}``.
+
+Series that alert rules read are created or removed on purpose (deploy/prometheus/):
+
+* every ``socd_threats_total`` series an input can produce exists at 0 from start-up (and
+  from the rule reload that makes it possible), since ``rate()`` and ``increase()`` ignore
+  a series' first sample: a threat that created its series would go unseen;
+* ``socd_last_event_timestamp_seconds`` of an input appears with its first message, never
+  earlier: a start-up time would make a silent input look alive after every restart;
+* ``socd_consumer_lag`` of a partition appears once a fetch response has told its high
+  watermark (before that the lag is unknown, not 0) and goes when the partition is revoked.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection, Iterable, Mapping
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -16,6 +29,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from socd.errors import DEAD_LETTER_REASONS
 
 THREAT_CLASSES = ("critical", "high-risk")
+
+Partition = tuple[str, int]
+"""(topic, partition)."""
 
 
 class Metrics:
@@ -48,14 +64,54 @@ class Metrics:
                                             "Rule reloads rejected (the old rules were kept).",
                                             registry=r)
         self.ready = Gauge("socd_ready", "1 while socd is consuming, 0 otherwise.", registry=r)
+        self.consumer_lag = Gauge(
+            "socd_consumer_lag",
+            "Messages of a partition not yet consumed: the high watermark of the last fetch "
+            "response (or ListOffsets while the partition is not fetched) less the position.",
+            ["topic", "partition"], registry=r)
+        self.last_event = Gauge(
+            "socd_last_event_timestamp_seconds",
+            "Unix time socd last consumed a message of the input (absent until its first).",
+            ["input"], registry=r)
+        self._lag_series: set[Partition] = set()
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason=reason)
 
-    def declare_input(self, input_name: str, sensor: str, layer: int) -> None:
-        """Create the series of one input at zero so that rates work from the first scrape."""
+    def declare_input(self, input_name: str, sensor: str, layers: Iterable[int]) -> None:
+        """Create the series of one input at zero so that rates work from the first scrape:
+        its events, and its threats of each class on each of ``layers`` (every layer its
+        threats can be counted under; see :meth:`socd.pipeline.Pipeline.threat_layers`).
+        Safe to call again: existing series keep their values."""
         self.events.labels(input=input_name, sensor=sensor)
-        for threat_class in THREAT_CLASSES:
-            self.threats.labels(**{"class": threat_class, "layer": str(layer), "sensor": sensor})
+        for layer in sorted(set(layers)):
+            for threat_class in THREAT_CLASSES:
+                self.threats.labels(**{"class": threat_class, "layer": str(layer),
+                                       "sensor": sensor})
+
+    def consumed(self, events: Mapping[tuple[str, str], int], at: float) -> None:
+        """Count the events of one fetch, ``(input, sensor) → events``, consumed at ``at``
+        (Unix time, seconds): ``socd_events_total`` and ``socd_last_event_timestamp_seconds``."""
+        for (input_name, sensor), count in events.items():
+            self.events.labels(input=input_name, sensor=sensor).inc(count)
+            self.last_event.labels(input=input_name).set(at)
+
+    def report_lag(self, lags: Mapping[Partition, int], owned: Collection[Partition]) -> None:
+        """Set ``socd_consumer_lag`` from one measure (:meth:`socd.source.kafka.KafkaSource.lag`).
+
+        Partitions in ``lags`` get their value; the series of a partition not in ``owned``
+        goes; an owned partition without a value this time keeps its last one.
+        """
+        for (topic, partition), lag in lags.items():
+            self.consumer_lag.labels(topic=topic, partition=str(partition)).set(lag)
+            self._lag_series.add((topic, partition))
+        self.forget_partitions([p for p in self._lag_series if p not in owned])
+
+    def forget_partitions(self, partitions: Iterable[Partition]) -> None:
+        """Remove the ``socd_consumer_lag`` series of partitions socd no longer owns."""
+        for topic, partition in list(partitions):
+            if (topic, partition) in self._lag_series:
+                self._lag_series.discard((topic, partition))
+                self.consumer_lag.remove(topic, str(partition))
 
     def serve(self, listen: str) -> MetricsServer:
         host, _, port = listen.rpartition(":")

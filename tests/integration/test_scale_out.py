@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -17,6 +17,7 @@ from tests.integration.conftest import given_servers, make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
+    labelled,
     produce,
     scrape,
     wait_for_count,
@@ -62,11 +63,31 @@ def events_counted(port: int) -> float:
     return sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
 
 
+def lag_partitions(port: int) -> set[int]:
+    """The partitions whose socd_consumer_lag the process at ``port`` reports."""
+    try:
+        metrics = scrape(port)
+    except OSError:
+        return set()
+    return {int(dict(labels)["partition"])
+            for labels in labelled(metrics, "socd_consumer_lag")}
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    for _ in range(int(timeout / 0.2)):
+        if condition():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
 async def test_two_processes_share_and_hand_over_partitions(
         group_servers: Endpoints, unique: str, group_es: AsyncElasticsearch,
         tmp_path: Path) -> None:
     """Both members consume; after SIGTERM to one, the other finishes the stream; each
-    event is indexed once and the group commits every offset."""
+    event is indexed once and the group commits every offset. The consumer lag follows the
+    partitions: the first member reports all four, and once the second has joined each
+    reports only its own (the revoked partitions' series are gone)."""
     topic = f"sensors.cyradar.{unique}"
     servers, es = group_servers, group_es
     await make_topics(servers.kafka, topic, f"socd.dead-letter.{unique}", partitions=4)
@@ -75,21 +96,31 @@ async def test_two_processes_share_and_hand_over_partitions(
                for n, port in enumerate(ports)]
     first_half = [critical(i) for i in range(200)]
     second_half = [critical(i) for i in range(200, 400)]
-    with daemon(configs[0], tmp_path / "a.log") as a, daemon(configs[1], tmp_path / "b.log") as b:
+    with daemon(configs[0], tmp_path / "a.log") as a:
         await wait_ready(ports[0], a)
-        await wait_ready(ports[1], b)
-        await produce(servers.kafka, topic, first_half)
-        for _ in range(300):
-            if sum(events_counted(p) for p in ports) >= len(first_half):
-                break
-            await asyncio.sleep(0.1)
-        shares = [events_counted(p) for p in ports]
-        a.send_signal(signal.SIGTERM)
-        assert a.wait(timeout=30) == 0
-        await produce(servers.kafka, topic, second_half)
-        count = await wait_for_count(es, f"t{unique}-alerts*", 400, b, timeout=90)
-        b.send_signal(signal.SIGTERM)
-        assert b.wait(timeout=30) == 0
+        await until(lambda: lag_partitions(ports[0]) == {0, 1, 2, 3},
+                    "the first member's lag on all four partitions")
+        with daemon(configs[1], tmp_path / "b.log") as b:
+            await wait_ready(ports[1], b)
+
+            def split() -> bool:
+                mine, theirs = lag_partitions(ports[0]), lag_partitions(ports[1])
+                return (bool(mine) and bool(theirs) and not mine & theirs
+                        and mine | theirs == {0, 1, 2, 3})
+
+            await until(split, "each member's lag on its own partitions only")
+            await produce(servers.kafka, topic, first_half)
+            for _ in range(300):
+                if sum(events_counted(p) for p in ports) >= len(first_half):
+                    break
+                await asyncio.sleep(0.1)
+            shares = [events_counted(p) for p in ports]
+            a.send_signal(signal.SIGTERM)
+            assert a.wait(timeout=30) == 0
+            await produce(servers.kafka, topic, second_half)
+            count = await wait_for_count(es, f"t{unique}-alerts*", 400, b, timeout=90)
+            b.send_signal(signal.SIGTERM)
+            assert b.wait(timeout=30) == 0
     assert count == 400
     assert sum(shares) == len(first_half)
     assert all(share > 0 for share in shares), f"one member got no partition: {shares}"

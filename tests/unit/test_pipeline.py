@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
+import yaml
 
 from socd.classify import RuleSet
 from socd.clock import ClockSkew
@@ -221,3 +222,65 @@ def test_bad_durations_name_the_key(tmp_path: Path, written: Any, needle: str) -
     (problem,) = caught.value.problems
     assert needle in str(problem)
     assert problem.key == "inputs.0.max_clock_skew.past" and problem.line == 7
+
+
+def rule_file(path: Path, rule_id: str, level: str, *, product: str = "cyradar",
+              layer: int | None = None, correlation: dict[str, Any] | None = None) -> None:
+    """One Sigma rule (or correlation rule) with an optional ``socd: layer:``."""
+    rule: dict[str, Any] = {"title": f"rule {rule_id[-2:]}", "id": rule_id, "level": level}
+    if correlation is None:
+        rule["logsource"] = {"product": product}
+        rule["detection"] = {"selection": {"event.severity|gte": 1}, "condition": "selection"}
+    else:
+        rule["correlation"] = correlation
+    if layer is not None:
+        rule["socd"] = {"layer": layer}
+    path.write_text(yaml.safe_dump(rule, sort_keys=False))
+
+
+def rule_id(n: int) -> str:
+    return f"6b0c1d2e-0000-4000-8000-{n:012d}"
+
+
+def layers_of(tmp_path: Path) -> frozenset[int]:
+    cfg = config()
+    rules, problems = RuleSet.load([tmp_path], strict=False)
+    assert problems == []
+    stage = Pipeline(cfg, rules)
+    [runtime] = stage.inputs
+    return stage.threat_layers(runtime)
+
+
+def test_threat_layers_are_the_inputs_and_its_rules_overrides(tmp_path: Path) -> None:
+    """The input's layer (2) and the socd.layer of each high or critical rule meeting its
+    events (3); not a medium rule's layer (4), nor that of a rule for another product (1)."""
+    rule_file(tmp_path / "high.yml", rule_id(1), "high")
+    rule_file(tmp_path / "crit3.yml", rule_id(2), "critical", layer=3)
+    rule_file(tmp_path / "medium4.yml", rule_id(3), "medium", layer=4)
+    rule_file(tmp_path / "suricata1.yml", rule_id(4), "critical", product="suricata", layer=1)
+    assert layers_of(tmp_path) == {2, 3}
+
+
+def test_threat_layers_follow_correlations_of_the_inputs_rules(tmp_path: Path) -> None:
+    """A correlation counting one of the input's rules (3), and one counting that
+    correlation (4), can decide its threats' layer; one counting only another product's
+    rule (1) cannot."""
+    rule_file(tmp_path / "base.yml", rule_id(1), "medium")
+    rule_file(tmp_path / "suricata.yml", rule_id(2), "high", product="suricata")
+    count = {"type": "event_count", "group-by": ["source.ip"], "timespan": "10m",
+             "condition": {"gte": 3}}
+    rule_file(tmp_path / "c3.yml", rule_id(3), "critical", layer=3,
+              correlation={**count, "rules": [rule_id(1)]})
+    rule_file(tmp_path / "c4.yml", rule_id(4), "high", layer=4,
+              correlation={**count, "rules": [rule_id(3)]})
+    rule_file(tmp_path / "c1.yml", rule_id(5), "critical", layer=1,
+              correlation={**count, "rules": [rule_id(2)]})
+    assert layers_of(tmp_path) == {2, 3, 4}
+
+
+def test_threat_layers_of_the_shipped_test_rules() -> None:
+    """tests/files/rules: the defacement rule moves threats to layer 1 (the example of
+    issue 10: a layer only a rule gives)."""
+    stage = pipeline()
+    [runtime] = stage.inputs
+    assert stage.threat_layers(runtime) == {1, 2}
