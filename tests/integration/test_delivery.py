@@ -40,15 +40,21 @@ def event(i: int, category: str = "apt_c2", severity: int = 9, **extra: Any) -> 
 async def test_document_elasticsearch_refuses_is_dead_lettered(
         servers: Endpoints, unique: str, es: AsyncElasticsearch, topics: tuple[str, str],
         tmp_path: Path) -> None:
-    """A threat whose document Elasticsearch refuses (a text port in a long field) goes to
-    the dead-letter topic as index_rejected with Elasticsearch's reason; the others index."""
+    """A threat whose document Elasticsearch refuses (a text size in a long field) goes to
+    the dead-letter topic as index_rejected with Elasticsearch's reason; the others index.
+    (A mapping file cannot write such a value; an ECS document passed through can bring one
+    in a field the passthrough mapping does not check.)"""
     input_topic, dead_topic = topics
-    mapping = (Path(__file__).resolve().parents[2] / "connectors" / "cyradar.yaml").read_text()
-    mapping = mapping.replace("source.port: {from: src.port, type: port}",
-                              "source.port: {from: src.port}")
-    (tmp_path / "loose.yaml").write_text(mapping.replace("name: cyradar", "name: loose"))
+    mapping = (Path(__file__).resolve().parents[2] / "connectors" / "ecs.yaml").read_text()
+    (tmp_path / "loose.yaml").write_text(mapping.replace(
+        "name: ecs", "name: loose\nlogsource: {product: cyradar}"))
+
+    def document(i: int, **extra: Any) -> bytes:
+        return orjson.dumps({"@timestamp": "2026-02-03T03:00:00Z", "event": {"id": f"d-{i}",
+                             "severity": 9}, "rule": {"category": "apt_c2"}, **extra})
+
     await produce(servers.kafka, input_topic, [
-        event(1), event(2, src={"port": "not-a-port"}), event(3)])
+        document(1), document(2, file={"size": "not-a-number"}), document(3)])
     port = free_port()
     config = write_config(tmp_path / "socd.yaml", servers, unique, port,
                           connector=str(tmp_path / "loose.yaml"))
@@ -61,8 +67,8 @@ async def test_document_elasticsearch_refuses_is_dead_lettered(
     assert len(dead) == 1
     headers = dict(dead[0].headers)
     assert headers["socd.reason"] == b"index_rejected"
-    assert b"source.port" in headers["socd.detail"]
-    assert orjson.loads(dead[0].value)["alert_id"] == "d-2"
+    assert b"file.size" in headers["socd.detail"]
+    assert orjson.loads(dead[0].value)["event"]["id"] == "d-2"
     assert await wait_for_count(es, f"t{unique}-alerts*", 2, None) == 2
     assert await committed_total(servers.kafka, f"socd-test-{unique}", input_topic) == 3
 
