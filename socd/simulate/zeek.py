@@ -209,7 +209,7 @@ _NOTICES: tuple[tuple[_NoticeBuilder, float], ...] = (
     (lambda rng, site: _sql_injection(rng, site, victim=True), 0.5),
     (_ftp_bruteforcing, 1),
     (_intel_notice, 1.5),
-    (_login_by_guesser, 0.4),
+    (_login_by_guesser, 1.0),
     (_mhr_match, 0.4),
     (_capture_loss, 0.4),
 )
