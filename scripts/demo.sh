@@ -165,7 +165,8 @@ if hits["hits"]:
     doc = hits["hits"][0]["_source"]
     doc["event"].pop("original", None)
     print("\n    the newest one:")
-    print("   ", json.dumps({k: doc[k] for k in ("@timestamp", "event", "observer", "source", "destination", "rule", "threat", "socd") if k in doc}, ensure_ascii=False)[:1200])
+    shown = {k: doc[k] for k in ("@timestamp", "event", "observer", "source", "destination", "rule", "threat", "socd") if k in doc}
+    print("   ", json.dumps(shown, ensure_ascii=False, indent=2).replace("\n", "\n    "))
 print(f"\n    search them:  curl '{es}/socd-alerts*/_search?q=socd.class:critical&size=5'")
 EOF
 
@@ -175,5 +176,6 @@ kill -TERM $socd_pid
 wait $socd_pid && echo "    socd stopped cleanly" || echo "    socd exited with status $?; see .socd-dev/socd.log"
 trap - EXIT
 echo
-echo "The local servers keep running for you to explore (addresses above)."
+echo "The local Kafka and Elasticsearch keep running for you to explore (addresses above;"
+echo "socd's metrics endpoint went with socd)."
 echo "Stop them with: scripts/demo.sh --down"
