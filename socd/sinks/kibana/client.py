@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -104,15 +105,47 @@ async def _post_file(config: KibanaConfig, endpoint: str, payload: bytes) -> tup
         async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
                 endpoint, data=form, headers=headers, ssl=tls) as response:
             return response.status, await response.text()
-    except aiohttp.ClientSSLError as exc:
-        raise KibanaError(f"TLS with Kibana failed ({endpoint}): {exc}; set kibana.ca_certs "
-                          "to the CA that signed Kibana's certificate") from exc
+    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: TLS failed ({_tls_reason(exc)}); "
+                          "set kibana.ca_certs to the CA that signed Kibana's certificate, "
+                          "and check that kibana.url (or --kibana) is Kibana's https:// "
+                          "address") from exc
     except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
         raise KibanaError(f"Kibana did not answer within {config.request_timeout:g} s "
-                          f"({endpoint}); raise kibana.request_timeout if it is busy",
-                          retriable=True) from exc
+                          f"({endpoint}); check that Kibana is running, or raise "
+                          "kibana.request_timeout if it is busy", retriable=True) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: {_connect_reason(exc)}; check "
+                          "kibana.url (or --kibana) and that Kibana is running and reachable "
+                          "from this host", retriable=True) from exc
     except aiohttp.ClientError as exc:
-        raise KibanaError(f"cannot reach Kibana at {endpoint}: {exc}", retriable=True) from exc
+        detail = str(exc) if " object at 0x" not in str(exc) else ""
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: {type(exc).__name__}"
+                          f"{': ' + detail if detail else ''}; check kibana.url (or --kibana) "
+                          "and that Kibana is running", retriable=True) from exc
+
+
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """The connection's failure in plain words (aiohttp's own text holds Python reprs)."""
+    cause = exc.os_error
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(cause, socket.gaierror):
+        return f"the name {exc.host!r} could not be resolved"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection refused (nothing listens on port {exc.port})"
+    if isinstance(cause, TimeoutError):
+        return "no answer (timed out)"
+    if cause.strerror:
+        return cause.strerror[0].lower() + cause.strerror[1:]
+    return type(cause).__name__
+
+
+def _tls_reason(exc: BaseException) -> str:
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate not trusted: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return cause.reason or "handshake failed"
+    return "handshake failed"
 
 
 def _message(body: str) -> str:
