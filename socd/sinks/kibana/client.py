@@ -144,7 +144,7 @@ def _tls_reason(exc: BaseException) -> str:
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"certificate not trusted: {cause.verify_message}"
     if isinstance(cause, ssl.SSLError):
-        return cause.reason or "handshake failed"
+        return str(getattr(cause, "reason", None) or "handshake failed")
     return "handshake failed"
 
 
