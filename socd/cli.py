@@ -214,6 +214,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return check_config(args.config)
     if command == "setup":
         config = load_config(args.config)
+        if args.kibana is not None or config.kibana.url is not None:
+            from socd.sinks.kibana.client import kibana_url
+
+            kibana_url(config.kibana, args.kibana)  # a bad URL stops before Elasticsearch
         configure(config.logging.level, config.logging.format)
         return asyncio.run(_setup(config, args.kibana))
     if command == "run":

@@ -61,6 +61,7 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "latin.txt").write_bytes(b"caf\xe9\n")
     (base / "events.jsonl").write_bytes(CYRADAR + b"\n")
     (base / "good.yaml").write_text(config_text())
+    (base / "kibana.yaml").write_text(config_text() + "kibana: {url: https://kibana.example}\n")
     (base / "norules.yaml").write_text(config_text(rules="empty"))
     (base / "bad.yaml").write_text(config_text().replace("layer: 2", "layer: 7"))
     (base / "list.yaml").write_text("- a\n")
@@ -107,6 +108,15 @@ CASES: dict[str, Case] = {
     "setup missing file": Case(("setup", "-c", "{p}/none.yaml"), 2, "no such file"),
     "setup unreachable": Case(("setup", "-c", "{p}/good.yaml"), 1,
                               "socd: setup failed at http://127.0.0.1:1: ", one_line=False),
+    # a bad Kibana URL stops before Elasticsearch is touched (it is unreachable here: exit 1)
+    "setup bad --kibana": Case(("setup", "-c", "{p}/good.yaml", "--kibana", "not-a-url"), 2,
+                               "socd: --kibana 'not-a-url' is not an http:// or https:// URL"),
+    "setup bad --kibana, good key": Case(
+        ("setup", "-c", "{p}/kibana.yaml", "--kibana", "kibana:5601"), 2,
+        "socd: --kibana 'kibana:5601' is not an http:// or https:// URL"),
+    "setup --kibana without a URL": Case(("setup", "-c", "{p}/good.yaml", "--kibana"), 2,
+                                         "socd: <config>: kibana.url: no Kibana URL: give "
+                                         "socd setup --kibana URL, or set kibana.url"),
     # rules validate
     "validate missing path": Case(("rules", "validate", "{p}/none"), 2,
                                   "{p}/none: no such file or directory"),

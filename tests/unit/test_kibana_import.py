@@ -32,7 +32,7 @@ from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from socd.errors import ConfigError
+from socd.errors import ConfigError, UsageError
 from socd.sinks.kibana import (
     KibanaConfig,
     KibanaError,
@@ -40,6 +40,7 @@ from socd.sinks.kibana import (
     import_saved_objects,
     load_saved_objects,
 )
+from socd.sinks.kibana.client import kibana_url
 
 Answer = tuple[int, Any] | Callable[[list[dict[str, Any]]], tuple[int, Any]]
 
@@ -433,8 +434,29 @@ async def test_a_url_is_required() -> None:
     """Neither --kibana URL nor kibana.url: a configuration problem naming the key."""
     with pytest.raises(ConfigError, match=r"kibana.url: no Kibana URL"):
         await import_saved_objects(KibanaConfig(), "socd")
-    with pytest.raises(ConfigError, match=r"kibana.url: 'kibana:5601' is not an http"):
+    with pytest.raises(UsageError, match=r"^--kibana 'kibana:5601' is not an http"):
         await import_saved_objects(KibanaConfig(), "socd", "kibana:5601")
+
+
+@pytest.mark.parametrize(("configured", "option", "expected"), [
+    ("https://kibana.example:5601/", None, "https://kibana.example:5601"),
+    ("https://kibana.example:5601", "", "https://kibana.example:5601"),
+    ("https://kibana.example:5601", "http://other:5601/base/", "http://other:5601/base"),
+    (None, "http://127.0.0.1:5601", "http://127.0.0.1:5601"),
+])
+def test_the_option_overrides_the_key(configured: str | None, option: str | None,
+                                      expected: str) -> None:
+    assert kibana_url(KibanaConfig(url=configured), option) == expected
+
+
+@pytest.mark.parametrize("option", ["not-a-url", "kibana:5601", "ftp://kibana", "//kibana"])
+def test_a_bad_option_names_the_option_not_the_key(option: str) -> None:
+    """The value came from --kibana: the message says so, whatever kibana.url holds."""
+    for configured in (None, "https://kibana.example:5601"):
+        with pytest.raises(UsageError) as caught:
+            kibana_url(KibanaConfig(url=configured), option)
+        assert str(caught.value).startswith(f"--kibana {option!r} is not an http")
+        assert "kibana.url" not in str(caught.value)
 
 
 async def test_a_missing_ca_file_is_a_configuration_problem(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ import aiohttp
 
 from socd.config import KIBANA_URL as _URL
 from socd.config import KibanaConfig
-from socd.errors import ConfigError, Problem, SocdError
+from socd.errors import ConfigError, Problem, SocdError, UsageError
 from socd.sinks.kibana.objects import encode_ndjson, for_prefix, load_saved_objects
 
 
@@ -52,12 +52,13 @@ async def import_saved_objects(config: KibanaConfig, index_prefix: str,
 
     Returns one line for the import, one per object imported (``type id: title``, with the
     id Kibana stored it under when it chose another one), any warnings Kibana gave, and the
-    dashboard's address. Raises :class:`~socd.errors.ConfigError` for a missing or bad URL
+    dashboard's address. Raises :class:`~socd.errors.UsageError` for a bad ``url``,
+    :class:`~socd.errors.ConfigError` for a missing or bad ``kibana.url``
     or CA file, and :class:`KibanaError` when Kibana is unreachable, answers with an HTTP
     error (401, 403, 404, 413, 5xx …), or refuses any object (each one listed with its
     reason).
     """
-    base = _base_url(config, url)
+    base = kibana_url(config, url)
     objects = for_prefix(load_saved_objects(path), index_prefix)
     space_path = f"/s/{config.space}" if config.space not in (None, "default") else ""
     where = f"space {config.space or 'default'!r} of Kibana at {base}"
@@ -67,14 +68,25 @@ async def import_saved_objects(config: KibanaConfig, index_prefix: str,
     return _report(answer, objects, where, f"{base}{space_path}")
 
 
-def _base_url(config: KibanaConfig, url: str | None) -> str:
-    chosen = url if url is not None else config.url
+def kibana_url(config: KibanaConfig, url: str | None) -> str:
+    """The Kibana base URL, without a trailing ``/``: ``url`` (``--kibana URL``) when given
+    and not empty, else ``config.url`` (``kibana.url``).
+
+    Raises :class:`~socd.errors.UsageError` naming ``--kibana`` for a bad option value, and
+    :class:`~socd.errors.ConfigError` naming ``kibana.url`` when neither is set or the key's
+    value is bad. ``socd setup`` calls it before touching Elasticsearch.
+    """
+    example = "an http:// or https:// URL such as https://kibana.example:5601"
+    if url:
+        if not _URL.match(url):
+            raise UsageError(f"--kibana {url!r} is not {example}: give Kibana's base URL")
+        return url.rstrip("/")
+    chosen = config.url
     if chosen is None:
         raise ConfigError([Problem(None, "no Kibana URL: give socd setup --kibana URL, "
                                          "or set kibana.url", key="kibana.url")])
     if not _URL.match(chosen):
-        raise ConfigError([Problem(None, f"{chosen!r} is not an http:// or https:// URL such "
-                                         "as https://kibana.example:5601", key="kibana.url")])
+        raise ConfigError([Problem(None, f"{chosen!r} is not {example}", key="kibana.url")])
     return chosen.rstrip("/")
 
 
