@@ -256,7 +256,10 @@ class Daemon:
                         await asyncio.wait_for(close.stop(), timeout=20)
             if self._metrics_server is not None:
                 self._metrics_server.close()
-            log.info("stopped", status="error" if self._fatal else "ok")
+            if self._fatal is None:
+                log.info("stopped", status="ok")
+            else:  # exit status 1; what was not committed is read again at the next start
+                log.error("stopped", status="error", error=str(self._fatal))
 
     # ------------------------------------------------------------------ the loop
 
@@ -376,7 +379,9 @@ class Daemon:
             if error is not None:
                 self._fatal = error
                 self._stopping.set()
-                raise error if isinstance(error, SocdError) else SocdError(repr(error))
+                if isinstance(error, SocdError):
+                    raise error
+                raise SocdError(f"{type(error).__name__}: {error}")
             offsets.update(head.offsets)
         if offsets:
             await source.commit(offsets)

@@ -214,6 +214,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return check_config(args.config)
     if command == "setup":
         config = load_config(args.config)
+        if args.kibana is not None or config.kibana.url is not None:
+            from socd.sinks.kibana.client import kibana_url
+
+            kibana_url(config.kibana, args.kibana)  # a bad URL stops before Elasticsearch
         configure(config.logging.level, config.logging.format)
         return asyncio.run(_setup(config, args.kibana))
     if command == "run":
@@ -251,10 +255,44 @@ def _run(path: Path) -> int:
 
     found = check(path)
     if found.errors or found.config is None:
-        raise ConfigError(found.problems)
+        if _log_format(path) == "console":
+            raise ConfigError(found.problems)
+        return _log_problems(found.problems)
     config = found.config
     configure(config.logging.level, config.logging.format)
     return asyncio.run(Daemon(config, rules=found.rules).run())
+
+
+def _log_format(path: Path) -> str:
+    """``logging.format`` as far as the file (and ``SOCD_*`` overrides) can be read; ``json``
+    (the default) when it cannot be read or does not say ``console``."""
+    from socd.config import read_config
+
+    data = read_config(path).data
+    section = data.get("logging") if isinstance(data, dict) else None
+    fmt = section.get("format") if isinstance(section, dict) else None
+    return "console" if fmt == "console" else "json"
+
+
+def _log_problems(problems: Sequence[Problem]) -> int:
+    """``socd run``'s configuration problems as JSON log lines, so that a journal read with
+    ``jq`` shows them: one ``config_problem`` line each (``file``, ``line``, ``key``,
+    ``message``; level ``error`` or ``warning``), then one ``fatal`` line. Returns 2."""
+    from socd.telemetry.logging import get_logger
+
+    configure("info", "json")
+    log = get_logger("socd.cli")
+    ordered = in_order(problems)
+    for problem in ordered:
+        emit = log.warning if problem.warning else log.error
+        emit("config_problem", file=problem.file, line=problem.line, key=problem.key,
+             message=problem.message)
+    errors = sum(1 for problem in ordered if not problem.warning)
+    log.error("fatal", error_type="ConfigError",
+              error=f"{errors} problem{'s' if errors != 1 else ''} in the configuration: "
+              f"fix {'them' if errors != 1 else 'it'} (socd check-config -c FILE lists "
+              "the problems as text) and start again")
+    return EXIT_USAGE
 
 
 def _coverage(args: argparse.Namespace) -> int:

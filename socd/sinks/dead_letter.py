@@ -34,7 +34,7 @@ from aiokafka.errors import KafkaError
 from socd.config import KafkaConfig
 from socd.errors import DeadLetterUnavailable
 from socd.event import DeadLetter
-from socd.source.kafka import client_options
+from socd.source.kafka import client_options, unreachable
 from socd.telemetry.logging import get_logger
 
 log = get_logger("socd.dead_letter")
@@ -85,8 +85,9 @@ class DeadLetterSink:
             await producer.start()
         except KafkaError as exc:
             await producer.stop()
-            raise DeadLetterUnavailable(f"cannot reach Kafka for the dead-letter topic: {exc}"
-                                        ) from exc
+            raise DeadLetterUnavailable(await unreachable(
+                self._cfg, exc, f"the producer of the dead-letter topic {self.topic!r}")
+            ) from exc
         self._producer = producer
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
@@ -108,7 +109,9 @@ class DeadLetterSink:
         except (KafkaError, TimeoutError) as exc:
             raise DeadLetterUnavailable(
                 f"dead-letter topic {self.topic!r} did not take {len(letters)} message(s): "
-                f"{exc!r}") from exc
+                f"{type(exc).__name__}{': ' + str(exc) if str(exc) else ''}; check that Kafka "
+                "at kafka.bootstrap_servers is running and that the topic exists and may be "
+                "written") from exc
         for letter in letters:
             log.warning("dead_letter", reason=letter.reason, detail=letter.detail[:200],
                         topic=letter.record.topic, partition=letter.record.partition,

@@ -10,6 +10,8 @@ of the partitions socd owns (see :mod:`socd.source.lag`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -45,6 +47,63 @@ def client_options(cfg: KafkaConfig) -> dict[str, Any]:
                        sasl_plain_username=cfg.sasl_username,
                        sasl_plain_password=cfg.sasl_password)
     return options
+
+
+_PROBE_TIMEOUT_S = 3.0
+"""How long :func:`unreachable` waits for one broker's TCP connection before saying so."""
+
+
+def os_reason(exc: BaseException) -> str:
+    """``exc`` (a connection's failure) in plain words, without Python reprs."""
+    if isinstance(exc, socket.gaierror):
+        return "the name could not be resolved"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens on that port)"
+    if isinstance(exc, TimeoutError):
+        return "no answer (timed out)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror[0].lower() + exc.strerror[1:]
+    return type(exc).__name__
+
+
+async def _probe(server: str, timeout_s: float) -> str | None:
+    """Why a TCP connection to ``server`` (HOST:PORT) fails, or None when it opens."""
+    host, _, port = server.rpartition(":")
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(host.strip("[]"), int(port)), timeout_s)
+    except (OSError, TimeoutError) as exc:
+        return os_reason(exc)
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
+
+
+async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
+    """One line for a Kafka client that could not start: the servers
+    (``kafka.bootstrap_servers``), the reason per server in plain words, and what to check.
+
+    ``purpose`` says which client failed ("the consumer of the input topics", "the
+    dead-letter producer"). aiokafka's own error keeps no reason per broker, so each one is
+    tried with a plain TCP connection (at most :data:`_PROBE_TIMEOUT_S` each); when all open,
+    the failure was past the connection (TLS, SASL, protocol) and the error's kind is named.
+    """
+    servers = list(cfg.bootstrap_servers)
+    reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S) for s in servers))
+    failed = [f"{s}: {r}" for s, r in zip(servers, reasons, strict=True) if r is not None]
+    listed = ", ".join(servers)
+    where = f"cannot start {purpose}: kafka.bootstrap_servers = [{listed}]"
+    if failed:
+        return (f"{where}: no broker could be reached ({'; '.join(failed)}); check "
+                "kafka.bootstrap_servers, that Kafka is running, and that this host may "
+                "connect to it (firewall, advertised.listeners)")
+    detail = str(exc).strip()
+    kind = type(exc).__name__
+    return (f"{where}: the brokers accept connections but the Kafka client failed "
+            f"({kind}{': ' + detail if detail and '<' not in detail else ''}); check "
+            f"kafka.security_protocol (now {cfg.security_protocol}), kafka.ssl_cafile and "
+            "the SASL settings, and the brokers' advertised.listeners")
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -98,8 +157,8 @@ class KafkaSource:
             await consumer.start()
         except KafkaError as exc:
             await consumer.stop()
-            raise SinkError(f"cannot reach Kafka at {','.join(self._cfg.bootstrap_servers)}: "
-                            f"{exc}") from exc
+            raise SinkError(await unreachable(self._cfg, exc, "the consumer of the input "
+                                              "topics")) from exc
         self._consumer = consumer
         self._lag = LagMeter(consumer)
         log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)

@@ -4,15 +4,22 @@ events of a fetch are counted and stamp their input."""
 
 from __future__ import annotations
 
+import asyncio
+import io
+import json
 import time
 from pathlib import Path
 
 import orjson
+import pytest
 import yaml
 
+from socd import app
 from socd.app import Daemon
 from socd.config import Config
+from socd.errors import SocdError
 from socd.event import Record
+from socd.telemetry.logging import configure
 from socd.telemetry.metrics import Metrics
 
 RULE = {"title": "critical", "id": "7c0d1e2f-0000-4000-8000-000000000001", "level": "critical",
@@ -85,3 +92,49 @@ def test_a_fetch_counts_events_and_stamps_only_its_inputs(tmp_path: Path) -> Non
               if name == "socd_last_event_timestamp_seconds"}
     assert list(stamps) == [(("input", "sensors.ndr"),)]
     assert before <= stamps[(("input", "sensors.ndr"),)] <= after
+
+
+def _logged(stream: io.StringIO) -> list[dict[str, object]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+@pytest.mark.parametrize(("fatal", "level"), [(None, "info"), (SocdError("boom"), "error")])
+async def test_stopped_is_logged_at_the_level_of_its_status(
+        tmp_path: Path, fatal: SocdError | None, level: str) -> None:
+    """``stopped`` ``status=error`` (exit status 1) is an error line, not an info one."""
+    write(tmp_path / "r.yml")
+    stream = io.StringIO()
+    configure("info", "json", stream=stream)
+    daemon = Daemon(config(tmp_path), Metrics())
+    daemon._fatal = fatal
+    if fatal is None:  # nothing in flight: the drain finishes at once
+        async def drained() -> None:
+            return None
+        daemon._drain = drained  # type: ignore[method-assign]
+    await daemon._shutdown()
+    stopped = [line for line in _logged(stream) if line["event"] == "stopped"]
+    assert len(stopped) == 1 and stopped[0]["level"] == level
+    assert stopped[0]["status"] == ("ok" if fatal is None else "error")
+
+
+async def test_a_drain_that_cannot_finish_is_an_error(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Elasticsearch down at SIGTERM: ``drain_timeout`` and ``stopped`` are errors, and the
+    daemon's status is the failure one (exit 1)."""
+    write(tmp_path / "r.yml")
+    stream = io.StringIO()
+    configure("info", "json", stream=stream)
+    monkeypatch.setattr(app, "DRAIN_TIMEOUT_S", 0.01)
+    daemon = Daemon(config(tmp_path), Metrics())
+    never = asyncio.Event()
+
+    async def stuck() -> None:
+        await never.wait()
+
+    daemon._drain = stuck  # type: ignore[method-assign]
+    await daemon._shutdown()
+    by_event = {line["event"]: line for line in _logged(stream)}
+    assert by_event["drain_timeout"]["level"] == "error"
+    assert by_event["stopped"]["level"] == "error"
+    assert by_event["stopped"]["status"] == "error"
+    assert daemon._fatal is not None

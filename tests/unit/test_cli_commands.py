@@ -5,6 +5,7 @@ rules), never a Python traceback."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import socket
 import subprocess
@@ -61,6 +62,9 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (base / "latin.txt").write_bytes(b"caf\xe9\n")
     (base / "events.jsonl").write_bytes(CYRADAR + b"\n")
     (base / "good.yaml").write_text(config_text())
+    (base / "console.yaml").write_text(config_text().replace("layer: 2", "layer: 7") +
+                                       "logging: {format: console}\n")
+    (base / "kibana.yaml").write_text(config_text() + "kibana: {url: https://kibana.example}\n")
     (base / "norules.yaml").write_text(config_text(rules="empty"))
     (base / "bad.yaml").write_text(config_text().replace("layer: 2", "layer: 7"))
     (base / "list.yaml").write_text("- a\n")
@@ -98,15 +102,32 @@ CASES: dict[str, Case] = {
     "check-config bad value": Case(("check-config", "-c", "{p}/bad.yaml"), 2,
                                    "inputs.0.layer: must be one of 1, 2, 3 or 4, not 7"),
     # run
-    "run missing file": Case(("run", "-c", "{p}/none.yaml"), 2, "no such file"),
-    "run bad value": Case(("run", "-c", "{p}/bad.yaml"), 2, "inputs.0.layer: must be one"),
-    "run no rules": Case(("run", "-c", "{p}/norules.yaml"), 2, "rules.paths: no rule loaded"),
+    # run: configuration problems are JSON log lines (logging.format json, the default, or a
+    # file that cannot be read), checked line by line below; text when the file says console
+    "run missing file": Case(("run", "-c", "{p}/none.yaml"), 2, "no such file", one_line=False),
+    "run bad value": Case(("run", "-c", "{p}/bad.yaml"), 2, '"key": "inputs.0.layer", '
+                          '"message": "must be one', one_line=False),
+    "run no rules": Case(("run", "-c", "{p}/norules.yaml"), 2, '"key": "rules.paths", '
+                         '"message": "no rule loaded', one_line=False),
+    "run not a mapping": Case(("run", "-c", "{p}/list.yaml"), 2, "a YAML mapping of sections",
+                              one_line=False),
+    "run bad value, console": Case(("run", "-c", "{p}/console.yaml"), 2,
+                                   "socd: {p}/console.yaml:3: inputs.0.layer: must be one"),
     "run servers unreachable": Case(("run", "-c", "{p}/good.yaml"), 1, '"event": "fatal"',
                                     one_line=False),
     # setup
     "setup missing file": Case(("setup", "-c", "{p}/none.yaml"), 2, "no such file"),
     "setup unreachable": Case(("setup", "-c", "{p}/good.yaml"), 1,
                               "socd: setup failed at http://127.0.0.1:1: ", one_line=False),
+    # a bad Kibana URL stops before Elasticsearch is touched (it is unreachable here: exit 1)
+    "setup bad --kibana": Case(("setup", "-c", "{p}/good.yaml", "--kibana", "not-a-url"), 2,
+                               "socd: --kibana 'not-a-url' is not an http:// or https:// URL"),
+    "setup bad --kibana, good key": Case(
+        ("setup", "-c", "{p}/kibana.yaml", "--kibana", "kibana:5601"), 2,
+        "socd: --kibana 'kibana:5601' is not an http:// or https:// URL"),
+    "setup --kibana without a URL": Case(("setup", "-c", "{p}/good.yaml", "--kibana"), 2,
+                                         "socd: <config>: kibana.url: no Kibana URL: give "
+                                         "socd setup --kibana URL, or set kibana.url"),
     # rules validate
     "validate missing path": Case(("rules", "validate", "{p}/none"), 2,
                                   "{p}/none: no such file or directory"),
@@ -200,6 +221,25 @@ def test_user_errors_are_one_clear_line(place: Path, name: str,
     assert case.needle.replace("{p}", str(place)) in err, err
     if case.one_line:
         assert err.count("\n") == 1 and err.endswith("\n"), err
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items()
+                                  if case.argv[:1] == ("run",) and case.status == 2
+                                  and "console" not in name])
+def test_run_logs_configuration_problems_as_json(
+        name: str, results: dict[str, subprocess.CompletedProcess[bytes]]) -> None:
+    """Every stderr line is one JSON object (``journalctl -o cat | jq .`` reads them): one
+    ``config_problem`` per problem with where it is, then one ``fatal``."""
+    lines = results[name].stderr.decode().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert all(isinstance(record, dict) for record in records)
+    *problems, fatal = records
+    assert problems and all(p["event"] == "config_problem" for p in problems)
+    assert {p["level"] for p in problems} <= {"error", "warning"}
+    assert any(p["level"] == "error" for p in problems)
+    assert all({"file", "line", "key", "message"} <= p.keys() for p in problems)
+    assert fatal["event"] == "fatal" and fatal["level"] == "error"
+    assert "problem" in fatal["error"] and "check-config" in fatal["error"]
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> set[str]:

@@ -20,17 +20,19 @@ import shutil
 import socket
 import ssl
 import subprocess
+import types
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import BodyPartReader, web
 from aiohttp.test_utils import TestServer
 from pydantic import ValidationError
 
-from socd.errors import ConfigError
+from socd.errors import ConfigError, UsageError
 from socd.sinks.kibana import (
     KibanaConfig,
     KibanaError,
@@ -38,6 +40,7 @@ from socd.sinks.kibana import (
     import_saved_objects,
     load_saved_objects,
 )
+from socd.sinks.kibana.client import kibana_url
 
 Answer = tuple[int, Any] | Callable[[list[dict[str, Any]]], tuple[int, Any]]
 
@@ -330,6 +333,36 @@ async def test_unreachable_kibana_is_a_retriable_error() -> None:
     with pytest.raises(KibanaError, match=f"cannot reach Kibana at {url}/api/") as caught:
         await import_saved_objects(KibanaConfig(), "socd", url)
     assert caught.value.retriable
+    message = str(caught.value)
+    assert "object at 0x" not in message and "ssl" not in message.lower()
+    assert f"connection refused (nothing listens on port {port})" in message
+    assert "check kibana.url (or --kibana) and that Kibana is running" in message
+    assert "\n" not in message
+
+
+def _connector_error(error: OSError, kind: type[aiohttp.ClientConnectorError]
+                     = aiohttp.ClientConnectorError) -> aiohttp.ClientConnectorError:
+    key = types.SimpleNamespace(host="kibana.example", port=5601, ssl=True, is_ssl=True)
+    return kind(key, error)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("error", "kind", "reason"), [
+    (ConnectionRefusedError(111, "Connect call failed"), aiohttp.ClientConnectorError,
+     "connection refused (nothing listens on port 5601)"),
+    (socket.gaierror(-2, "Name or service not known"), aiohttp.ClientConnectorDNSError,
+     "the name 'kibana.example' could not be resolved"),
+    (socket.gaierror(-2, "Name or service not known"), aiohttp.ClientConnectorError,
+     "the name 'kibana.example' could not be resolved"),
+    (TimeoutError(), aiohttp.ClientConnectorError, "no answer (timed out)"),
+    (OSError(113, "No route to host"), aiohttp.ClientConnectorError, "no route to host"),
+])
+def test_connection_failures_are_plain_words(error: OSError,
+                                              kind: type[aiohttp.ClientConnectorError],
+                                              reason: str) -> None:
+    """Each way a connection fails is named in words, never as aiohttp's repr-laden text."""
+    from socd.sinks.kibana.client import _connect_reason
+
+    assert _connect_reason(_connector_error(error, kind)) == reason
 
 
 async def test_a_silent_kibana_times_out() -> None:
@@ -383,8 +416,12 @@ async def test_https_with_the_configured_ca(certificate: tuple[Path, Path]) -> N
         assert url.startswith("https://")
         lines = await import_saved_objects(KibanaConfig(ca_certs=cert), "socd", url)
         assert lines[0].startswith("Kibana: imported 6")
-        with pytest.raises(KibanaError, match=r"set kibana\.ca_certs"):
+        with pytest.raises(KibanaError, match=r"set kibana\.ca_certs") as caught:
             await import_saved_objects(KibanaConfig(), "socd", url)
+        message = str(caught.value)
+        assert "object at 0x" not in message
+        assert f"cannot reach Kibana at {url}" in message
+        assert "TLS failed (certificate not trusted: " in message
     finally:
         await server.close()
     assert len(fake.seen) == 1
@@ -397,8 +434,29 @@ async def test_a_url_is_required() -> None:
     """Neither --kibana URL nor kibana.url: a configuration problem naming the key."""
     with pytest.raises(ConfigError, match=r"kibana.url: no Kibana URL"):
         await import_saved_objects(KibanaConfig(), "socd")
-    with pytest.raises(ConfigError, match=r"kibana.url: 'kibana:5601' is not an http"):
+    with pytest.raises(UsageError, match=r"^--kibana 'kibana:5601' is not an http"):
         await import_saved_objects(KibanaConfig(), "socd", "kibana:5601")
+
+
+@pytest.mark.parametrize(("configured", "option", "expected"), [
+    ("https://kibana.example:5601/", None, "https://kibana.example:5601"),
+    ("https://kibana.example:5601", "", "https://kibana.example:5601"),
+    ("https://kibana.example:5601", "http://other:5601/base/", "http://other:5601/base"),
+    (None, "http://127.0.0.1:5601", "http://127.0.0.1:5601"),
+])
+def test_the_option_overrides_the_key(configured: str | None, option: str | None,
+                                      expected: str) -> None:
+    assert kibana_url(KibanaConfig(url=configured), option) == expected
+
+
+@pytest.mark.parametrize("option", ["not-a-url", "kibana:5601", "ftp://kibana", "//kibana"])
+def test_a_bad_option_names_the_option_not_the_key(option: str) -> None:
+    """The value came from --kibana: the message says so, whatever kibana.url holds."""
+    for configured in (None, "https://kibana.example:5601"):
+        with pytest.raises(UsageError) as caught:
+            kibana_url(KibanaConfig(url=configured), option)
+        assert str(caught.value).startswith(f"--kibana {option!r} is not an http")
+        assert "kibana.url" not in str(caught.value)
 
 
 async def test_a_missing_ca_file_is_a_configuration_problem(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ import aiohttp
 
 from socd.config import KIBANA_URL as _URL
 from socd.config import KibanaConfig
-from socd.errors import ConfigError, Problem, SocdError
+from socd.errors import ConfigError, Problem, SocdError, UsageError
 from socd.sinks.kibana.objects import encode_ndjson, for_prefix, load_saved_objects
 
 
@@ -51,12 +52,13 @@ async def import_saved_objects(config: KibanaConfig, index_prefix: str,
 
     Returns one line for the import, one per object imported (``type id: title``, with the
     id Kibana stored it under when it chose another one), any warnings Kibana gave, and the
-    dashboard's address. Raises :class:`~socd.errors.ConfigError` for a missing or bad URL
+    dashboard's address. Raises :class:`~socd.errors.UsageError` for a bad ``url``,
+    :class:`~socd.errors.ConfigError` for a missing or bad ``kibana.url``
     or CA file, and :class:`KibanaError` when Kibana is unreachable, answers with an HTTP
     error (401, 403, 404, 413, 5xx …), or refuses any object (each one listed with its
     reason).
     """
-    base = _base_url(config, url)
+    base = kibana_url(config, url)
     objects = for_prefix(load_saved_objects(path), index_prefix)
     space_path = f"/s/{config.space}" if config.space not in (None, "default") else ""
     where = f"space {config.space or 'default'!r} of Kibana at {base}"
@@ -66,14 +68,25 @@ async def import_saved_objects(config: KibanaConfig, index_prefix: str,
     return _report(answer, objects, where, f"{base}{space_path}")
 
 
-def _base_url(config: KibanaConfig, url: str | None) -> str:
-    chosen = url if url is not None else config.url
+def kibana_url(config: KibanaConfig, url: str | None) -> str:
+    """The Kibana base URL, without a trailing ``/``: ``url`` (``--kibana URL``) when given
+    and not empty, else ``config.url`` (``kibana.url``).
+
+    Raises :class:`~socd.errors.UsageError` naming ``--kibana`` for a bad option value, and
+    :class:`~socd.errors.ConfigError` naming ``kibana.url`` when neither is set or the key's
+    value is bad. ``socd setup`` calls it before touching Elasticsearch.
+    """
+    example = "an http:// or https:// URL such as https://kibana.example:5601"
+    if url:
+        if not _URL.match(url):
+            raise UsageError(f"--kibana {url!r} is not {example}: give Kibana's base URL")
+        return url.rstrip("/")
+    chosen = config.url
     if chosen is None:
         raise ConfigError([Problem(None, "no Kibana URL: give socd setup --kibana URL, "
                                          "or set kibana.url", key="kibana.url")])
     if not _URL.match(chosen):
-        raise ConfigError([Problem(None, f"{chosen!r} is not an http:// or https:// URL such "
-                                         "as https://kibana.example:5601", key="kibana.url")])
+        raise ConfigError([Problem(None, f"{chosen!r} is not {example}", key="kibana.url")])
     return chosen.rstrip("/")
 
 
@@ -104,15 +117,47 @@ async def _post_file(config: KibanaConfig, endpoint: str, payload: bytes) -> tup
         async with aiohttp.ClientSession(timeout=timeout) as session, session.post(
                 endpoint, data=form, headers=headers, ssl=tls) as response:
             return response.status, await response.text()
-    except aiohttp.ClientSSLError as exc:
-        raise KibanaError(f"TLS with Kibana failed ({endpoint}): {exc}; set kibana.ca_certs "
-                          "to the CA that signed Kibana's certificate") from exc
+    except (aiohttp.ClientSSLError, ssl.SSLError) as exc:
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: TLS failed ({_tls_reason(exc)}); "
+                          "set kibana.ca_certs to the CA that signed Kibana's certificate, "
+                          "and check that kibana.url (or --kibana) is Kibana's https:// "
+                          "address") from exc
     except TimeoutError as exc:  # before ClientError: aiohttp's timeouts are both
         raise KibanaError(f"Kibana did not answer within {config.request_timeout:g} s "
-                          f"({endpoint}); raise kibana.request_timeout if it is busy",
-                          retriable=True) from exc
+                          f"({endpoint}); check that Kibana is running, or raise "
+                          "kibana.request_timeout if it is busy", retriable=True) from exc
+    except aiohttp.ClientConnectorError as exc:
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: {_connect_reason(exc)}; check "
+                          "kibana.url (or --kibana) and that Kibana is running and reachable "
+                          "from this host", retriable=True) from exc
     except aiohttp.ClientError as exc:
-        raise KibanaError(f"cannot reach Kibana at {endpoint}: {exc}", retriable=True) from exc
+        detail = str(exc) if " object at 0x" not in str(exc) else ""
+        raise KibanaError(f"cannot reach Kibana at {endpoint}: {type(exc).__name__}"
+                          f"{': ' + detail if detail else ''}; check kibana.url (or --kibana) "
+                          "and that Kibana is running", retriable=True) from exc
+
+
+def _connect_reason(exc: aiohttp.ClientConnectorError) -> str:
+    """The connection's failure in plain words (aiohttp's own text holds Python reprs)."""
+    cause = exc.os_error
+    if isinstance(exc, aiohttp.ClientConnectorDNSError) or isinstance(cause, socket.gaierror):
+        return f"the name {exc.host!r} could not be resolved"
+    if isinstance(cause, ConnectionRefusedError):
+        return f"connection refused (nothing listens on port {exc.port})"
+    if isinstance(cause, TimeoutError):
+        return "no answer (timed out)"
+    if cause.strerror:
+        return cause.strerror[0].lower() + cause.strerror[1:]
+    return type(cause).__name__
+
+
+def _tls_reason(exc: BaseException) -> str:
+    cause = getattr(exc, "certificate_error", None) or getattr(exc, "os_error", None) or exc
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        return f"certificate not trusted: {cause.verify_message}"
+    if isinstance(cause, ssl.SSLError):
+        return str(getattr(cause, "reason", None) or "handshake failed")
+    return "handshake failed"
 
 
 def _message(body: str) -> str:
