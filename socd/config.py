@@ -219,8 +219,7 @@ class ElasticsearchConfig(_Model):
 
     @model_validator(mode="after")
     def _auth(self) -> ElasticsearchConfig:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together: set both or neither")
+        _raise_first(_login_problems(self.model_dump()))
         return self
 
 
@@ -298,10 +297,7 @@ class KibanaConfig(_Model):
 
     @model_validator(mode="after")
     def _auth(self) -> KibanaConfig:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together: set both or neither")
-        if self.api_key is not None and self.username is not None:
-            raise ValueError("set api_key or username/password, not both")
+        _raise_first(_auth_problems(self.model_dump()))
         return self
 
 
@@ -339,6 +335,37 @@ class Config(_Model):
         return Problem(None, message, key=".".join(str(p) for p in loc), warning=warning)
 
 
+def _login_problems(section: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a section's ``username`` and ``password`` taken together: one
+    message per problem. ``section`` may be the raw mapping of a section whose other keys
+    failed, so the check runs however the rest of it fared."""
+    if (section.get("username") is None) != (section.get("password") is None):
+        return ["username and password go together: set both or neither"]
+    return []
+
+
+def _auth_problems(section: Mapping[str, Any]) -> list[str]:
+    """:func:`_login_problems`, and an ``api_key`` set beside a ``username`` (Kibana)."""
+    problems = _login_problems(section)
+    if section.get("api_key") is not None and section.get("username") is not None:
+        problems.append("set api_key or username/password, not both")
+    return problems
+
+
+def _raise_first(problems: list[str]) -> None:
+    if problems:
+        raise ValueError(problems[0])
+
+
+_SECTION_CHECKS = {
+    "elasticsearch": (("username", "password"), _login_problems),
+    "kibana": (("username", "password", "api_key"), _auth_problems),
+}
+"""The checks across the keys of one section, with the keys each reads: run on the raw
+section when other keys of it fail (a model validator runs only when every key of its model
+is valid), skipped when a key it reads is itself wrong (that key is reported on its own)."""
+
+
 def check_zone(value: str) -> str:
     """``value`` if it names an IANA time zone; ValueError (with what to write) if not."""
     try:
@@ -352,9 +379,12 @@ def check_zone(value: str) -> str:
 # --------------------------------------------------------------------------- across keys
 
 
-def _topics(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
+Loc = tuple[str | int, ...]
+
+
+def _topics(config: Config) -> list[tuple[Loc, str]]:
     """Every Kafka topic the configuration names, with its key (sharing only when set)."""
-    found: list[tuple[tuple[str | int, ...], str]] = [
+    found: list[tuple[Loc, str]] = [
         (("inputs", index, "topic"), item.topic) for index, item in enumerate(config.inputs)]
     found.append((("dead_letter", "topic"), config.dead_letter.topic))
     if "sharing" in config.model_fields_set:
@@ -362,29 +392,76 @@ def _topics(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
     return found
 
 
+def _raw_topics(data: Mapping[str, Any]) -> list[tuple[Loc, str]]:
+    """The valid Kafka topics of a configuration that did not validate as a whole, with their
+    keys, as :func:`_topics` would give them (an invalid topic is reported on its own)."""
+    found: list[tuple[Loc, str | None]] = []
+    inputs = data.get("inputs")
+    if isinstance(inputs, list):
+        found.extend((("inputs", index, "topic"), item.get("topic"))
+                     for index, item in enumerate(inputs) if isinstance(item, dict))
+    for section, default in (("dead_letter", DeadLetterConfig().topic),
+                             ("sharing", SharingConfig().topic)):
+        if section not in data:
+            if section == "dead_letter":
+                found.append(((section, "topic"), default))
+            continue
+        body = data[section]
+        topic = body.get("topic", default) if isinstance(body, dict) else None
+        found.append(((section, "topic"), topic))
+    valid: list[tuple[Loc, str]] = []
+    for loc, topic in found:
+        if isinstance(topic, str):
+            try:
+                valid.append((loc, _kafka_topic(topic)))
+            except ValueError:
+                continue
+    return valid
+
+
 def config_problems(config: Config) -> list[Problem]:
     """What is wrong across keys: a topic named twice, or two topics Kafka cannot hold side
     by side (names equal once ``.`` and ``_`` are taken alike: Kafka refuses to create the
     second, ``Topic.hasCollision``)."""
-    problems: list[Problem] = []
-    first: dict[str, tuple[str | int, ...]] = {}
-    unified: dict[str, tuple[tuple[str | int, ...], str]] = {}
-    for loc, topic in _topics(config):
+    return [config.problem(loc, message) for loc, message in _topic_problems(_topics(config))]
+
+
+def _topic_problems(topics: Sequence[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
+    """The problems of :func:`config_problems`, as (key, message)."""
+    problems: list[tuple[Loc, str]] = []
+    first: dict[str, Loc] = {}
+    unified: dict[str, tuple[Loc, str]] = {}
+    for loc, topic in topics:
         earlier = first.get(topic)
         if earlier is not None:
-            problems.append(config.problem(loc, (
+            problems.append((loc, (
                 f"topic {topic!r} is also {_dotted(earlier)}: every input needs its own topic, "
                 "and the dead-letter topic must be none of them")))
             continue
         first[topic] = loc
         other = unified.get(topic.replace(".", "_"))
         if other is not None:
-            problems.append(config.problem(loc, (
+            problems.append((loc, (
                 f"Kafka cannot hold both {other[1]!r} ({_dotted(other[0])}) and {topic!r}: it "
                 "takes '.' and '_' alike in metric names and refuses the second: rename one")))
             continue
         unified[topic.replace(".", "_")] = (loc, topic)
     return problems
+
+
+def _partial_problems(data: Mapping[str, Any], origin: Origin, failed: set[Loc],
+                      reported: list[Problem]) -> list[Problem]:
+    """The checks across keys, run on a configuration some of whose keys failed (their keys
+    in ``failed``): on whatever did validate, so that one run shows every problem. Problems
+    already in ``reported`` are not repeated."""
+    found = [origin.problem(loc, message) for loc, message in _topic_problems(_raw_topics(data))]
+    for section, (keys, check) in _SECTION_CHECKS.items():
+        body = data.get(section)
+        if isinstance(body, dict) and not any(
+                loc[:2] == (section, key) for loc in failed for key in keys):
+            found.extend(origin.problem((section,), message) for message in check(body))
+    seen = {(problem.key, problem.message) for problem in reported}
+    return [problem for problem in found if (problem.key, problem.message) not in seen]
 
 
 def config_warnings(config: Config) -> list[Problem]:
@@ -455,9 +532,12 @@ def validate_config(raw: RawConfig) -> Config | None:
     try:
         config = Config.model_validate(raw.data)
     except ValidationError as exc:
+        failed: set[Loc] = set()
         for err in exc.errors():
+            failed.add(tuple(err["loc"]))
             raw.problems.append(raw.origin.problem(error_key(err),
                                                    describe(err, _UNKNOWN_KEY_HINT)))
+        raw.problems.extend(_partial_problems(raw.data, raw.origin, failed, raw.problems))
         if "sharing" in raw.data:
             raw.problems.append(_sharing_warning(raw.origin))
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -28,6 +28,7 @@ from sigma.rule import SigmaRule
 from socd.classify.locate import LazyLines, Lines, locate, message_of
 from socd.classify.model import LEVELS, RuleInfo, threat_class_of
 from socd.classify.sigmaconf import POLICY
+from socd.classify.toplevel import check_top_level
 from socd.errors import Problem
 
 RULE_SUFFIXES = (".yml", ".yaml")
@@ -110,10 +111,16 @@ def _read_file(path: Path) -> tuple[list[LoadedRule], list[SigmaFilter], list[Pr
     if not mappings:
         return [], [], problems
     source = sx.SigmaRuleLocation(path)
+    wrong: set[str] = set()
     try:
         if len(mappings) == 1 and not _COLLECTION_KEYS & mappings[0].data.keys():
-            # a plain single rule: what SigmaCollection would do, without its extra passes
-            single = SigmaRule.from_dict(mappings[0].data, collect_errors=True, source=source,
+            # a plain single rule: what SigmaCollection would do, without its extra passes;
+            # socd's own checks of the top-level keys first, the wrong ones left out
+            only = mappings[0]
+            top, wrong = check_top_level(name, only.data, only.lines, only.start)
+            problems.extend(top)
+            data = {k: v for k, v in only.data.items() if k not in wrong}
+            single = SigmaRule.from_dict(data, collect_errors=True, source=source,
                                          policy=POLICY)
             collection = SigmaCollection([single], errors=list(single.errors),
                                          collect_filters=True, resolve_references=False)
@@ -122,9 +129,13 @@ def _read_file(path: Path) -> tuple[list[LoadedRule], list[SigmaFilter], list[Pr
                 [d.data for d in mappings], collect_errors=True, source=source,
                 collect_filters=True, resolve_references=False, policy=POLICY,
             )
-    except Exception as error:  # pySigma fails on some malformed structures
-        problems.append(Problem(name, f"cannot be parsed as a Sigma rule: {error}",
+    except sx.SigmaError as error:
+        problems.append(Problem(name, f"cannot be read as a Sigma rule: {message_of(error)}",
                                 line=mappings[0].start))
+        return [], [], problems
+    except Exception:  # pySigma trips over some malformed structures: say so in socd's words
+        if not problems:
+            problems.append(Problem(name, _UNREADABLE, line=mappings[0].start))
         return [], [], problems
     producers = [d for d in mappings if d.data.get("action") in (None, "repeat")]
     rule_docs = [d for d in producers if "filter" not in d.data]
@@ -137,7 +148,7 @@ def _read_file(path: Path) -> tuple[list[LoadedRule], list[SigmaFilter], list[Pr
     rules: list[LoadedRule] = []
     for position, rule in enumerate(collection.rules):
         rule_doc = rule_docs[position] if len(rule_docs) == len(collection.rules) else None
-        loaded = _check_rule(name, rule, rule_doc, problems)
+        loaded = _check_rule(name, rule, rule_doc, problems, wrong)
         if loaded is not None:
             rules.append(loaded)
     filters: list[SigmaFilter] = []
@@ -149,6 +160,12 @@ def _read_file(path: Path) -> tuple[list[LoadedRule], list[SigmaFilter], list[Pr
             filters.append(sigma_filter)
     return rules, filters, problems
 
+
+_UNREADABLE = (
+    "cannot be read as a Sigma rule: a key holds a value of the wrong kind; check each key "
+    "against the Sigma specification (text for title, id, status and level, a list for tags, "
+    "a mapping for logsource and detection, lists of text or mappings under detection)")
+"""Said when pySigma fails with a Python error rather than one of its own."""
 
 _COLLECTION_KEYS = frozenset(("action", "correlation", "filter"))
 """Keys that make a document more than a plain rule."""
@@ -207,23 +224,30 @@ def _documents(name: str, text: str, problems: list[Problem]) -> list[_Document]
 
 def _check_rule(
     name: str, rule: SigmaRule | SigmaCorrelationRule, document: _Document | None,
-    problems: list[Problem],
+    problems: list[Problem], wrong: Collection[str] = (),
 ) -> LoadedRule | None:
-    """Collect a rule's problems; the rule if it has none."""
+    """Collect a rule's problems; the rule if it has none. ``wrong``: the top-level keys
+    socd's own checks already reported (left out of what pySigma read), not reported again."""
     lines: Lines = document.lines if document is not None else {}
     start = document.start if document is not None else None
-    found = [_located(name, error, document) for error in rule.errors]
+    found = [_located(name, error, document) for error in rule.errors
+             if _top_key(error, document) not in wrong]
     reported = {type(error) for error in rule.errors}
-    if rule.id is None and sx.SigmaIdentifierError not in reported:
+    if rule.id is None and sx.SigmaIdentifierError not in reported and "id" not in wrong:
         found.append(Problem(name, "the rule has no id: add 'id:' with a new UUID",
                              line=start, key="id"))
     level = str(rule.level) if rule.level is not None else None
-    if level is None and sx.SigmaLevelError not in reported:
+    if level is None and sx.SigmaLevelError not in reported and "level" not in wrong:
         found.append(Problem(
             name, f"the rule has no level: add 'level:' ({', '.join(LEVELS)})",
             line=start, key="level",
         ))
     layer, share = _socd_settings(name, rule.custom_attributes.get("socd"), lines, start, found)
+    if (found or wrong) and isinstance(rule, SigmaRule) and "detection" not in wrong:
+        # the rule will not be compiled, where its condition is checked: check it here, so
+        # its problems come with the others
+        found.extend(problem for problem in _condition_problems(name, rule, document)
+                     if problem not in found)
     problems.extend(found)
     if found or level is None:
         return None
@@ -241,6 +265,43 @@ def _check_rule(
         layer=layer, share=share, source=name, logsource=logsource,
     )
     return LoadedRule(info, rule, lines)
+
+
+def _top_key(error: sx.SigmaError, document: _Document | None) -> str | None:
+    """The top-level key a pySigma error is about (None when unknown)."""
+    for kind, key in _TOP_KEY_OF_ERROR:
+        if isinstance(error, kind):
+            return key
+    where = _located("", error, document).key
+    return where.split(".")[0] if where else None
+
+
+_TOP_KEY_OF_ERROR: tuple[tuple[type[sx.SigmaError], str], ...] = (
+    (sx.SigmaDetectionError, "detection"), (sx.SigmaConditionError, "detection"),
+    (sx.SigmaLogsourceError, "logsource"), (sx.SigmaIdentifierError, "id"),
+    (sx.SigmaLevelError, "level"), (sx.SigmaStatusError, "status"),
+    (sx.SigmaTitleError, "title"), (sx.SigmaTagError, "tags"),
+)
+"""pySigma errors about a key left out of what pySigma read (see :mod:`toplevel`)."""
+
+
+def _condition_problems(name: str, rule: SigmaRule,
+                        document: _Document | None) -> list[Problem]:
+    """The problems of a rule's conditions (an undefined detection, bad syntax), as the
+    compile phase would find them."""
+    try:
+        conditions = rule.detection.parsed_condition
+    except Exception:  # no detection at all: reported already
+        return []
+    found: list[Problem] = []
+    for condition in conditions:
+        try:
+            condition.parse()
+        except sx.SigmaError as error:
+            found.append(_located(name, error, document))
+        except Exception:  # a condition pySigma cannot read: the compile phase reports it
+            continue
+    return found
 
 
 def _socd_settings(
