@@ -302,6 +302,7 @@ class Daemon:
         if head.done():
             return
         log.warning("delivery_stalled", seconds=STALL_S, in_flight=len(self._in_flight))
+        stalled = time.monotonic()
         while not head.done() and not self._stopping.is_set():
             source.pause(True)
             records = await self._fetch_unless_stopping(source, 0)
@@ -309,6 +310,9 @@ class Daemon:
                 self._launch(self._process(records))
             await asyncio.wait({head}, timeout=1.0)
         source.pause(False)
+        if head.done():
+            log.info("delivery_resumed", stalled_seconds=round(
+                STALL_S + time.monotonic() - stalled, 1), in_flight=len(self._in_flight))
 
     async def _fetch_unless_stopping(self, source: KafkaSource, timeout_ms: int) -> list[Record]:
         """A fetch that a stop request interrupts: while a rebalance is pending, aiokafka's

@@ -18,8 +18,8 @@ Repeats are rate-limited per logger, level and event (for a library: its message
 arguments, so ``"Connection to %s failed"`` is one kind whatever the address): at most
 :data:`REPEAT_BURST` lines of a kind in :data:`REPEAT_WINDOW_SECONDS`; the rest are counted
 and reported in one ``log_repeats_suppressed`` line (``suppressed``: the count,
-``repeated_logger`` and ``repeated_event``: the kind) when the kind appears again after its
-window, and for every kind still pending when logging shuts down.
+``repeated_logger`` and ``repeated_event``: the kind) with the first line of any kind logged
+after its window has ended, and for every kind still pending when logging shuts down.
 """
 
 from __future__ import annotations
@@ -114,10 +114,17 @@ class RepeatLimitingHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._burst = burst
         # kind → [window start, lines written in it, lines held back in it]
         self._kinds: dict[_Kind, list[float]] = {}
+        self._swept = float("-inf")
 
     def emit(self, record: logging.LogRecord) -> None:
         kind = _kind_of(record)
         now = self._clock()
+        if now - self._swept >= 1.0:  # report held-back kinds whose window has ended
+            self._swept = now
+            for other, held in self._kinds.items():
+                if held[2] and now - held[0] >= self._window and other != kind:
+                    super().emit(_suppressed_record(other, int(held[2]), record))
+                    held[2] = 0
         state = self._kinds.get(kind)
         if state is None or now - state[0] >= self._window:
             if state is not None and state[2]:

@@ -163,3 +163,18 @@ def test_a_real_process_writes_only_json_lines() -> None:
     assert [line["logger"] for line in written] == [
         "socd.app", "aiokafka.conn", "asyncio", "py.warnings"]
     assert "old API" in written[-1]["event"]
+
+
+def test_held_back_repeats_are_reported_with_the_next_line_of_any_kind(
+        stream: io.StringIO, clock: Clock) -> None:
+    """An outage ends and its kind stops: the count comes with the next line socd logs after
+    the window (delivery resumed, say), not only at shutdown."""
+    node_pool = logging.getLogger("elastic_transport.node_pool")
+    for attempt in range(REPEAT_BURST + 3):
+        node_pool.warning("Node %s has failed for %d times", "http://es:9200", attempt)
+    clock.now = REPEAT_WINDOW_SECONDS + 5
+    get_logger("socd.elasticsearch").info("delivery_resumed")
+    written = lines(stream)
+    assert [line["event"] for line in written[-2:]] == ["log_repeats_suppressed",
+                                                        "delivery_resumed"]
+    assert written[-2]["suppressed"] == 3
