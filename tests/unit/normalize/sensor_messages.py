@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from socd.normalize import Normalizer, build_normalizer
 from socd.normalize.paths import put_path
 
 # the required fields of each JSON connector, valid
@@ -51,3 +52,14 @@ def settable(connector: str, path: str) -> bool:
     if FORMATS[connector] != "json":
         return not path.startswith(("header.", "syslog.", "extension."))
     return path not in REQUIRED[connector]
+
+
+NORMALIZERS: dict[str, Normalizer] = {}
+
+
+def normalize(connector: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The document a built-in connector makes of a message holding ``values``."""
+    if connector not in NORMALIZERS:
+        NORMALIZERS[connector] = build_normalizer(connector, sensor="s", timezone="UTC",
+                                                  keep_original=False)
+    return NORMALIZERS[connector].normalize(message_for(connector, values))

@@ -14,17 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socd.normalize import Normalizer, build_normalizer
-from tests.unit.normalize.sensor_messages import message_for
-
-NORMALIZERS: dict[str, Normalizer] = {}
-
-
-def normalize(connector: str, values: dict[str, Any]) -> dict[str, Any]:
-    if connector not in NORMALIZERS:
-        NORMALIZERS[connector] = build_normalizer(connector, sensor="s", timezone="UTC",
-                                                  keep_original=False)
-    return NORMALIZERS[connector].normalize(message_for(connector, values))
-
+from tests.unit.normalize.sensor_messages import normalize
 
 # -- the example of the issue: Cyradar's address indicators -------------------------------------
 

@@ -10,21 +10,11 @@ from typing import Any
 import orjson
 import pytest
 
-from socd.normalize import Normalizer, build_normalizer, builtin_connectors
+from socd.normalize import build_normalizer, builtin_connectors
 from socd.normalize.ecs import ecs_field
 from socd.normalize.mapping import load_mapping_file
 from socd.normalize.paths import lookup
-from tests.unit.normalize.sensor_messages import FORMATS, message_for, settable
-
-NORMALIZERS: dict[str, Normalizer] = {}
-
-
-def normalize(connector: str, values: dict[str, Any]) -> dict[str, Any]:
-    if connector not in NORMALIZERS:
-        NORMALIZERS[connector] = build_normalizer(connector, sensor="s", timezone="UTC",
-                                                  keep_original=False)
-    return NORMALIZERS[connector].normalize(message_for(connector, values))
-
+from tests.unit.normalize.sensor_messages import FORMATS, normalize, settable
 
 # -- the example of the issue ------------------------------------------------------------------
 
