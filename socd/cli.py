@@ -57,6 +57,17 @@ def _text(value: str) -> str:
     return value
 
 
+def _count(value: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value!r} is negative: give 0 or more")
+    return number
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socd", description="Security-operations alert aggregator: Kafka → ECS → "
@@ -122,6 +133,37 @@ def _parser() -> argparse.ArgumentParser:
                            help="observer name for events that carry none")
     normalize.add_argument("--timezone", default="Asia/Ho_Chi_Minh", type=_zone,
                            help="zone for timestamps without an offset (an IANA name)")
+
+    letters = sub.add_parser("dead-letters", help="read the dead-letter topic and send "
+                             "letters back to their topics")
+    letters_sub = letters.add_subparsers(dest="letters_command", required=True,
+                                         metavar="ACTION")
+    show = letters_sub.add_parser(
+        "list", help="counts by reason, connector and topic; the newest letters",
+        description="Read dead_letter.topic to its end (as of the start) and print counts by "
+        "reason, connector and original topic, and the newest letters with their reason, "
+        "detail, origin (topic/partition/offset) and time.")
+    show.add_argument("-c", "--config", required=True, type=Path, help="config file")
+    show.add_argument("--limit", type=_count, default=10, help="newest letters shown (10)")
+    show.add_argument("--format", choices=("text", "json"), default="text",
+                      help="text for a person (default), json for a program")
+    again = letters_sub.add_parser(
+        "replay", help="send letters' original messages back to their topics",
+        description="Send the original value, key and headers of the matching letters back "
+        "to their original topic, marked socd.replayed. Failed replays are skipped unless "
+        "--again; truncated letters cannot be replayed.")
+    again.add_argument("-c", "--config", required=True, type=Path, help="config file")
+    again.add_argument("--reason", action="append", default=[], type=_text,
+                       help="only letters with this socd.reason (repeatable)")
+    again.add_argument("--connector", action="append", default=[], type=_text,
+                       help="only letters of this connector (repeatable)")
+    again.add_argument("--since", type=_text, metavar="TIME",
+                       help="only letters dead-lettered at or after TIME (ISO-8601; no "
+                       "offset: UTC) or within a duration back from now (2h, 7d)")
+    again.add_argument("--again", action="store_true",
+                       help="also replay letters that are themselves failed replays")
+    again.add_argument("--dry-run", action="store_true",
+                       help="print what would be sent; send nothing")
 
     from socd import simulate
 
@@ -222,7 +264,28 @@ def _dispatch(args: argparse.Namespace) -> int:
         return asyncio.run(_setup(config, args.kibana))
     if command == "run":
         return _run(args.config)
+    if command == "dead-letters":
+        return _dead_letters(args)
     raise AssertionError(command)
+
+
+def _dead_letters(args: argparse.Namespace) -> int:
+    """``socd dead-letters list|replay`` (see :mod:`socd.deadletters`)."""
+    import logging
+
+    from socd import deadletters
+
+    config = load_config(args.config)
+    # Failures reach the user as one line of socd's (below); aiokafka's own log would repeat
+    # them as library text.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    if args.letters_command == "list":
+        return asyncio.run(deadletters.list_letters(config, limit=args.limit, fmt=args.format,
+                                                    out=sys.stdout))
+    since = deadletters.parse_since(args.since) if args.since else None
+    filters = deadletters.Filters(frozenset(args.reason), frozenset(args.connector), since)
+    return asyncio.run(deadletters.replay(config, filters, again=args.again,
+                                          dry_run=args.dry_run, out=sys.stdout))
 
 
 def check_config(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:

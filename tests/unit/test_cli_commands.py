@@ -176,6 +176,20 @@ CASES: dict[str, Case] = {
     "normalize empty sensor": Case(("normalize", "--connector", "cyradar", "--events",
                                     "{p}/events.jsonl", "--sensor", ""), 2,
                                    "argument --sensor: must not be empty", one_line=False),
+    # dead-letters
+    "dead-letters list missing file": Case(("dead-letters", "list", "-c", "{p}/none.yaml"), 2,
+                                           "{p}/none.yaml: no such file: check the path"),
+    "dead-letters list bad --limit": Case(("dead-letters", "list", "-c", "{p}/good.yaml",
+                                           "--limit", "-1"), 2, "is negative", one_line=False),
+    "dead-letters list unreachable": Case(("dead-letters", "list", "-c", "{p}/good.yaml"), 1,
+                                          "socd: cannot start the reader of the dead-letter "
+                                          "topic 'socd.dead-letter': kafka.bootstrap_servers"),
+    "dead-letters replay bad --since": Case(("dead-letters", "replay", "-c", "{p}/good.yaml",
+                                             "--since", "yesterday"), 2,
+                                            "socd: --since 'yesterday': give an ISO-8601 time"),
+    "dead-letters replay unreachable": Case(("dead-letters", "replay", "-c", "{p}/good.yaml",
+                                             "--reason", "not_json"), 1,
+                                            "socd: cannot start the reader of the dead-letter"),
     # simulate
     "simulate output folder": Case(("simulate", "--count", "1", "--output", "{p}/folder"), 2,
                                    "socd: {p}/folder: this is a folder"),

@@ -1,0 +1,138 @@
+"""``socd dead-letters list`` and ``replay`` on the real servers, end to end: the daemon
+dead-letters bad messages; ``list`` counts them and shows their origin; ``replay`` sends the
+original bytes, key and headers back to their topic marked ``socd.replayed``; the daemon
+dead-letters them again carrying the mark; a second ``replay`` sends nothing unless
+``--again``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from socd.devservers import Endpoints, free_port
+from tests.integration.conftest import TopicMaker
+from tests.integration.helpers import daemon, read_topic, wait_committed, write_config
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def socd(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCD_")}
+    return subprocess.run([sys.executable, "-m", "socd", *argv], capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
+                          check=False)
+
+
+async def run_socd(*argv: str) -> subprocess.CompletedProcess[str]:
+    result = await asyncio.to_thread(socd, *argv)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+THREAT = orjson.dumps({"alert_id": "d-1", "detected_at": "2026-02-03T10:00:00+07:00",
+                       "severity": 9, "category": "apt_c2"})
+
+
+async def test_list_replay_and_no_replay_loop(servers: Endpoints, unique: str,
+                                              create_topics: TopicMaker,
+                                              tmp_path: Path) -> None:
+    """Two messages the connector refuses (not JSON) are dead-lettered; ``list`` reports
+    them by reason, connector and topic with their origin; ``replay --dry-run`` sends
+    nothing; ``replay`` sends both back with their key and headers and ``socd.replayed``;
+    failing again, their new letters carry ``socd.replayed``; ``replay`` then sends nothing
+    (failed replays skipped, originals superseded), ``replay --again`` sends the two newest
+    copies once."""
+    input_topic, dead_topic = f"sensors.cyradar.{unique}", f"socd.dead-letter.{unique}"
+    await create_topics(input_topic, partitions=1)
+    await create_topics(dead_topic)
+    group = f"socd-test-{unique}"
+    config = str(write_config(tmp_path / "socd.yaml", servers, unique, free_port()))
+
+    with daemon(Path(config), tmp_path / "socd.log") as process:
+        producer = AIOKafkaProducer(bootstrap_servers=servers.kafka, acks="all")
+        await producer.start()
+        try:
+            await producer.send_and_wait(input_topic, THREAT, key=b"k0")
+            await producer.send_and_wait(input_topic, b"broken one", key=b"k1",
+                                         headers=[("trace", b"t-1")])
+            await producer.send_and_wait(input_topic, b"broken two", key=b"k2")
+        finally:
+            await producer.stop()
+        first = await read_topic(servers.kafka, dead_topic, 2, timeout=60)
+        assert len(first) == 2
+        assert await wait_committed(servers.kafka, group, input_topic, 3, process) == 3
+
+        listed = await run_socd("dead-letters", "list", "-c", config, "--format", "json")
+        assert listed.returncode == 0, listed.stderr
+        report = orjson.loads(listed.stdout)
+        assert report["total"] == 2 and report["failed_replays"] == 0
+        assert report["by_reason"] == {"not_json": 2}
+        assert report["by_connector"] == {"cyradar": 2}
+        assert report["by_topic"] == {input_topic: 2}
+        assert sorted((n["topic"], n["partition"], n["offset"]) for n in report["newest"]) == [
+            (input_topic, 0, 1), (input_topic, 0, 2)]
+        text = await run_socd("dead-letters", "list", "-c", config, "--limit", "1")
+        assert text.returncode == 0 and f"{dead_topic}: 2 dead letters" in text.stdout
+        assert text.stdout.count(f"{input_topic}/0/") == 1  # the newest one only
+
+        dry = await run_socd("dead-letters", "replay", "-c", config, "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert dry.stdout.count("would send ") == 2
+        assert "would replay 2 of 2 matching" in dry.stdout
+        none = await run_socd("dead-letters", "replay", "-c", config, "--reason", "too_large")
+        assert "replayed 0 of 0 matching" in none.stdout
+
+        sent = await run_socd("dead-letters", "replay", "-c", config, "--connector",
+                              "cyradar", "--reason", "not_json", "--since", "1h")
+        assert sent.returncode == 0, sent.stderr
+        assert "replayed 2 of 2 matching" in sent.stdout
+        letters = await read_topic(servers.kafka, dead_topic, 4, timeout=60)
+        assert await wait_committed(servers.kafka, group, input_topic, 5, process) == 5
+
+        assert len(letters) == 4
+        where = {f"{dead_topic}/{r.partition}/{r.offset}": r for r in first}
+        again = [r for r in letters if any(k == "socd.replayed" for k, _ in r.headers)]
+        assert len(again) == 2
+        for record in again:
+            headers = dict(record.headers)
+            origin = where[headers["socd.replayed"].decode()]
+            assert (record.value, record.key) == (origin.value, origin.key)
+            assert headers["socd.topic"].decode() == input_topic
+            assert headers["socd.offset"] in (b"3", b"4")
+            assert headers.get("trace") == dict(origin.headers).get("trace")
+        assert any(dict(r.headers).get("trace") == b"t-1" for r in again)
+
+        listed = await run_socd("dead-letters", "list", "-c", config, "--format", "json")
+        assert orjson.loads(listed.stdout)["failed_replays"] == 2
+        skipped = await run_socd("dead-letters", "replay", "-c", config)
+        assert skipped.returncode == 0, skipped.stderr
+        assert "replayed 0 of 4 matching" in skipped.stdout
+        assert "2 failed replays skipped" in skipped.stdout
+        assert "2 replayed before and failed again" in skipped.stdout
+        forced = await run_socd("dead-letters", "replay", "-c", config, "--again")
+        assert "replayed 2 of 4 matching" in forced.stdout, forced.stdout
+        assert await wait_committed(servers.kafka, group, input_topic, 7, process) == 7
+
+    # Every replay's sends were acknowledged before it returned, so the topic now holds all
+    # that was ever sent: the three produced, two by `replay`, two by `replay --again`; the
+    # dry run, the too_large filter and the skipping replay sent nothing.
+    assert len(await read_topic(servers.kafka, input_topic, 8, timeout=5)) == 7
+
+async def test_list_of_a_missing_topic_is_one_line(servers: Endpoints, unique: str,
+                                                   tmp_path: Path) -> None:
+    """A dead-letter topic that does not exist: one line naming the key, exit 2."""
+    config = str(write_config(tmp_path / "socd.yaml", servers, unique, free_port()))
+    result = await run_socd("dead-letters", "list", "-c", config)
+    assert result.returncode == 2
+    assert result.stderr == (f"socd: dead_letter.topic 'socd.dead-letter.{unique}': no such "
+                             f"topic on Kafka at {servers.kafka}: check the name (socd creates "
+                             "no topic; none means no letter yet)\n")
