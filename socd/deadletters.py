@@ -2,8 +2,9 @@
 
 Both read the whole dead-letter topic (``dead_letter.topic``) once, from the beginning of
 each partition to its end offset as it was when the command started (letters written later
-are left for the next run), with a consumer outside any group: manual assignment, nothing
-committed, so running them changes nothing for the daemon.
+are left for the next run; a partition's end is the larger of the broker's end offset and
+the high watermark of its first fetch), with a consumer outside any group: manual
+assignment, nothing committed, so running them changes nothing for the daemon.
 
 A letter is parsed from the headers that :mod:`socd.sinks.dead_letter` writes. ``replay``
 sends a letter's original value, key and headers (without the ``socd.*`` ones) back to its
@@ -182,6 +183,7 @@ async def read_letters(config: Config) -> AsyncIterator[Letter]:
                 consumer.seek(tp, starts[tp])
         if set(parts) - left:
             consumer.pause(*(set(parts) - left))
+        checked: set[TopicPartition] = set()
         quiet_since = time.monotonic()
         while left:
             try:
@@ -194,6 +196,14 @@ async def read_letters(config: Config) -> AsyncIterator[Letter]:
             elif time.monotonic() - quiet_since > STALL_S:
                 raise SinkError(f"the dead-letter topic {topic!r} gave nothing for "
                                 f"{STALL_S:g} s before its end: check that Kafka is running")
+            for tp in batches:
+                if tp not in checked:
+                    # The end as of the start is ListOffsets' answer; a broker may give the
+                    # start of its last batch there instead (the local development broker
+                    # does), so the high watermark of the partition's first fetch, moments
+                    # after the start, is taken when it is larger.
+                    checked.add(tp)
+                    ends[tp] = max(ends[tp], consumer.highwater(tp) or 0)
             for tp, records in batches.items():
                 for record in records:
                     if record.offset < ends[tp]:
