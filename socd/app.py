@@ -12,6 +12,23 @@ stays in its group. On a rebalance, every batch in flight is finished and commit
 the partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
 the rules; a broken set is rejected with a log line and the running one kept.
 Alongside, the consumer lag is measured every ``LAG_INTERVAL_S`` (``socd_consumer_lag``).
+
+Shutdown fits the systemd unit's ``TimeoutStopSec=60`` (deploy/systemd/socd.service): every
+wait between SIGTERM and exit is bounded, in this order (:data:`SHUTDOWN_BUDGET`)::
+
+    phase                                                        bound (s)
+    fetch loop hands over its last batch  (STOP_FETCH_S)               2
+    batches in flight durable, offsets committed (DRAIN_TIMEOUT_S)    30
+    lag measure, rule watch, unfinished deliveries cancelled           1
+    Kafka consumer leaves its group       (CONSUMER_STOP_S)           10
+    dead-letter producer flushed, stopped (DEAD_LETTER_STOP_S)         5
+    Elasticsearch client closed           (ELASTICSEARCH_STOP_S)       2
+    /metrics endpoint closed              (METRICS_STOP_S)             1
+    worst case                            (SHUTDOWN_WORST_CASE_S)     51   < 60
+
+At the start of shutdown socd sends systemd ``STOPPING=1``, and before each phase
+``EXTEND_TIMEOUT_USEC=<that phase's bound>`` (sd_notify(3), systemd ≥ 236: a stop that runs
+past ``TimeoutStopSec`` is not killed while such messages keep coming in time).
 """
 
 from __future__ import annotations
@@ -21,9 +38,12 @@ import contextlib
 import os
 import signal
 import socket
+import threading
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from socd.check import InputSource, rule_warnings, rules_loaded, startup_warnings
 from socd.classify import RuleSet
@@ -50,6 +70,30 @@ LAG_INTERVAL_S = 5.0
 DRAIN_TIMEOUT_S = 30.0
 """On shutdown, how long batches in flight may take to become durable and be committed.
 What is not committed by then is read again by the next start (ids make that harmless)."""
+STOP_FETCH_S = 2.0
+"""On shutdown, how long the fetch loop may take to hand over its last batch (a commit in
+progress finishing); past it the loop is cancelled, and what it held is read again."""
+BACKGROUND_STOP_S = 1.0
+"""How long the cancelled background tasks and unfinished deliveries may take to end."""
+CONSUMER_STOP_S = 10.0
+"""How long the Kafka consumer may take to leave its group."""
+DEAD_LETTER_STOP_S = 5.0
+"""How long the dead-letter producer may take to flush and stop (after the drain it holds
+nothing to send, unless the drain timed out: those batches are read again anyway)."""
+ELASTICSEARCH_STOP_S = 2.0
+"""How long the Elasticsearch client may take to close its connections."""
+METRICS_STOP_S = 1.0
+"""How long the /metrics endpoint may take to close (prometheus-client polls every 0.5 s)."""
+SHUTDOWN_BUDGET: tuple[tuple[str, float], ...] = (
+    ("stop_fetching", STOP_FETCH_S), ("drain", DRAIN_TIMEOUT_S),
+    ("background", BACKGROUND_STOP_S), ("consumer", CONSUMER_STOP_S),
+    ("dead_letter_producer", DEAD_LETTER_STOP_S), ("elasticsearch", ELASTICSEARCH_STOP_S),
+    ("metrics", METRICS_STOP_S))
+"""Every wait between SIGTERM and exit, in order: (phase, bound in seconds)."""
+SHUTDOWN_WORST_CASE_S = sum(seconds for _, seconds in SHUTDOWN_BUDGET)
+"""The longest a shutdown can take (51 s); kept below the unit's ``TimeoutStopSec`` (60 s)."""
+
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -87,6 +131,7 @@ class Daemon:
         self._rules = rules
         self.metrics = metrics or Metrics()
         self._stopping = asyncio.Event()
+        self._stopping_told = False
         self._in_flight: deque[_InFlight] = deque()
         self._pipeline: Pipeline | None = None
         self._source: KafkaSource | None = None
@@ -118,13 +163,12 @@ class Daemon:
                      rules_loaded=rules_loaded(rules), correlations=len(rules.correlations))
             _sd_notify("READY=1")
             self.metrics.ready.set(1)
-            await self._consume()
+            await self._consume_until_stopped()
         except SocdError as exc:
             log.error("fatal", error=str(exc), error_type=type(exc).__name__)
             self._fatal = exc
         finally:
-            self.metrics.ready.set(0)
-            _sd_notify("STOPPING=1")
+            self._begin_stopping()
             await self._shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
@@ -134,6 +178,33 @@ class Daemon:
         if not self._stopping.is_set():
             log.info("stopping", reason=why)
             self._stopping.set()
+            self._begin_stopping()
+
+    def _begin_stopping(self) -> None:
+        """Once: not ready any more, and systemd told ``STOPPING=1``."""
+        if not self._stopping_told:
+            self._stopping_told = True
+            self.metrics.ready.set(0)
+            _sd_notify("STOPPING=1")
+
+    async def _consume_until_stopped(self) -> None:
+        """Consume until asked to stop; then give the fetch loop STOP_FETCH_S to hand over
+        its last batch, and cancel it past that (what it held is read again)."""
+        consume = asyncio.create_task(self._consume())
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not consume.done():
+                _extend_stop(STOP_FETCH_S)
+                await asyncio.wait({consume}, timeout=STOP_FETCH_S)
+            if not consume.done():
+                log.warning("fetch_loop_cancelled", seconds=STOP_FETCH_S)
+                consume.cancel()  # its end is awaited, bounded, with the background tasks
+                self._background.add(consume)
+        finally:
+            stop.cancel()
+        if consume.done() and not consume.cancelled():
+            consume.result()  # its SocdError, if any
 
     @property
     def pipeline(self) -> Pipeline:
@@ -233,9 +304,12 @@ class Daemon:
                     return False
 
     async def _shutdown(self) -> None:
+        """Drain, then close everything; each wait bounded (see :data:`SHUTDOWN_BUDGET`)."""
         try:
             if self._fatal is None:
-                await asyncio.wait_for(self._drain(), timeout=DRAIN_TIMEOUT_S)
+                _extend_stop(DRAIN_TIMEOUT_S)
+                async with asyncio.timeout(DRAIN_TIMEOUT_S):
+                    await self._drain()
         except SocdError as exc:
             log.error("drain_failed", error=str(exc))
             self._fatal = exc
@@ -245,17 +319,21 @@ class Daemon:
                       note="they will be read again at the next start")
             self._fatal = SocdError("shutdown could not commit every batch in time")
         finally:
-            for pending in self._in_flight:
-                pending.task.cancel()
-            for task in self._background:
+            ending = [pending.task for pending in self._in_flight] + list(self._background)
+            for task in ending:
                 task.cancel()
-            await asyncio.gather(*self._background, return_exceptions=True)
-            for close in (self._source, self._dead, self._es):
-                if close is not None:
-                    with contextlib.suppress(Exception):  # TimeoutError included
-                        await asyncio.wait_for(close.stop(), timeout=20)
+            if ending:  # wait, not gather: a gather cut off would wait for them all the same
+                await _bounded("background", BACKGROUND_STOP_S, asyncio.wait(ending))
+            if self._source is not None:
+                await _bounded("consumer", CONSUMER_STOP_S,
+                               self._source.stop(timeout_s=CONSUMER_STOP_S))
+            if self._dead is not None:
+                await _bounded("dead_letter_producer", DEAD_LETTER_STOP_S, self._dead.stop())
+            if self._es is not None:
+                await _bounded("elasticsearch", ELASTICSEARCH_STOP_S, self._es.stop())
             if self._metrics_server is not None:
-                self._metrics_server.close()
+                await _bounded("metrics", METRICS_STOP_S,
+                               _in_daemon_thread(self._metrics_server.close))
             if self._fatal is None:
                 log.info("stopped", status="ok")
             else:  # exit status 1; what was not committed is read again at the next start
@@ -298,8 +376,12 @@ class Daemon:
         pause the partitions and poll, so that the consumer stays in its group. Pausing
         makes aiokafka discard what it prefetched, which is why it is not done at once."""
         head = self._in_flight[0].task
-        await asyncio.wait({head}, timeout=STALL_S)
-        if head.done():
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:  # a stop request ends the wait: the drain takes over
+            await asyncio.wait({head, stop}, timeout=STALL_S, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if head.done() or self._stopping.is_set():
             return
         log.warning("delivery_stalled", seconds=STALL_S, in_flight=len(self._in_flight))
         stalled = time.monotonic()
@@ -415,7 +497,9 @@ class Daemon:
             try:
                 # A large rule set takes seconds to compile: not on the event loop, which
                 # must keep serving heartbeats and deliveries meanwhile.
-                rules = await asyncio.to_thread(load_rules, self.config)
+                # A daemon thread: a compile still running at shutdown never holds the exit.
+                config = self.config
+                rules = await _in_daemon_thread(lambda: load_rules(config))
             except RuleError as exc:
                 self.metrics.rule_reload_failures.inc()
                 log.error("rules_reload_rejected", problems=[str(p) for p in exc.problems],
@@ -428,6 +512,54 @@ class Daemon:
             log.info("rules_reloaded", rules_loaded=rules_loaded(rules),
                      correlations=len(rules.correlations), correlations_kept=kept)
             _log_warnings(rule_warnings(self.config, rules, self._sources()))
+
+
+async def _bounded(phase: str, seconds: float, wait: Awaitable[object]) -> None:
+    """One shutdown phase: systemd told it may take ``seconds``, and cut off there (logged).
+    Its errors are logged, never raised: the next phase must still run."""
+    _extend_stop(seconds)
+    try:
+        async with asyncio.timeout(seconds):
+            await wait
+    except TimeoutError:
+        log.warning("shutdown_phase_timeout", phase=phase, seconds=seconds)
+    except Exception as exc:
+        log.warning("shutdown_phase_failed", phase=phase, error=str(exc),
+                    error_type=type(exc).__name__)
+
+
+async def _in_daemon_thread(call: Callable[[], _T]) -> _T:
+    """``call()`` in a daemon thread. Unlike :func:`asyncio.to_thread`, whose executor
+    ``asyncio.run`` joins at exit without a bound, a thread still running when socd exits
+    does not delay the exit. Raises what ``call`` raises."""
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[_T] = loop.create_future()
+
+    def settle(value: _T | None, error: Exception | None) -> None:
+        if result.done():  # the awaiting side gave up (timeout, cancel)
+            return
+        if error is not None:
+            result.set_exception(error)
+        else:
+            result.set_result(value)  # type: ignore[arg-type]
+
+    def target() -> None:
+        try:
+            value = call()
+        except Exception as exc:
+            outcome: tuple[_T | None, Exception | None] = (None, exc)
+        else:
+            outcome = (value, None)
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=target, name="socd-worker", daemon=True).start()
+    return await result
+
+
+def _extend_stop(seconds: float) -> None:
+    """Tell systemd the stop may take ``seconds`` more (``EXTEND_TIMEOUT_USEC``, µs)."""
+    _sd_notify(f"EXTEND_TIMEOUT_USEC={round(seconds * 1_000_000)}")
 
 
 def _sd_notify(state: str) -> None:

@@ -5,9 +5,15 @@ events of a fetch are counted and stamp their input."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
+import os
+import socket
+import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -138,3 +144,203 @@ async def test_a_drain_that_cannot_finish_is_an_error(tmp_path: Path,
     assert by_event["stopped"]["level"] == "error"
     assert by_event["stopped"]["status"] == "error"
     assert daemon._fatal is not None
+
+
+# ------------------------------------------------------- shutdown within systemd's limits
+
+
+class _Hangs:
+    """A sink or source whose stop never returns (a broker or cluster that does not answer)."""
+
+    def __init__(self) -> None:
+        self.stopped_with: list[dict[str, object]] = []
+
+    async def stop(self, **kwargs: object) -> None:
+        self.stopped_with.append(kwargs)
+        await asyncio.Event().wait()
+
+
+class _Quick:
+    def __init__(self) -> None:
+        self.stops = 0
+
+    async def stop(self, **kwargs: object) -> None:
+        self.stops += 1
+
+
+class _MetricsServer:
+    def __init__(self, release: threading.Event | None = None) -> None:
+        self.release = release
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+        if self.release is not None:
+            self.release.wait()
+
+
+@pytest.fixture
+def notify_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    """A datagram socket standing in for systemd's, named by NOTIFY_SOCKET."""
+    with tempfile.TemporaryDirectory() as directory:  # short: AF_UNIX paths are ≤ 107 bytes
+        path = os.path.join(directory, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(path)
+            sock.setblocking(False)
+            monkeypatch.setenv("NOTIFY_SOCKET", path)
+            yield sock
+
+
+def _received(sock: socket.socket) -> list[str]:
+    messages = []
+    while True:
+        try:
+            messages.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return messages
+
+
+def _fast_phases(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("STOP_FETCH_S", "DRAIN_TIMEOUT_S", "BACKGROUND_STOP_S", "CONSUMER_STOP_S",
+                 "DEAD_LETTER_STOP_S", "ELASTICSEARCH_STOP_S", "METRICS_STOP_S"):
+        monkeypatch.setattr(app, name, 0.01)
+
+
+def test_the_budget_adds_up_to_its_phases() -> None:
+    """The worst case is the sum of every bounded wait, each counted once, in order."""
+    assert [phase for phase, _ in app.SHUTDOWN_BUDGET] == [
+        "stop_fetching", "drain", "background", "consumer", "dead_letter_producer",
+        "elasticsearch", "metrics"]
+    assert app.SHUTDOWN_WORST_CASE_S == sum(s for _, s in app.SHUTDOWN_BUDGET) == 51
+    assert dict(app.SHUTDOWN_BUDGET)["drain"] == app.DRAIN_TIMEOUT_S
+
+
+@pytest.mark.parametrize("state", ["READY=1", "STOPPING=1", "EXTEND_TIMEOUT_USEC=30000000"])
+def test_sd_notify_sends_one_datagram(notify_socket: socket.socket, state: str) -> None:
+    app._sd_notify(state)
+    assert _received(notify_socket) == [state]
+
+
+def test_sd_notify_without_systemd_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFY_SOCKET", raising=False)
+    app._sd_notify("READY=1")  # nothing to connect to, nothing raised
+
+
+async def test_shutdown_tells_systemd_each_phase(tmp_path: Path,
+                                                 notify_socket: socket.socket) -> None:
+    """SIGTERM: STOPPING=1 once, then before each phase EXTEND_TIMEOUT_USEC with that
+    phase's bound in microseconds; everything stopped, exit status ok."""
+    write(tmp_path / "r.yml")
+    daemon = Daemon(config(tmp_path), Metrics())
+    source, dead, es, server = _Quick(), _Quick(), _Quick(), _MetricsServer()
+    daemon._source, daemon._dead, daemon._es = source, dead, es  # type: ignore[assignment]
+    daemon._metrics_server = server  # type: ignore[assignment]
+
+    async def drained() -> None:
+        return None
+
+    daemon._drain = drained  # type: ignore[method-assign]
+    daemon.request_stop("SIGTERM")
+    daemon.request_stop("SIGTERM")  # a second signal: no second STOPPING=1
+    await daemon._shutdown()
+    budget = dict(app.SHUTDOWN_BUDGET)
+    assert _received(notify_socket) == ["STOPPING=1"] + [
+        f"EXTEND_TIMEOUT_USEC={int(budget[phase] * 1_000_000)}"
+        for phase in ("drain", "consumer", "dead_letter_producer", "elasticsearch",
+                      "metrics")]  # nothing in the background: no phase to wait for
+    assert (source.stops, dead.stops, es.stops, server.closed) == (1, 1, 1, 1)
+    assert daemon._fatal is None
+
+
+async def test_every_shutdown_wait_is_cut_at_its_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notify_socket: socket.socket) -> None:
+    """Everything hangs (drain, a delivery deaf to cancellation, the consumer, the producer,
+    the client, the /metrics thread): each phase is cut at its (here shortened) bound and
+    logged, every later phase still runs, and the status is the failure one (exit 1)."""
+    write(tmp_path / "r.yml")
+    stream = io.StringIO()
+    configure("info", "json", stream=stream)
+    _fast_phases(monkeypatch)
+    daemon = Daemon(config(tmp_path), Metrics())
+    source, dead, es = _Hangs(), _Hangs(), _Hangs()
+    release = threading.Event()
+    server = _MetricsServer(release)
+    daemon._source, daemon._dead, daemon._es = source, dead, es  # type: ignore[assignment]
+    daemon._metrics_server = server  # type: ignore[assignment]
+
+    async def stuck() -> None:
+        await asyncio.Event().wait()
+
+    over = asyncio.Event()
+
+    async def deaf() -> None:  # a delivery that ignores its cancellation (until the test ends)
+        while not over.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await over.wait()
+
+    daemon._drain = stuck  # type: ignore[method-assign]
+    delivery = asyncio.create_task(deaf())
+    daemon._in_flight.append(app._InFlight(delivery, {}))
+    try:
+        async with asyncio.timeout(30):  # a wait left unbounded fails here, not by hanging
+            await daemon._shutdown()
+    finally:
+        release.set()
+        over.set()
+    logged = _logged(stream)
+    cut = [line["phase"] for line in logged if line["event"] == "shutdown_phase_timeout"]
+    assert cut == ["background", "consumer", "dead_letter_producer", "elasticsearch", "metrics"]
+    assert [line["event"] for line in logged].count("drain_timeout") == 1
+    assert source.stopped_with == [{"timeout_s": app.CONSUMER_STOP_S}]
+    assert len(dead.stopped_with) == len(es.stopped_with) == server.closed == 1
+    assert daemon._fatal is not None
+    assert [m for m in _received(notify_socket) if m.startswith("EXTEND")] == [
+        "EXTEND_TIMEOUT_USEC=10000"] * 6
+
+
+async def test_a_fetch_loop_that_does_not_stop_is_cancelled(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, notify_socket: socket.socket) -> None:
+    """After SIGTERM the fetch loop has STOP_FETCH_S to hand over its last batch; one stuck
+    (a commit the broker does not answer) is cancelled and logged, and shutdown goes on."""
+    write(tmp_path / "r.yml")
+    stream = io.StringIO()
+    configure("info", "json", stream=stream)
+    _fast_phases(monkeypatch)
+    daemon = Daemon(config(tmp_path), Metrics())
+    cancelled = asyncio.Event()
+
+    async def stuck() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    daemon._consume = stuck  # type: ignore[method-assign]
+    asyncio.get_running_loop().call_soon(daemon.request_stop, "SIGTERM")
+    async with asyncio.timeout(30):
+        await daemon._consume_until_stopped()
+        await asyncio.wait(daemon._background)
+    assert cancelled.is_set()
+    assert "fetch_loop_cancelled" in [line["event"] for line in _logged(stream)]
+    assert _received(notify_socket) == ["STOPPING=1", "EXTEND_TIMEOUT_USEC=10000"]
+
+
+async def test_a_fetch_loop_failure_is_raised(tmp_path: Path) -> None:
+    """A fatal error in the fetch loop (the dead-letter topic refusing writes) reaches run(),
+    which turns it into exit status 1."""
+    write(tmp_path / "r.yml")
+    daemon = Daemon(config(tmp_path), Metrics())
+
+    async def fails() -> None:
+        raise SocdError("dead-letter topic refused")
+
+    daemon._consume = fails  # type: ignore[method-assign]
+    with pytest.raises(SocdError, match="refused"):
+        await daemon._consume_until_stopped()
+
+
+async def test_work_in_a_daemon_thread_returns_or_raises() -> None:
+    assert await app._in_daemon_thread(lambda: 42) == 42
+    with pytest.raises(SocdError, match="no rules"):
+        await app._in_daemon_thread(lambda: (_ for _ in ()).throw(SocdError("no rules")))

@@ -51,3 +51,14 @@ def test_unit_runs_the_contract_commands() -> None:
     assert "ExecReload=/bin/kill -HUP $MAINPID" in text
     assert "Type=notify" in text
     assert "RestartPreventExitStatus=2" in text
+
+
+def test_the_worst_case_shutdown_fits_the_stop_timeout() -> None:
+    """Every bounded wait between SIGTERM and exit, summed (socd.app.SHUTDOWN_BUDGET), stays
+    below the shipped unit's TimeoutStopSec with at least 5 s to spare, so that systemd never
+    SIGKILLs a drain in progress."""
+    from socd import app
+
+    found = re.findall(r"^TimeoutStopSec=(\d+)s?$", UNIT.read_text(), re.MULTILINE)
+    assert len(found) == 1
+    assert int(found[0]) >= app.SHUTDOWN_WORST_CASE_S + 5
