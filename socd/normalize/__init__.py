@@ -18,6 +18,7 @@ cannot use, and nothing else.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -45,8 +46,33 @@ def builtin_connectors() -> dict[str, Path]:
     return {path.stem: path for path in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
 
 
+_DNS_NAME_FIELD = re.compile(
+    r"(?:^|\.)(?:client|server|source|destination|url)\.(?:domain|registered_domain)"
+    r"|dns\.question\.(?:name|registered_domain)")
+"""ECS fields that hold a DNS name (``user.domain``, ``host.domain`` are directory names)."""
+
+
+def dns_name_fields(spec: MappingFile) -> tuple[tuple[str, ...], ...]:
+    """The DNS-name fields a connector may write, as key paths: those its mapping targets,
+    or, for a passthrough connector, every one ECS defines outside lists."""
+    from socd.normalize.ecs import ecs_field, reference_names
+
+    if spec.passthrough:
+        names = {name for name in reference_names() if _DNS_NAME_FIELD.fullmatch(name)
+                 and not name.startswith("threat.enrichments.")}  # inside a list
+    else:
+        names = {target for target, _ in spec.targets()
+                 if _DNS_NAME_FIELD.fullmatch(target) and ecs_field(target) is not None}
+    return tuple(tuple(name.split(".")) for name in sorted(names))
+
+
 class Normalizer:
-    """One input's connector: ``normalize(raw)`` → ECS document (nested dict)."""
+    """One input's connector: ``normalize(raw)`` → ECS document (nested dict).
+
+    A DNS name written absolute, with the root's dot (``binhphuoc.gov.vn.``, as DNS logs
+    and some sensors write it; RFC 1034 section 3.1), is stored without it in the fields of
+    :func:`dns_name_fields`, so that rules and searches see one form of a name.
+    """
 
     def __init__(self, spec: MappingFile, zone: ZoneInfo, *, sensor: str,
                  keep_original: bool) -> None:
@@ -59,12 +85,15 @@ class Normalizer:
         self._sensor = sensor
         self._keep_original = keep_original
         self._own_original = spec.passthrough  # a passthrough message may bring its own
+        self._dns_names = dns_name_fields(spec)
 
     def normalize(self, raw: bytes) -> dict[str, Any]:
         try:
             doc = self._apply(self._decode(raw))
         except RecursionError:
             raise NormalizeError("the event nests too deeply") from None
+        for path in self._dns_names:
+            _drop_root_dot(doc, path)
         observer = doc.get("observer")
         if observer.__class__ is not dict:  # absent (or, passed through, not an object)
             doc["observer"] = {"name": self._sensor}
@@ -77,6 +106,17 @@ class Normalizer:
             if not (self._own_original and "original" in event_field):
                 event_field["original"] = raw.decode("utf-8", "replace")
         return doc
+
+
+def _drop_root_dot(doc: dict[str, Any], path: tuple[str, ...]) -> None:
+    holder: Any = doc
+    for part in path[:-1]:
+        holder = holder.get(part)
+        if holder.__class__ is not dict:
+            return
+    value = holder.get(path[-1])
+    if value.__class__ is str and len(value) > 1 and value[-1] == ".":
+        holder[path[-1]] = value.rstrip(".") or value
 
 
 def build_normalizer(connector: str, *, sensor: str, timezone: str,

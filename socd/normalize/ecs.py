@@ -125,6 +125,11 @@ def ecs_field(name: str) -> EcsField | None:
     return None
 
 
+def reference_names() -> frozenset[str]:
+    """Every field name of the ECS reference socd ships."""
+    return frozenset(_reference())
+
+
 def field_sets() -> frozenset[str]:
     """The first part of every ECS name (``source``, ``event``, ``labels``, ``@timestamp``)."""
     return frozenset(name.split(".")[0] for name in _reference())

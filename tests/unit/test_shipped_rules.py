@@ -523,3 +523,17 @@ def test_unknown_category_is_never_silent(shipped: Any, severity: int, expected:
     event = {"rule": {"category": "cryptomining"}, "event": {"severity": severity}}
     levels = [rule.level for rule in shipped.bind(CYRADAR).match(event)]
     assert levels == (["medium"] if expected else ["high"])
+
+
+@pytest.mark.parametrize("domain", ["binhphuoc.gov.vn.", "dichvucong.binhphuoc.gov.vn.",
+                                    "BINHPHUOC.GOV.VN."])
+def test_a_portal_named_with_the_root_dot_is_still_a_government_portal(
+        shipped: Any, cyradar: Any, domain: str) -> None:
+    """A sensor that writes the absolute DNS name (``binhphuoc.gov.vn.``): its defacement,
+    not blocked, is critical like the name without the dot (the connector drops the root's
+    dot; rules match ``.gov.vn`` without regard to case)."""
+    message = orjson.loads(cyradar_message("defacement/gov.vn", "absent", 9))
+    message["dst"]["domain"] = domain
+    event = cyradar.normalize(orjson.dumps(message))
+    verdict = shipped.classify(event, CYRADAR)
+    assert verdict is not None and verdict.threat_class == "critical"
