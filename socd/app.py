@@ -385,13 +385,18 @@ class Daemon:
             return
         log.warning("delivery_stalled", seconds=STALL_S, in_flight=len(self._in_flight))
         stalled = time.monotonic()
-        while not head.done() and not self._stopping.is_set():
-            source.pause(True)
-            records = await self._fetch_unless_stopping(source, 0)
-            if records:  # from partitions a rebalance has just assigned: never dropped
-                self._launch(self._process(records))
-            await asyncio.wait({head}, timeout=1.0)
-        source.pause(False)
+        self.metrics.partition_pauses.inc()
+        self.metrics.paused.set(1)
+        try:
+            while not head.done() and not self._stopping.is_set():
+                source.pause(True)
+                records = await self._fetch_unless_stopping(source, 0)
+                if records:  # from partitions a rebalance has just assigned: never dropped
+                    self._launch(self._process(records))
+                await asyncio.wait({head}, timeout=1.0)
+            source.pause(False)
+        finally:
+            self.metrics.paused.set(0)
         if head.done():
             log.info("delivery_resumed", stalled_seconds=round(
                 STALL_S + time.monotonic() - stalled, 1), in_flight=len(self._in_flight))
@@ -420,6 +425,10 @@ class Daemon:
     def _launch(self, batch: Batch) -> None:
         task = asyncio.create_task(self._deliver(batch))
         self._in_flight.append(_InFlight(task, batch.offsets))
+        events = sum(batch.events.values())
+        body_bytes = sum(len(action.body) for action in batch.actions)
+        self.metrics.delivery_started(events, body_bytes)
+        task.add_done_callback(lambda _: self.metrics.delivery_ended(events, body_bytes))
 
     async def _deliver(self, batch: Batch) -> None:
         """Make one batch durable: dead letters, documents, then late dead letters."""
@@ -470,7 +479,9 @@ class Daemon:
                 raise SocdError(f"{type(error).__name__}: {error}")
             offsets.update(head.offsets)
         if offsets:
+            started = time.monotonic()
             await source.commit(offsets)
+            self.metrics.commit_seconds.observe(time.monotonic() - started)
             self.metrics.commits.inc()
             self.metrics.last_commit.set(time.time())
 

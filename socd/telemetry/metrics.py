@@ -63,7 +63,29 @@ class Metrics:
         self.rule_reload_failures = Counter("socd_rule_reload_failures",
                                             "Rule reloads rejected (the old rules were kept).",
                                             registry=r)
-        self.ready = Gauge("socd_ready", "1 while socd is consuming, 0 otherwise.", registry=r)
+        self.commit_seconds = Histogram(
+            "socd_offset_commit_duration_seconds",
+            "Time of one offset commit call to Kafka (from the request to the broker's answer).",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=r)
+        self.in_flight_events = Gauge(
+            "socd_in_flight_events",
+            "Events consumed whose batch is not yet durable (Elasticsearch and dead letters).",
+            registry=r)
+        self.in_flight_bytes = Gauge(
+            "socd_in_flight_bytes",
+            "Bulk request body bytes of the batches not yet durable.", registry=r)
+        self.partition_pauses = Counter(
+            "socd_partition_pauses",
+            "Times fetching was paused because delivery held every slot past the stall time.",
+            registry=r)
+        self.paused = Gauge("socd_paused",
+                            "1 while fetching is paused because delivery stalled, 0 otherwise.",
+                            registry=r)
+        self.ready = Gauge(
+            "socd_ready",
+            "1 from the end of start-up (rules loaded, index template in place, consumer in "
+            "its group) until shutdown begins or a fatal error; 0 otherwise.", registry=r)
         self.consumer_lag = Gauge(
             "socd_consumer_lag",
             "Messages of a partition not yet consumed: the high watermark of the last fetch "
@@ -112,6 +134,18 @@ class Metrics:
             if (topic, partition) in self._lag_series:
                 self._lag_series.discard((topic, partition))
                 self.consumer_lag.remove(topic, str(partition))
+
+    def delivery_started(self, events: int, body_bytes: int) -> None:
+        """A batch of ``events`` consumed events and ``body_bytes`` bulk body bytes is now in
+        flight (``socd_in_flight_events``, ``socd_in_flight_bytes``)."""
+        self.in_flight_events.inc(events)
+        self.in_flight_bytes.inc(body_bytes)
+
+    def delivery_ended(self, events: int, body_bytes: int) -> None:
+        """The batch given to :meth:`delivery_started` is durable, failed or was cancelled:
+        it is no longer in flight."""
+        self.in_flight_events.dec(events)
+        self.in_flight_bytes.dec(body_bytes)
 
     def serve(self, listen: str) -> MetricsServer:
         host, _, port = listen.rpartition(":")

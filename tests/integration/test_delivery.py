@@ -128,10 +128,15 @@ async def test_nothing_committed_while_elasticsearch_is_down(
         metrics = await wait_for_metrics(port, process, threats=0, events=6)
         await asyncio.sleep(2.0)  # several bulk attempts fail meanwhile
         assert await committed_total(servers.kafka, group, input_topic) == 0
-        assert scrape(port).get("socd_bulk_retries_total", 0) >= 1
+        during = scrape(port)
+        assert during.get("socd_bulk_retries_total", 0) >= 1
+        assert during["socd_in_flight_events"] == 6 and during["socd_in_flight_bytes"] > 0
         assert sum(v for k, v in metrics.items() if k.startswith("socd_threats_total")) == 0
         await proxy.up()
         await wait_for_metrics(port, process, threats=6, events=6)
+        after = await _settled(port)
+        assert after["socd_in_flight_events"] == 0 and after["socd_in_flight_bytes"] == 0
+        assert after["socd_ready"] == 1
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     await proxy.down()
@@ -140,6 +145,20 @@ async def test_nothing_committed_while_elasticsearch_is_down(
     # the Elasticsearch client's own warnings of the outage are JSON lines among socd's
     written = [json.loads(line) for line in (tmp_path / "socd.log").read_text().splitlines()]
     assert {line["logger"] for line in written} >= {"socd.app", "elastic_transport.node_pool"}
+
+
+async def _settled(port: int, timeout: float = 15) -> dict[str, float]:
+    """Scrape until nothing is in flight and a commit has been observed (the commit follows
+    durability by up to one fetch timeout)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        metrics = scrape(port)
+        if (metrics["socd_in_flight_events"] == 0
+                and metrics.get("socd_offset_commit_duration_seconds_count", 0) >= 1):
+            return metrics
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"delivery did not settle: {metrics}")
+        await asyncio.sleep(0.1)
 
 
 async def test_sighup_reloads_rules_and_refuses_a_broken_set(

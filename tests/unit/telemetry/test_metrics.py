@@ -101,3 +101,27 @@ def test_consumer_lag_series_follow_the_partitions_owned(steps: list[tuple[Any, 
             model = {p: v for p, v in model.items() if p not in step[1]}
             m.forget_partitions(step[1])
         assert lag_series(m) == model
+
+
+def test_in_flight_gauges_add_each_batch_and_subtract_it_when_it_ends() -> None:
+    """Two batches overlap: the gauges hold their sum, then each leaves its own share."""
+    m = Metrics()
+    m.delivery_started(3, 300)
+    m.delivery_started(2, 120)
+    assert series(m, "socd_in_flight_events") == {frozenset(): 5}
+    assert series(m, "socd_in_flight_bytes") == {frozenset(): 420}
+    m.delivery_ended(3, 300)
+    assert series(m, "socd_in_flight_events") == {frozenset(): 2}
+    m.delivery_ended(2, 120)
+    assert series(m, "socd_in_flight_events") == {frozenset(): 0}
+    assert series(m, "socd_in_flight_bytes") == {frozenset(): 0}
+
+
+def test_delivery_series_exist_from_start_up() -> None:
+    """Pauses, the paused and ready gauges and the commit histogram exist at 0 before
+    anything happens, so that alerts and rates see their first change."""
+    m = Metrics()
+    for name in ("socd_partition_pauses_total", "socd_paused", "socd_ready",
+                 "socd_in_flight_events", "socd_in_flight_bytes",
+                 "socd_offset_commit_duration_seconds_count", "socd_bulk_retries_total"):
+        assert series(m, name) == {frozenset(): 0}, name
