@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -53,9 +53,13 @@ logging:
 
 
 @contextmanager
-def daemon(config: Path, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(config: Path, log_path: Path, *,
+           launcher: tuple[str, ...] = ("-m", "socd", "run", "-c")
+           ) -> Iterator[subprocess.Popen[bytes]]:
+    """``socd run -c CONFIG`` as a process logging to ``log_path`` (``launcher``: the
+    interpreter's arguments before the config's path), killed if still running at the end."""
     with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "socd", "run", "-c", str(config)],
+        process = subprocess.Popen([sys.executable, *launcher, str(config)],
                                    stdout=log, stderr=subprocess.STDOUT,
                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -89,23 +93,35 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float
     raise AssertionError("socd did not become ready")
 
 
-async def wait_for_metrics(port: int, process: subprocess.Popen[bytes], *, threats: int,
-                           events: int, timeout: float = 60) -> dict[str, float]:
-    """Scrape until the daemon has counted ``events`` events and ``threats`` threats."""
+async def scrape_until(port: int, process: subprocess.Popen[bytes] | None,
+                       done: Callable[[dict[str, float]], bool], *,
+                       timeout: float = 60) -> tuple[bool, dict[str, float]]:
+    """Scrape every 0.2 s until ``done`` accepts the samples: (True, them), or (False, the
+    last scrape) after ``timeout`` s, a bound for a stuck daemon that a working one never
+    reaches. AssertionError as soon as ``process`` has exited."""
     deadline = time.monotonic() + timeout
     metrics: dict[str, float] = {}
     while time.monotonic() < deadline:
-        assert process.poll() is None, "socd exited early"
+        assert process is None or process.poll() is None, "socd exited early"
         try:
             metrics = scrape(port)
         except OSError:
             metrics = {}
+        if done(metrics):
+            return True, metrics
+        await asyncio.sleep(0.2)
+    return False, metrics
+
+
+async def wait_for_metrics(port: int, process: subprocess.Popen[bytes], *, threats: int,
+                           events: int, timeout: float = 60) -> dict[str, float]:
+    """Scrape until the daemon has counted ``events`` events and ``threats`` threats."""
+    def counted(metrics: dict[str, float]) -> bool:
         seen_events = sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
         seen_threats = sum(v for k, v in metrics.items() if k.startswith("socd_threats_total"))
-        if seen_events >= events and seen_threats >= threats:
-            return metrics
-        await asyncio.sleep(0.2)
-    return metrics
+        return seen_events >= events and seen_threats >= threats
+
+    return (await scrape_until(port, process, counted, timeout=timeout))[1]
 
 
 async def wait_for_count(es: AsyncElasticsearch, index: str, want: int,

@@ -4,7 +4,6 @@ socd_last_event_timestamp_seconds only for the input that sent something."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import time
@@ -19,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from socd.devservers import Endpoints, free_port
 from tests.integration.conftest import TopicMaker
-from tests.integration.helpers import daemon, labelled, scrape, write_config
+from tests.integration.helpers import daemon, labelled, scrape_until, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -105,19 +104,11 @@ async def poll(port: int, process: subprocess.Popen[bytes],
                timeout: float = 60) -> dict[str, float]:
     """Scrape until ``done`` accepts the samples; AssertionError naming ``what`` after
     ``timeout`` s (a bound for a stuck daemon, never reached when socd works)."""
-    deadline = time.monotonic() + timeout
-    metrics: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "socd exited early"
-        try:
-            metrics = scrape(port)
-        except OSError:
-            metrics = {}
-        if done(metrics):
-            return metrics
-        await asyncio.sleep(0.2)
-    shown = {k: v for k, v in metrics.items() if "lag" in k or "last_event" in k}
-    raise AssertionError(f"{what}: not within {timeout} s; last scrape: {shown}")
+    ok, metrics = await scrape_until(port, process, done, timeout=timeout)
+    if not ok:
+        shown = {k: v for k, v in metrics.items() if "lag" in k or "last_event" in k}
+        raise AssertionError(f"{what}: not within {timeout} s; last scrape: {shown}")
+    return metrics
 
 
 async def test_lag_while_held_behind_then_zero_and_last_event_per_input(

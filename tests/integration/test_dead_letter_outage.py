@@ -4,12 +4,9 @@ a dead-letter topic that takes it, reads the message again and dead-letters it."
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import orjson
@@ -49,20 +46,10 @@ sys.exit(asyncio.run(Daemon(config).run()))
 """
 
 
-@contextmanager
-def refused_dead_letter_daemon(config: Path, log_path: Path) -> Iterator[
+def refused_dead_letter_daemon(config: Path, log_path: Path) -> AbstractContextManager[
         subprocess.Popen[bytes]]:
     """socd run with a dead-letter topic Kafka refuses (see REFUSED_TOPIC)."""
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(config)], stdout=log,
-                                   stderr=subprocess.STDOUT,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    return daemon(config, log_path, launcher=("-c", LAUNCH))
 
 
 def threat(i: int) -> bytes:

@@ -23,6 +23,7 @@ from tests.integration.helpers import (
     produce,
     read_topic,
     scrape,
+    scrape_until,
     wait_for_count,
     wait_for_metrics,
     wait_ready,
@@ -150,15 +151,12 @@ async def test_nothing_committed_while_elasticsearch_is_down(
 async def _settled(port: int, timeout: float = 15) -> dict[str, float]:
     """Scrape until nothing is in flight and a commit has been observed (the commit follows
     durability by up to one fetch timeout)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        metrics = scrape(port)
-        if (metrics["socd_in_flight_events"] == 0
-                and metrics.get("socd_offset_commit_duration_seconds_count", 0) >= 1):
-            return metrics
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"delivery did not settle: {metrics}")
-        await asyncio.sleep(0.1)
+    ok, metrics = await scrape_until(port, None, lambda m: (
+        m.get("socd_in_flight_events") == 0
+        and m.get("socd_offset_commit_duration_seconds_count", 0) >= 1), timeout=timeout)
+    if not ok:
+        raise AssertionError(f"delivery did not settle: {metrics}")
+    return metrics
 
 
 async def test_sighup_reloads_rules_and_refuses_a_broken_set(
