@@ -14,7 +14,7 @@ increase, multiplicative decrease, as TCP's congestion window does, RFC 5681):
   climbs back to the maximum over about GROWTH_STEPS fast requests, so a cluster that
   could only take a handful of documents is not sent a hundred at once the moment it
   answers; a request smaller than the size says nothing about whether a larger one would
-  be fast, and leaves it (as RFC 7661 grows the congestion window only while it is used);
+  be fast, and leaves it;
 * the size never exceeds ``elasticsearch.bulk_max_docs`` and never falls below 1.
 
 A batch larger than the size goes out as several requests, one after the other.

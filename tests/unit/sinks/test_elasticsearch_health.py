@@ -119,3 +119,23 @@ async def test_real_http_401_through_the_real_client(refusing_server: str) -> No
         assert "unable to authenticate user [socd]" in str(caught.value)
     finally:
         await sink.stop()
+
+
+def test_setup_refused_says_which_settings_to_correct(
+        refusing_server: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """``socd setup`` against a cluster that answers 401: exit 1 and one line naming the
+    settings, with no password of a URL in it."""
+    from socd import cli
+
+    url = refusing_server.replace("http://", "http://admin:hunter2@")
+    config = tmp_path / "socd.yaml"
+    config.write_text(f"""
+inputs: [{{topic: sensors.ndr, connector: cyradar, layer: 2, sensor: ndr}}]
+rules: {{paths: ["{tmp_path}"], watch: false}}
+elasticsearch: {{hosts: ["{url}"], username: socd, password: wrong}}
+""")
+    assert cli.main(["setup", "-c", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("socd: Elasticsearch at http://127.0.0.1:")
+    assert "correct elasticsearch.username and elasticsearch.password" in err
+    assert "hunter2" not in err
