@@ -3,7 +3,7 @@
 Data flow (one module or package per stage)::
 
     source/kafka.py ─► normalize/ (decode + connector) ─► classify/ (Sigma rules)
-        ─► sinks/elasticsearch.py (bulk) ─► commit offsets
+        ─► sinks/elasticsearch/ (bulk) ─► commit offsets
         ├► telemetry/ (Prometheus counters, structlog)
         └► sinks/dead_letter.py (bad input, with the reason)
 """

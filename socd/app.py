@@ -283,21 +283,38 @@ class Daemon:
                 for index, item in enumerate(self.config.inputs)]
 
     async def _ensure_template(self, es: ElasticsearchSink) -> bool:
-        """Install the index template if missing; wait for Elasticsearch while it is down.
+        """Check the cluster (health, credentials), then install the index template if it is
+        missing. While Elasticsearch cannot be reached, log it with the hosts and try again
+        after the sink's backoff, for as long as it takes. Credentials or privileges refused
+        (401/403, a SinkError that is not ``retriable``) stop start-up: retrying cannot fix
+        them, and the error names the settings to correct.
 
         False when asked to stop meanwhile.
         """
         attempt = 0
         while True:
             try:
+                health = await es.check_health()
                 if not await es.template_installed():
                     for line in await es.setup():
                         log.info("setup", action=line)
+                if health == "red":
+                    log.warning("elasticsearch_health_red", hosts=es.hosts, note=(
+                        "primary shards unassigned: writes to those indices fail, and are "
+                        "retried until the cluster recovers"))
+                if attempt:
+                    log.info("elasticsearch_available", hosts=es.hosts, attempts=attempt + 1)
                 return True
             except SinkError as exc:
+                if not exc.retriable:
+                    raise
                 attempt += 1
-                delay = min(self.config.elasticsearch.retry_backoff_max, 0.5 * 2 ** attempt)
-                log.warning("elasticsearch_unavailable", error=str(exc), retry_in=delay)
+                delay = es.retry_delay(attempt)
+                log.warning("elasticsearch_unavailable", hosts=es.hosts, attempt=attempt,
+                            error=str(exc), retry_in=round(delay, 2), note=(
+                                "socd waits for it and tries again; nothing is fetched from "
+                                "Kafka meanwhile. Check elasticsearch.hosts and that the "
+                                "cluster is running"))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 if self._stopping.is_set():

@@ -23,6 +23,7 @@ from socd.config import Config, check_zone, load_config
 from socd.errors import (
     ConfigError,
     ConnectorError,
+    CredentialsRefused,
     InputError,
     Problem,
     RuleError,
@@ -381,6 +382,7 @@ async def _setup(config: Config, kibana: str | None = None) -> int:
     """The index template (and lifecycle policy); then, when ``kibana`` is given (``""``:
     ``kibana.url``) or ``kibana.url`` is set, Kibana's saved objects."""
     from socd.sinks.elasticsearch import ElasticsearchSink
+    from socd.sinks.elasticsearch.client import shown_hosts
     from socd.telemetry.metrics import Metrics
 
     sink = ElasticsearchSink(config.elasticsearch, Metrics())
@@ -391,8 +393,10 @@ async def _setup(config: Config, kibana: str | None = None) -> int:
                 print(f"socd: {line}")
         finally:
             await sink.stop()
+    except CredentialsRefused:
+        raise  # its message names the settings to correct
     except SinkError as exc:
-        hosts = ", ".join(config.elasticsearch.hosts)
+        hosts = shown_hosts(config.elasticsearch)
         detail = str(exc).removeprefix("Elasticsearch setup failed: ")
         raise SinkError(f"setup failed at {hosts}: {detail}: check elasticsearch.hosts, the "
                         "credentials, and that the cluster is running") from exc

@@ -200,10 +200,13 @@ class ElasticsearchConfig(_Model):
     ca_certs: Path | None = None
     verify_certs: bool = True
     request_timeout: Annotated[float, Field(gt=0)] = 30.0
+    """Seconds a request may go unanswered. A bulk request that times out is sent again in
+    halves, and the request size adapts (socd.sinks.elasticsearch.size)."""
     max_in_flight: Annotated[int, Field(ge=1, le=16)] = 2
     """Bulk requests in flight at once; offsets are still committed in order."""
     bulk_max_docs: Annotated[int, Field(ge=1, le=100_000)] = 2000
-    """Documents gathered into one bulk request (from one or more fetches)."""
+    """Documents gathered into one bulk request (from one or more fetches): the most; fewer
+    while the cluster is slow (socd.sinks.elasticsearch.size)."""
     retry_backoff_max: Annotated[float, Field(gt=0)] = 30.0
     """Longest wait between retries while Elasticsearch is unreachable or overloaded."""
 

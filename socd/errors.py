@@ -12,7 +12,9 @@
     │   ├── DecodeError           not UTF-8, not JSON, not an object, too large
     │   └── NormalizeError        required field missing, wrong type
     └── SinkError                 Elasticsearch or Kafka refused or could not be reached
-        └── DeadLetterUnavailable the dead-letter topic cannot take a message: stop consuming
+        ├── DeadLetterUnavailable the dead-letter topic cannot take a message: stop consuming
+        └── CredentialsRefused    Elasticsearch refused socd's credentials or privileges at
+                                  start-up (401/403): not retriable, start-up stops
 
 Errors of aiokafka and elasticsearch-py are translated into these at the source and sink
 boundaries; the stages in between never see them.
@@ -118,6 +120,13 @@ class SinkError(SocdError):
 
 class DeadLetterUnavailable(SinkError):
     """The dead-letter topic cannot take a message; consuming must stop."""
+
+
+class CredentialsRefused(SinkError):
+    """Elasticsearch answered 401 (the credentials) or 403 (the privileges) at start-up.
+    The message names the settings to correct; trying again cannot help."""
+
+    retriable = False
 
 
 DEAD_LETTER_REASONS: tuple[str, ...] = (

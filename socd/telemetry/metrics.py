@@ -55,6 +55,10 @@ class Metrics:
                                       "Time to make one batch durable in Elasticsearch.",
                                       buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
                                       registry=r)
+        self.bulk_request_documents = Gauge(
+            "socd_bulk_request_documents",
+            "Documents socd now puts in one bulk request: elasticsearch.bulk_max_docs, less "
+            "while the cluster times out or answers slowly.", registry=r)
         self.commits = Counter("socd_offset_commits", "Offset commits made to Kafka.", registry=r)
         self.last_commit = Gauge("socd_last_commit_timestamp_seconds",
                                  "Unix time of the last offset commit.", registry=r)

@@ -1,0 +1,41 @@
+"""The client: ``elasticsearch.*`` settings → an :class:`AsyncElasticsearch`."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from elastic_transport import OrjsonSerializer
+from elasticsearch import AsyncElasticsearch
+
+from socd.config import ElasticsearchConfig
+
+
+def make_client(cfg: ElasticsearchConfig) -> AsyncElasticsearch:
+    """A client of ``cfg.hosts`` with its credentials and TLS settings. It retries nothing
+    itself (``max_retries=0``, no retry on timeout): socd retries by its own policy
+    (:mod:`socd.sinks.elasticsearch.retry`), item by item, and splits what times out."""
+    options: dict[str, Any] = {
+        "request_timeout": cfg.request_timeout,
+        "verify_certs": cfg.verify_certs,
+        "retry_on_timeout": False,
+        "max_retries": 0,
+        # Bulk responses hold an item per document: orjson parses them several times faster.
+        "serializer": OrjsonSerializer(),
+    }
+    if cfg.ca_certs:
+        options["ca_certs"] = str(cfg.ca_certs)
+    if cfg.api_key:
+        options["api_key"] = cfg.api_key
+    elif cfg.username is not None and cfg.password is not None:
+        options["basic_auth"] = (cfg.username, cfg.password)
+    return AsyncElasticsearch(cfg.hosts, **options)
+
+
+def shown_hosts(cfg: ElasticsearchConfig) -> str:
+    """``elasticsearch.hosts`` for a log line or a message: comma-separated, without any
+    ``user:password@`` a URL may carry."""
+    return ", ".join(_USERINFO.sub(r"\1", host) for host in cfg.hosts)
+
+
+_USERINFO = re.compile(r"^(https?://)[^/@]*@")
