@@ -379,7 +379,8 @@ class Delivery:
             offsets: dict[Partition, int] = {}
             while self.failure is None and self._in_flight and self._in_flight[0].task.done():
                 head = self._in_flight.popleft()
-                error = head.task.exception()
+                error = (SocdError("a delivery was cancelled before its batch was durable")
+                         if head.task.cancelled() else head.task.exception())
                 if error is not None:
                     self.failure = error
                     self._stopping.set()

@@ -299,6 +299,20 @@ async def test_an_unexpected_error_surfaces_as_a_socd_error() -> None:
     assert w.source.commits == []
 
 
+async def test_a_cancelled_delivery_is_never_committed_past() -> None:
+    """A delivery cancelled (a drain cut off at shutdown) counts as failed: neither it nor
+    anything after it is committed by a later drain (a rebalance while the consumer leaves)."""
+    w = Wired(documents=FakeDocuments(hold=True))
+    w.delivery.launch(batch_of(0, 1))
+    w.delivery.launch(batch_of(1, 1))
+    await until(lambda: len(w.documents.calls) == 2)
+    w.delivery.in_flight[0].cancel()
+    w.documents.calls[1].release()
+    with pytest.raises(SocdError, match="cancelled"):
+        await w.delivery.drain()
+    assert w.source.commits == []
+
+
 # ------------------------------------------------------------------ dead letters
 
 
