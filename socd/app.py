@@ -1,17 +1,10 @@
-"""The daemon: wires source → pipeline → sinks, and owns ordering, signals and shutdown.
+"""The daemon: wires source → pipeline → sinks; owns signals, start-up and shutdown.
 
-Delivery, in order for every batch::
-
-    fetch ─► pipeline.process ─► [dead letters acknowledged] ─► [bulk durable]
-          ─► rejected documents dead-lettered ─► threats counted ─► commit offsets
-
-Up to ``elasticsearch.max_in_flight`` batches are delivered at once; offsets are committed
-strictly in fetch order, so a commit never covers a message that is not yet durable. When
-all slots are busy the partitions are paused, and polling goes on so that the consumer
-stays in its group. On a rebalance, every batch in flight is finished and committed before
-the partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
-the rules; a broken set is rejected with a log line and the running one kept.
-Alongside, the consumer lag is measured every ``LAG_INTERVAL_S`` (``socd_consumer_lag``).
+Delivery — fetching, ordered commits, dead-lettering, pausing — is :mod:`socd.delivery`,
+whose docstring states what it guarantees; the source's rebalance listener calls its drain
+before partitions go. SIGTERM/SIGINT: stop fetching, finish, commit, exit 0. SIGHUP: reload
+the rules; a broken set is rejected with a log line and the running one kept. Alongside,
+the consumer lag is measured every ``LAG_INTERVAL_S`` (``socd_consumer_lag``).
 
 Shutdown fits the systemd unit's ``TimeoutStopSec=60`` (deploy/systemd/socd.service): every
 wait between SIGTERM and exit is bounded, in this order (:data:`SHUTDOWN_BUDGET`)::
@@ -40,18 +33,16 @@ import signal
 import socket
 import threading
 import time
-from collections import Counter, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from socd.check import InputSource, rule_warnings, rules_loaded, startup_warnings
 from socd.classify import RuleSet
 from socd.classify.watch import watch_rules
 from socd.config import Config
-from socd.errors import Problem, RuleError, SinkError, SocdError
-from socd.event import DeadLetter, Record
-from socd.pipeline import Batch, Partition, Pipeline
+from socd.delivery import Delivery, Limits
+from socd.errors import CredentialsRefused, Problem, RuleError, SinkError, SocdError
+from socd.pipeline import Pipeline
 from socd.sinks.dead_letter import DeadLetterSink
 from socd.sinks.elasticsearch import ElasticsearchSink
 from socd.source.kafka import KafkaSource
@@ -60,11 +51,6 @@ from socd.telemetry.metrics import Metrics, MetricsServer
 
 log = get_logger("socd.app")
 
-FETCH_TIMEOUT_MS = 500
-LINGER_S = 0.05
-"""How long a bulk request may wait for more documents from further fetches."""
-STALL_S = 10.0
-"""How long delivery may hold every slot before the partitions are paused."""
 LAG_INTERVAL_S = 5.0
 """How often the consumer lag (``socd_consumer_lag``) is measured, busy or idle."""
 DRAIN_TIMEOUT_S = 30.0
@@ -94,12 +80,6 @@ SHUTDOWN_WORST_CASE_S = sum(seconds for _, seconds in SHUTDOWN_BUDGET)
 """The longest a shutdown can take (51 s); kept below the unit's ``TimeoutStopSec`` (60 s)."""
 
 _T = TypeVar("_T")
-
-
-@dataclass(slots=True)
-class _InFlight:
-    task: asyncio.Task[None]
-    offsets: dict[Partition, int]
 
 
 def load_rules(config: Config) -> RuleSet:
@@ -132,22 +112,21 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self._stopping = asyncio.Event()
         self._stopping_told = False
-        self._in_flight: deque[_InFlight] = deque()
+        self._delivery: Delivery | None = None
         self._pipeline: Pipeline | None = None
         self._source: KafkaSource | None = None
         self._es: ElasticsearchSink | None = None
         self._dead: DeadLetterSink | None = None
         self._metrics_server: MetricsServer | None = None
         self._fatal: BaseException | None = None
-        self._commit_lock = asyncio.Lock()
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
-        self.first_indexed_at: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
-        """Start everything, consume until asked to stop, drain, commit. Exit status."""
+        """Start everything, consume until asked to stop, drain, commit. Exit status: 0;
+        1 after a fatal error; 2 when Elasticsearch refused the credentials (configuration)."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -172,6 +151,8 @@ class Daemon:
             await self._shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
+        if isinstance(self._fatal, CredentialsRefused):
+            return 2  # a configuration error: systemd's RestartPreventExitStatus=2 holds
         return 1 if self._fatal else 0
 
     def request_stop(self, why: str = "request") -> None:
@@ -244,6 +225,8 @@ class Daemon:
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain,
                                    on_revoked=self.metrics.forget_partitions)
+        self._delivery = Delivery(self._source, self._es, self._dead, self.pipeline,
+                                  self.metrics, Limits.of(cfg), self._stopping)
         # In parallel: the consumer's group join (seconds on a new group) overlaps the
         # template check. Nothing is fetched before all three are done.
         try:
@@ -332,11 +315,11 @@ class Daemon:
             self._fatal = exc
         except TimeoutError:
             log.error("drain_timeout", seconds=DRAIN_TIMEOUT_S,
-                      batches_not_committed=len(self._in_flight),
+                      batches_not_committed=len(self._unfinished()),
                       note="they will be read again at the next start")
             self._fatal = SocdError("shutdown could not commit every batch in time")
         finally:
-            ending = [pending.task for pending in self._in_flight] + list(self._background)
+            ending = self._unfinished() + list(self._background)
             for task in ending:
                 task.cancel()
             if ending:  # wait, not gather: a gather cut off would wait for them all the same
@@ -356,158 +339,18 @@ class Daemon:
             else:  # exit status 1; what was not committed is read again at the next start
                 log.error("stopped", status="error", error=str(self._fatal))
 
-    # ------------------------------------------------------------------ the loop
-
     async def _consume(self) -> None:
-        """Fetch, process, and hand batches to delivery, gathering small fetches into one
-        bulk request of up to ``bulk_max_docs`` documents (waiting at most LINGER_S)."""
-        assert self._source is not None
-        source = self._source
-        slots = self.config.elasticsearch.max_in_flight
-        target = self.config.elasticsearch.bulk_max_docs
-        pending: Batch | None = None
-        pending_since = 0.0
-        while not self._stopping.is_set():
-            await self._commit_finished()
-            if len(self._in_flight) >= slots:
-                await self._wait_for_slot(source)
-                continue
-            timeout_ms = int(LINGER_S * 1000) if pending else FETCH_TIMEOUT_MS
-            records = await self._fetch_unless_stopping(source, timeout_ms)
-            if records:
-                batch = self._process(records)
-                if pending is None:
-                    pending, pending_since = batch, time.monotonic()
-                else:
-                    pending.merge(batch)
-            if pending is not None and (not records or len(pending.actions) >= target
-                                        or time.monotonic() - pending_since >= LINGER_S):
-                self._launch(pending)
-                pending = None
-        if pending is not None:  # processed: deliver it, so that the drain commits it
-            self._launch(pending)
-        log.info("fetching_stopped", in_flight=len(self._in_flight))
-
-    async def _wait_for_slot(self, source: KafkaSource) -> None:
-        """Wait for the oldest batch in flight. Past STALL_S (Elasticsearch slow or down),
-        pause the partitions and poll, so that the consumer stays in its group. Pausing
-        makes aiokafka discard what it prefetched, which is why it is not done at once."""
-        head = self._in_flight[0].task
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:  # a stop request ends the wait: the drain takes over
-            await asyncio.wait({head, stop}, timeout=STALL_S, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if head.done() or self._stopping.is_set():
-            return
-        log.warning("delivery_stalled", seconds=STALL_S, in_flight=len(self._in_flight))
-        stalled = time.monotonic()
-        self.metrics.partition_pauses.inc()
-        self.metrics.paused.set(1)
-        try:
-            while not head.done() and not self._stopping.is_set():
-                source.pause(True)
-                records = await self._fetch_unless_stopping(source, 0)
-                if records:  # from partitions a rebalance has just assigned: never dropped
-                    self._launch(self._process(records))
-                await asyncio.wait({head}, timeout=1.0)
-            source.pause(False)
-        finally:
-            self.metrics.paused.set(0)
-        if head.done():
-            log.info("delivery_resumed", stalled_seconds=round(
-                STALL_S + time.monotonic() - stalled, 1), in_flight=len(self._in_flight))
-
-    async def _fetch_unless_stopping(self, source: KafkaSource, timeout_ms: int) -> list[Record]:
-        """A fetch that a stop request interrupts: while a rebalance is pending, aiokafka's
-        fetch waits for the new assignment however long the broker takes."""
-        fetch = asyncio.ensure_future(source.fetch(timeout_ms))
-        stop = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stop.cancel()
-        if not fetch.done():
-            fetch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetch
-            return []
-        return fetch.result()
-
-    def _process(self, records: list[Record]) -> Batch:
-        batch = self.pipeline.process(records)
-        self.metrics.consumed(batch.events, time.time())
-        return batch
-
-    def _launch(self, batch: Batch) -> None:
-        task = asyncio.create_task(self._deliver(batch))
-        self._in_flight.append(_InFlight(task, batch.offsets))
-        events = sum(batch.events.values())
-        body_bytes = sum(len(action.body) for action in batch.actions)
-        self.metrics.delivery_started(events, body_bytes)
-        task.add_done_callback(lambda _: self.metrics.delivery_ended(events, body_bytes))
-
-    async def _deliver(self, batch: Batch) -> None:
-        """Make one batch durable: dead letters, documents, then late dead letters."""
-        assert self._es is not None and self._dead is not None
-        await self._send_dead(batch.dead)
-        if batch.actions:
-            started = time.monotonic()
-            rejected = await self._es.index(batch.actions)
-            self.metrics.bulk_seconds.observe(time.monotonic() - started)
-            refused = {id(action) for action, _ in rejected}
-            await self._send_dead([
-                DeadLetter(action.record, "index_rejected", why,
-                           self.pipeline.connector_of(action.record.topic))
-                for action, why in rejected])
-            counts = Counter(action.labels for action in batch.actions
-                             if id(action) not in refused)
-            for (threat_class, layer, sensor), count in counts.items():
-                self.metrics.threats.labels(
-                    **{"class": threat_class, "layer": layer, "sensor": sensor}).inc(count)
-            if self.first_indexed_at is None and len(refused) < len(batch.actions):
-                self.first_indexed_at = time.monotonic()
-                log.info("first_document_indexed")
-
-    async def _send_dead(self, letters: list[DeadLetter]) -> None:
-        if not letters:
-            return
-        assert self._dead is not None
-        await self._dead.send(letters)
-        for letter in letters:
-            self.metrics.dead_letters.labels(reason=letter.reason).inc()
-
-    async def _commit_finished(self) -> None:
-        """Commit the offsets of the finished batches at the head of the queue."""
-        assert self._source is not None
-        async with self._commit_lock:  # commits must not overtake each other
-            await self._commit_head(self._source)
-
-    async def _commit_head(self, source: KafkaSource) -> None:
-        offsets: dict[Partition, int] = {}
-        while self._in_flight and self._in_flight[0].task.done():
-            head = self._in_flight.popleft()
-            error = head.task.exception()
-            if error is not None:
-                self._fatal = error
-                self._stopping.set()
-                if isinstance(error, SocdError):
-                    raise error
-                raise SocdError(f"{type(error).__name__}: {error}")
-            offsets.update(head.offsets)
-        if offsets:
-            started = time.monotonic()
-            await source.commit(offsets)
-            self.metrics.commit_seconds.observe(time.monotonic() - started)
-            self.metrics.commits.inc()
-            self.metrics.last_commit.set(time.time())
+        """The fetch loop (:meth:`socd.delivery.Delivery.run`) until asked to stop."""
+        assert self._delivery is not None
+        await self._delivery.run()
 
     async def _drain(self) -> None:
         """Finish every batch in flight and commit (shutdown and partition revocation)."""
-        if self._in_flight:
-            await asyncio.wait([pending.task for pending in self._in_flight])
-        if self._source is not None:
-            await self._commit_finished()
+        if self._delivery is not None:
+            await self._delivery.drain()
+
+    def _unfinished(self) -> list[asyncio.Task[None]]:
+        return self._delivery.in_flight if self._delivery is not None else []
 
     # ------------------------------------------------------------------ reload
 

@@ -242,6 +242,20 @@ class DeadLetterConfig(_Model):
     topic: Topic = "socd.dead-letter"
 
 
+class DeliveryConfig(_Model):
+    """Bounds of delivery (:mod:`socd.delivery`): memory held by batches not yet durable, and
+    how often a message whose processing raises is tried before it is dead-lettered."""
+
+    max_in_flight_events: Annotated[int, Field(ge=1)] = 20_000
+    """Events consumed and not yet durable at which fetching stops until some are."""
+    max_in_flight_bytes: Annotated[int, Field(ge=1)] = 64 * 1024 * 1024
+    """Bytes (of bulk request bodies, the encoded documents) not yet durable at which
+    fetching stops until some are; 64 MiB."""
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 3
+    """Times one message whose processing raises is processed before it is dead-lettered
+    as ``processing_failed``."""
+
+
 class SharingConfig(_Model):
     """Layer-4 sharing with the national centre: not built yet. Setting any of these keys
     gives a warning (see :func:`config_warnings`)."""
@@ -311,6 +325,7 @@ class Config(_Model):
     elasticsearch: ElasticsearchConfig = Field(default_factory=ElasticsearchConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     dead_letter: DeadLetterConfig = Field(default_factory=DeadLetterConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
     sharing: SharingConfig = Field(default_factory=SharingConfig)
     kibana: KibanaConfig = Field(default_factory=KibanaConfig)
     report: ReportConfig = Field(default_factory=ReportConfig)

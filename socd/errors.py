@@ -135,5 +135,6 @@ DEAD_LETTER_REASONS: tuple[str, ...] = (
     "too_large",       # over the configured message size limit
     "invalid_event",   # required field missing or of the wrong type
     "index_rejected",  # Elasticsearch refused the document as malformed (4xx)
+    "processing_failed",  # processing raised every time (socd's defect for this message)
 )
 """The fixed set of dead-letter reason codes (a metric label and a header value)."""

@@ -207,6 +207,12 @@ class Pipeline:
         runtime = self._inputs.get(topic)
         return runtime.connector if runtime else ""
 
+    def counted_as(self, topic: str) -> tuple[str, str] | None:
+        """(input name, sensor): the ``socd_events_total`` labels of the topic's events;
+        None for a topic no input reads."""
+        runtime = self._inputs.get(topic)
+        return (runtime.cfg.label, runtime.cfg.sensor) if runtime else None
+
     def use_rules(self, rules: RuleSet) -> None:
         """Swap the rule set (SIGHUP); batches already processed keep their verdicts."""
         for runtime in self._inputs.values():

@@ -81,7 +81,8 @@ class Metrics:
             "Bulk request body bytes of the batches not yet durable.", registry=r)
         self.partition_pauses = Counter(
             "socd_partition_pauses",
-            "Times fetching was paused because delivery held every slot past the stall time.",
+            "Times fetching was paused because delivery held every slot, or the events or "
+            "bytes in flight stayed at their bound, past the stall time.",
             registry=r)
         self.paused = Gauge("socd_paused",
                             "1 while fetching is paused because delivery stalled, 0 otherwise.",

@@ -68,7 +68,8 @@ def _log_lines(path: Path) -> list[dict[str, Any]]:
 async def test_credentials_refused_stop_start_up_naming_the_keys(
         servers: Endpoints, unique: str, topics: tuple[str, str], tmp_path: Path) -> None:
     """A cluster that answers 401 (a real HTTP server on loopback) makes `socd run` stop
-    at start-up, at once rather than retrying: exit 1, a fatal line naming
+    at start-up, at once rather than retrying: exit 2 (a configuration error, which systemd does not
+    restart), a fatal line naming
     elasticsearch.api_key and the cluster's reason."""
     with refusing_elasticsearch() as url:
         config = write_config(tmp_path / "socd.yaml", servers, unique, free_port(),
@@ -78,7 +79,7 @@ async def test_credentials_refused_stop_start_up_naming_the_keys(
         config.write_text(text)
         with daemon(config, tmp_path / "socd.log") as process:
             status = process.wait(timeout=60)
-    assert status == 1
+    assert status == 2
     lines = _log_lines(tmp_path / "socd.log")
     fatal = [line for line in lines if line.get("event") == "fatal"]
     assert fatal and fatal[0]["error_type"] == "CredentialsRefused"

@@ -13,7 +13,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import orjson
@@ -23,9 +23,11 @@ import yaml
 from socd import app
 from socd.app import Daemon
 from socd.config import Config
+from socd.delivery import Delivery, Limits
 from socd.errors import SocdError
-from socd.event import IndexAction, Record
+from socd.event import DeadLetter, IndexAction, Record
 from socd.pipeline import Batch
+from socd.sinks.elasticsearch import Rejected
 from socd.telemetry.logging import configure
 from socd.telemetry.metrics import Metrics
 
@@ -79,7 +81,42 @@ async def test_a_reload_that_adds_an_override_creates_its_series(tmp_path: Path)
     assert set(threat_series(metrics).values()) == {0}
 
 
-def test_a_fetch_counts_events_and_stamps_only_its_inputs(tmp_path: Path) -> None:
+class _OneFetch:
+    """A source that hands out one fetch, then asks the daemon to stop; and a sink that
+    takes everything."""
+
+    def __init__(self, records: list[Record], stopping: asyncio.Event) -> None:
+        self.records = records
+        self.stopping = stopping
+
+    async def fetch(self, timeout_ms: int) -> list[Record]:
+        records, self.records = self.records, []
+        self.stopping.set()
+        return records
+
+    async def commit(self, offsets: Mapping[tuple[str, int], int]) -> bool:
+        return True
+
+    def pause(self, paused: bool) -> None:
+        pass
+
+    async def index(self, actions: Sequence[IndexAction]) -> list[Rejected]:
+        return []
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        pass
+
+
+async def _deliver_one_fetch(daemon: Daemon, records: list[Record]) -> None:
+    """``records`` fetched, processed by the daemon's pipeline, delivered and committed."""
+    fake = _OneFetch(records, daemon._stopping)
+    delivery = Delivery(fake, fake, fake, daemon.pipeline, daemon.metrics,
+                        Limits.of(daemon.config), daemon._stopping)
+    await delivery.run()
+    await delivery.drain()
+
+
+async def test_a_fetch_counts_events_and_stamps_only_its_inputs(tmp_path: Path) -> None:
     """Two messages of one input: its events counted and its last-event time set to the
     time of processing; the input that sent nothing has no last-event time."""
     write(tmp_path / "r.yml")
@@ -89,7 +126,7 @@ def test_a_fetch_counts_events_and_stamps_only_its_inputs(tmp_path: Path) -> Non
     message = orjson.dumps({"alert_id": "x", "detected_at": "2026-03-01T06:00:00+07:00",
                             "severity": 3, "category": "scan"})
     before = time.time()
-    daemon._process([Record("sensors.ndr", 0, i, message) for i in range(2)])
+    await _deliver_one_fetch(daemon, [Record("sensors.ndr", 0, i, message) for i in range(2)])
     after = time.time()
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for family in metrics.registry.collect() for s in family.samples}
@@ -279,9 +316,17 @@ async def test_every_shutdown_wait_is_cut_at_its_bound(
             with contextlib.suppress(asyncio.CancelledError):
                 await over.wait()
 
+    class _DeafLetters:
+        async def send(self, letters: Sequence[DeadLetter]) -> None:
+            await deaf()
+
+    daemon._prepare()
     daemon._drain = stuck  # type: ignore[method-assign]
-    delivery = asyncio.create_task(deaf())
-    daemon._in_flight.append(app._InFlight(delivery, {}))
+    daemon._delivery = Delivery(
+        source, _DeafLetters(), _DeafLetters(), daemon.pipeline,  # type: ignore[arg-type]
+        daemon.metrics, Limits(), daemon._stopping)
+    letter = DeadLetter(Record("sensors.ndr", 0, 0, b"x"), "not_json", "x", "cyradar")
+    daemon._delivery.launch(Batch(dead=[letter], offsets={("sensors.ndr", 0): 1}))
     try:
         async with asyncio.timeout(30):  # a wait left unbounded fails here, not by hanging
             await daemon._shutdown()
@@ -345,141 +390,3 @@ async def test_work_in_a_daemon_thread_returns_or_raises() -> None:
     assert await app._in_daemon_thread(lambda: 42) == 42
     with pytest.raises(SocdError, match="no rules"):
         await app._in_daemon_thread(lambda: (_ for _ in ()).throw(SocdError("no rules")))
-
-
-# ------------------------------------------------------- delivery telemetry
-
-
-def _value(metrics: Metrics, name: str) -> float:
-    found = [s.value for family in metrics.registry.collect() for s in family.samples
-             if s.name == name and not s.labels]
-    assert len(found) == 1, name
-    return found[0]
-
-
-class _HeldSink:
-    """An Elasticsearch or dead-letter sink that holds every request until released."""
-
-    def __init__(self) -> None:
-        self.release = asyncio.Event()
-        self.indexed: list[IndexAction] = []
-
-    async def index(self, actions: list[IndexAction]) -> list[object]:
-        await self.release.wait()
-        self.indexed.extend(actions)
-        return []
-
-    async def send(self, letters: list[object]) -> None:
-        await self.release.wait()
-
-
-class _Source:
-    """A Kafka source that records pauses and commits, and never has more to fetch."""
-
-    def __init__(self) -> None:
-        self.paused: list[bool] = []
-        self.was_paused = asyncio.Event()
-        self.commits: list[dict[tuple[str, int], int]] = []
-
-    def pause(self, paused: bool) -> None:
-        self.paused.append(paused)
-        if paused:
-            self.was_paused.set()
-
-    async def fetch(self, timeout_ms: int) -> list[Record]:
-        return []
-
-    async def commit(self, offsets: dict[tuple[str, int], int]) -> bool:
-        self.commits.append(dict(offsets))
-        return True
-
-
-def _batch(daemon: Daemon, count: int) -> Batch:
-    """``count`` NDR alerts of severity 9 (critical) processed by the daemon's pipeline."""
-    messages = [orjson.dumps({"alert_id": f"a{i}", "detected_at": "2026-03-01T06:00:00+07:00",
-                              "severity": 9, "category": "scan"}) for i in range(count)]
-    return daemon._process([Record("sensors.ndr", 0, i, m) for i, m in enumerate(messages)])
-
-
-def _wired(tmp_path: Path) -> tuple[Daemon, Metrics, _HeldSink, _Source]:
-    write(tmp_path / "r.yml")
-    metrics = Metrics()
-    daemon = Daemon(config(tmp_path), metrics)
-    daemon._prepare()
-    sink, source = _HeldSink(), _Source()
-    daemon._es = sink  # type: ignore[assignment]
-    daemon._dead = sink  # type: ignore[assignment]
-    daemon._source = source  # type: ignore[assignment]
-    return daemon, metrics, sink, source
-
-
-async def test_in_flight_events_and_bytes_rise_then_fall_to_zero_when_durable(
-        tmp_path: Path) -> None:
-    """Two batches in flight: the gauges hold their events and bulk body bytes until
-    Elasticsearch has them; then 0, and the commit is observed in the histogram."""
-    daemon, metrics, sink, source = _wired(tmp_path)
-    first, second = _batch(daemon, 3), _batch(daemon, 2)
-    body_bytes = sum(len(a.body) for b in (first, second) for a in b.actions)
-    assert len(first.actions) == 3 and body_bytes > 0
-    daemon._launch(first)
-    daemon._launch(second)
-    await asyncio.sleep(0)
-    assert _value(metrics, "socd_in_flight_events") == 5
-    assert _value(metrics, "socd_in_flight_bytes") == body_bytes
-    await daemon._commit_finished()  # nothing durable: nothing committed, nothing observed
-    assert source.commits == []
-    assert _value(metrics, "socd_offset_commit_duration_seconds_count") == 0
-    sink.release.set()
-    await daemon._drain()
-    assert len(sink.indexed) == 5
-    assert _value(metrics, "socd_in_flight_events") == 0
-    assert _value(metrics, "socd_in_flight_bytes") == 0
-    assert source.commits == [{("sensors.ndr", 0): 2}]
-    assert _value(metrics, "socd_offset_commit_duration_seconds_count") == 1
-    assert _value(metrics, "socd_offset_commits_total") == 1
-
-
-async def test_a_failed_delivery_leaves_nothing_in_flight(tmp_path: Path) -> None:
-    """A delivery that raises is no longer in flight (its batch is read again later)."""
-    daemon, metrics, _, _ = _wired(tmp_path)
-
-    class _Broken(_HeldSink):
-        async def index(self, actions: list[IndexAction]) -> list[object]:
-            raise SocdError("refused")
-
-    daemon._es = _Broken()  # type: ignore[assignment]
-    daemon._launch(_batch(daemon, 2))
-    assert _value(metrics, "socd_in_flight_events") == 2
-    await asyncio.wait([pending.task for pending in daemon._in_flight])
-    assert _value(metrics, "socd_in_flight_events") == 0
-    assert _value(metrics, "socd_in_flight_bytes") == 0
-
-
-async def test_a_stall_counts_one_pause_and_sets_paused_while_it_lasts(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Delivery holding the slot past STALL_S pauses the partitions once: the pause is
-    counted, ``socd_paused`` is 1 until the batch is durable, then 0 with fetching resumed."""
-    monkeypatch.setattr(app, "STALL_S", 0.01)
-    daemon, metrics, sink, source = _wired(tmp_path)
-    daemon._launch(_batch(daemon, 1))
-    waiting = asyncio.create_task(daemon._wait_for_slot(source))  # type: ignore[arg-type]
-    await source.was_paused.wait()
-    assert _value(metrics, "socd_paused") == 1
-    assert _value(metrics, "socd_partition_pauses_total") == 1
-    sink.release.set()
-    await waiting
-    assert source.paused[-1] is False
-    assert _value(metrics, "socd_paused") == 0
-    assert _value(metrics, "socd_partition_pauses_total") == 1
-    assert _value(metrics, "socd_in_flight_events") == 0
-
-
-async def test_a_slot_freed_in_time_is_no_pause(tmp_path: Path) -> None:
-    """The oldest batch durable before STALL_S: no pause counted, ``socd_paused`` stays 0."""
-    daemon, metrics, sink, source = _wired(tmp_path)
-    daemon._launch(_batch(daemon, 1))
-    sink.release.set()
-    await daemon._wait_for_slot(source)  # type: ignore[arg-type]
-    assert source.paused == []
-    assert _value(metrics, "socd_partition_pauses_total") == 0
-    assert _value(metrics, "socd_paused") == 0
