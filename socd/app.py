@@ -10,7 +10,7 @@ Shutdown fits the systemd unit's ``TimeoutStopSec=60`` (deploy/systemd/socd.serv
 wait between SIGTERM and exit is bounded, in this order (:data:`SHUTDOWN_BUDGET`)::
 
     phase                                                        bound (s)
-    fetch loop hands over its last batch  (STOP_FETCH_S)               2
+    start-up or fetch loop ends by itself (STOP_FETCH_S)              2
     batches in flight durable, offsets committed (DRAIN_TIMEOUT_S)    30
     lag measure, rule watch, unfinished deliveries cancelled           1
     Kafka consumer leaves its group       (CONSUMER_STOP_S)           10
@@ -58,7 +58,8 @@ DRAIN_TIMEOUT_S = 30.0
 What is not committed by then is read again by the next start (ids make that harmless)."""
 STOP_FETCH_S = 2.0
 """On shutdown, how long the fetch loop may take to hand over its last batch (a commit in
-progress finishing); past it the loop is cancelled, and what it held is read again."""
+progress finishing), or a start-up still under way may take to end; past it the loop or the
+start-up is cancelled, and what the loop held is read again."""
 BACKGROUND_STOP_S = 1.0
 """How long the cancelled background tasks and unfinished deliveries may take to end."""
 CONSUMER_STOP_S = 10.0
@@ -133,8 +134,7 @@ class Daemon:
             loop.add_signal_handler(sig, self.request_stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self.reload_rules)
         try:
-            await self._start()
-            if self._stopping.is_set():
+            if not await self._start_unless_stopped():
                 return 0
             rules = self.pipeline.rules
             log.info("started", seconds=round(time.monotonic() - started, 3),
@@ -167,6 +167,29 @@ class Daemon:
             self._stopping_told = True
             self.metrics.ready.set(0)
             _sd_notify("STOPPING=1")
+
+    async def _start_unless_stopped(self) -> bool:
+        """Start; False when a stop request came first. Nothing has been fetched before the
+        start completes, so a stop may cut it short: the start (a broker that accepts the
+        connection and does not answer holds the consumer's for ``request_timeout_ms``) gets
+        STOP_FETCH_S to end by itself, and is then cancelled (its end awaited, bounded,
+        with the background tasks)."""
+        start = asyncio.create_task(self._start())
+        stop = asyncio.create_task(self._stopping.wait())
+        try:
+            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not start.done():
+                _extend_stop(STOP_FETCH_S)
+                await asyncio.wait({start}, timeout=STOP_FETCH_S)
+            if not start.done():
+                log.warning("start_up_cancelled", seconds=STOP_FETCH_S)
+                start.cancel()
+                self._background.add(start)
+                return False
+        finally:
+            stop.cancel()
+        start.result()  # its SocdError, if any
+        return not self._stopping.is_set()
 
     async def _consume_until_stopped(self) -> None:
         """Consume until asked to stop; then give the fetch loop STOP_FETCH_S to hand over

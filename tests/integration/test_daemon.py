@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.integration.helpers import (
     daemon,
     produce,
     read_topic,
+    scrape_until,
     wait_for_count,
     wait_for_metrics,
     write_config,
@@ -145,3 +147,28 @@ async def test_replay_overwrites_instead_of_duplicating(
             assert process.wait(timeout=20) == 0
     await es.indices.refresh(index=index)
     assert (await es.count(index=index))["count"] == expected["docs"]
+
+
+async def test_sigterm_during_start_up_ends_it_at_once(
+        servers: Endpoints, unique: str, tmp_path: Path) -> None:
+    """A broker that accepts connections and never answers holds the consumer's start-up
+    for its request timeout (40 s); SIGTERM meanwhile cancels the start-up after at most
+    STOP_FETCH_S (2 s): socd exits 0, well inside systemd's TimeoutStopSec, having logged
+    start_up_cancelled; nothing was fetched, so nothing is lost."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # the kernel completes the handshakes; nobody reads or answers
+        broker = f"127.0.0.1:{silent.getsockname()[1]}"
+        port = free_port()
+        config = write_config(tmp_path / "socd.yaml", Endpoints(broker, servers.elasticsearch),
+                              unique, port)
+        with daemon(config, tmp_path / "socd.log") as process:
+            listening, _ = await scrape_until(
+                port, process, lambda samples: samples.get("socd_rules_loaded", 0) > 0)
+            assert listening
+            process.send_signal(signal.SIGTERM)
+            status = process.wait(timeout=20)  # a start-up left to end by itself: 40 s+
+    log = (tmp_path / "socd.log").read_text()
+    assert status == 0, log
+    assert '"start_up_cancelled"' in log
+    assert '"fatal"' not in log
