@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError
 
 from socd.config import KafkaConfig
 from socd.errors import SinkError
@@ -90,6 +90,13 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
     the failure was past the connection (TLS, SASL, protocol) and the error's kind is named.
     """
     servers = list(cfg.bootstrap_servers)
+    if isinstance(exc, InvalidSessionTimeoutError):
+        # The broker's answer to JoinGroup: the timeout lies outside its
+        # group.min.session.timeout.ms .. group.max.session.timeout.ms (Kafka's defaults).
+        return (f"cannot start {purpose}: the brokers refuse kafka.session_timeout_ms = "
+                f"{cfg.session_timeout_ms}: it must lie within their "
+                "group.min.session.timeout.ms and group.max.session.timeout.ms (6000 and "
+                "1800000 by default): set kafka.session_timeout_ms within them")
     reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S) for s in servers))
     failed = [f"{s}: {r}" for s, r in zip(servers, reasons, strict=True) if r is not None]
     listed = ", ".join(servers)
@@ -104,6 +111,18 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
             f"({kind}{': ' + detail if detail and '<' not in detail else ''}); check "
             f"kafka.security_protocol (now {cfg.security_protocol}), kafka.ssl_cafile and "
             "the SASL settings, and the brokers' advertised.listeners")
+
+
+HEARTBEAT_INTERVAL_MAX_MS = 3000
+"""aiokafka's (and Kafka's) default heartbeat interval."""
+
+
+def heartbeat_interval_ms(session_timeout_ms: int) -> int:
+    """A third of the session timeout, at most :data:`HEARTBEAT_INTERVAL_MAX_MS`: Kafka's
+    consumer documentation (``heartbeat.interval.ms``) asks for no more than a third, so
+    that a missed heartbeat or two do not end a live member's session. A fixed 3 s beside a
+    session timeout of 3 s or less would let the group drop a member that is alive."""
+    return min(HEARTBEAT_INTERVAL_MAX_MS, session_timeout_ms // 3)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -147,6 +166,7 @@ class KafkaSource:
             enable_auto_commit=False,
             auto_offset_reset=self._cfg.auto_offset_reset,
             session_timeout_ms=self._cfg.session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms(self._cfg.session_timeout_ms),
             # Modest fetches: when delivery stalls and partitions are paused, aiokafka drops
             # what it prefetched, and the broker sends it again later.
             max_partition_fetch_bytes=max(self._cfg.max_message_bytes + 1024, 1_048_576),
