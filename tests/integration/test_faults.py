@@ -64,6 +64,8 @@ SETTLE_TIMEOUT_S = 90.0
 """Bound for everything indexed and committed after a fault; a working socd needs seconds."""
 RATE = 200
 """Events per second the background producer offers."""
+BURST = 2000
+"""Events produced at once just before the broker stops: socd is busy with them then."""
 
 
 # --------------------------------------------------------------------------- servers
@@ -148,6 +150,23 @@ class Stream:
             await self._task
         return self.produced
 
+    async def burst(self, count: int) -> None:
+        """After :meth:`stop`: ``count`` more events at once, counted in ``produced``."""
+        assert self._stopping.is_set()
+        producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
+                                    linger_ms=5)
+        await producer.start()
+        try:
+            await self._send(producer, count)
+        finally:
+            await producer.stop()
+
+    async def _send(self, producer: AIOKafkaProducer, count: int) -> None:
+        names = [f"{self._name}-{n}" for n in range(self.produced, self.produced + count)]
+        await asyncio.gather(*[await producer.send(self._topic, threat(name),
+                                                   key=name.encode()) for name in names])
+        self.produced += count
+
     async def _run(self) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, acks="all",
                                     linger_ms=5)
@@ -156,11 +175,7 @@ class Stream:
         try:
             while not self._stopping.is_set():
                 tick = time.monotonic()
-                sent = [await producer.send(self._topic, threat(f"{self._name}-{n}"),
-                                            key=f"{self._name}-{n}".encode())
-                        for n in range(self.produced, self.produced + per_tick)]
-                await asyncio.gather(*sent)
-                self.produced += per_tick
+                await self._send(producer, per_tick)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(),
                                            max(0.0, 0.1 - (time.monotonic() - tick)))
@@ -185,6 +200,9 @@ class Figures:
     committed: int
     recover_s: float
     """from the fault's end to everything indexed and committed"""
+    at_fault: int = 0
+    """events produced but not committed when the fault struck (summed over the kills; for
+    the outage, when Elasticsearch returns): the work the fault left undone"""
 
     @property
     def duplicated(self) -> int:
@@ -197,7 +215,8 @@ class Figures:
     def report(self) -> None:
         print(f"\nFAULT {self.scenario}: produced={self.produced} indexed={self.indexed} "
               f"duplicated={self.duplicated} lost={self.lost} redelivered={self.rewritten} "
-              f"committed={self.committed} recover_s={self.recover_s:.1f}")
+              f"committed={self.committed} uncommitted_at_fault={self.at_fault} "
+              f"recover_s={self.recover_s:.1f}")
 
     def check(self) -> None:
         self.report()
@@ -220,7 +239,7 @@ async def scan(es: AsyncElasticsearch, index: str) -> tuple[int, int, int]:
 
 async def settle(es: AsyncElasticsearch, bootstrap: str, scenario: str, unique: str,
                  topic: str, produced: int, since: float,
-                 processes: list[subprocess.Popen[bytes]]) -> Figures:
+                 processes: list[subprocess.Popen[bytes]], at_fault: int) -> Figures:
     """Poll until every event is indexed and committed (or SETTLE_TIMEOUT_S), then scan the
     documents: the figures. AssertionError at once when every socd process has exited."""
     index, group = f"t{unique}-alerts*", f"socd-test-{unique}"
@@ -235,7 +254,13 @@ async def settle(es: AsyncElasticsearch, bootstrap: str, scenario: str, unique: 
             break
         await asyncio.sleep(0.3)
     indexed, distinct, rewritten = await scan(es, index)
-    return Figures(scenario, produced, indexed, distinct, rewritten, committed, now - since)
+    return Figures(scenario, produced, indexed, distinct, rewritten, committed, now - since,
+                   at_fault)
+
+
+async def uncommitted(bootstrap: str, unique: str, topic: str, produced: int) -> int:
+    """Events produced so far that the group has not committed (a figure, not a check)."""
+    return produced - await committed_total(bootstrap, f"socd-test-{unique}", topic)
 
 
 def stop(process: subprocess.Popen[bytes]) -> int:
@@ -284,6 +309,7 @@ async def test_sigkill_five_times_while_producing(
     port = free_port()
     config = write_config(tmp_path / "socd.yaml", servers, unique, port)
     moments = random.Random(SEED)
+    at_kills = 0
     async with Stream(servers.kafka, topic, unique, rate=RATE) as stream:
         for run in range(5):
             with daemon(config, tmp_path / f"run{run}.log") as process:
@@ -292,10 +318,11 @@ async def test_sigkill_five_times_while_producing(
                 assert process.poll() is None, log_of(tmp_path / f"run{run}.log")
                 process.send_signal(signal.SIGKILL)
                 process.wait()
+            at_kills += await uncommitted(servers.kafka, unique, topic, stream.produced)
         produced = await stream.stop()
     with daemon(config, tmp_path / "last.log") as process:
         figures = await settle(es_tansu, servers.kafka, "sigkill", unique, topic, produced,
-                               time.monotonic(), [process])
+                               time.monotonic(), [process], at_kills)
         assert stop(process) == 0, log_of(tmp_path / "last.log")
     figures.check()
 
@@ -316,11 +343,12 @@ async def test_elasticsearch_stopped_for_10_s(
             local.stop_service("elasticsearch")
             try:
                 await asyncio.sleep(10.0)
+                at_fault = await uncommitted(servers.kafka, unique, topic, stream.produced)
             finally:
                 local.start_service("elasticsearch")
             back = time.monotonic()
         figures = await settle(es_noida, servers.kafka, "elasticsearch_outage", unique,
-                               topic, stream.produced, back, [process])
+                               topic, stream.produced, back, [process], at_fault)
         assert stop(process) == 0, log_of(tmp_path / "socd.log")
     figures.check()
 
@@ -328,17 +356,20 @@ async def test_elasticsearch_stopped_for_10_s(
 async def test_broker_restarted_mid_stream(
         noida: tuple[Endpoints, LocalServers | None], es_noida: AsyncElasticsearch,
         unique: str, tmp_path: Path, fault_env: None) -> None:
-    """The Kafka broker stops while socd has a backlog in flight and starts again 3 s later
-    with its data; socd reconnects without exiting and commits everything. Production
-    pauses while the broker is away (a producer's own retries are not under test)."""
+    """The Kafka broker stops right after a burst of BURST events (socd has them in hand)
+    and starts again 3 s later with its data; socd reconnects without exiting and commits
+    everything. Production pauses while the broker is away (a producer's own retries are
+    not under test)."""
     servers, local = noida[0], restartable(noida)
     topic = await topics_for(servers, unique)
     port = free_port()
     config = write_config(tmp_path / "socd.yaml", servers, unique, port)
     with daemon(config, tmp_path / "socd.log") as process:
         await wait_ready(port, process)
-        async with Stream(servers.kafka, topic, unique, rate=2 * RATE) as before:
-            await asyncio.sleep(3.0)
+        async with Stream(servers.kafka, topic, unique) as before:
+            await asyncio.sleep(2.0)
+        await before.burst(BURST)
+        at_fault = await uncommitted(servers.kafka, unique, topic, before.produced)
         local.stop_service("kafka")
         try:
             await asyncio.sleep(3.0)
@@ -350,7 +381,7 @@ async def test_broker_restarted_mid_stream(
             await asyncio.sleep(2.0)
         produced = before.produced + after.produced
         figures = await settle(es_noida, servers.kafka, "broker_restart", unique, topic,
-                               produced, back, [process])
+                               produced, back, [process], at_fault)
         end = await end_total(servers.kafka, topic)
         assert stop(process) == 0, log_of(tmp_path / "socd.log")
     figures.check()
@@ -379,9 +410,10 @@ async def test_group_member_sigkilled(
             processes[0].send_signal(signal.SIGKILL)
             processes[0].wait()
             killed = time.monotonic()
+            at_fault = await uncommitted(servers.kafka, unique, topic, stream.produced)
             await asyncio.sleep(2.0)
         figures = await settle(es_tansu, servers.kafka, "group_member_killed", unique, topic,
-                               stream.produced, killed, processes[1:])
+                               stream.produced, killed, processes[1:], at_fault)
         for n, process in enumerate(processes[1:], start=1):
             assert stop(process) == 0, log_of(tmp_path / f"m{n}.log")
     figures.check()
