@@ -12,8 +12,8 @@ same protocols, on free loopback ports:
   also speaks Kafka (``SOCD_DEV_KAFKA=noida``), keeping data across its restarts, but it
   answers empty fetches at once, so an idle consumer spins at most of a core, its group
   coordinator never completes a rebalance after a member leaves, it refuses a session
-  timeout of 3000 ms (Kafka's own minimum is 6000 ms by default), and it ignores the fetch size limits
-  (a fetch brings the whole backlog into the client at once).
+  timeout of 3000 ms (Kafka's own minimum is 6000 ms by default), and it ignores the
+  fetch size limits (a fetch brings the whole backlog into the client at once).
 
 A test stops one of noida-db's services and starts it again with
 :meth:`LocalServers.stop_service` / :meth:`LocalServers.start_service` (noida-db's own

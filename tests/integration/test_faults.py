@@ -353,11 +353,13 @@ async def test_elasticsearch_stopped_for_10_s(
     figures.check()
 
 
+@pytest.mark.parametrize("down_s", [3.0, 15.0])
 async def test_broker_restarted_mid_stream(
         noida: tuple[Endpoints, LocalServers | None], es_noida: AsyncElasticsearch,
-        unique: str, tmp_path: Path, fault_env: None) -> None:
+        unique: str, tmp_path: Path, fault_env: None, down_s: float) -> None:
     """The Kafka broker stops right after a burst of BURST events (socd has them in hand)
-    and starts again 3 s later with its data; socd reconnects without exiting and commits
+    and starts again ``down_s`` later with its data (15 s: longer than the group session,
+    6 s, so the member must join again); socd reconnects without exiting and commits
     everything. Production pauses while the broker is away (a producer's own retries are
     not under test)."""
     servers, local = noida[0], restartable(noida)
@@ -372,7 +374,7 @@ async def test_broker_restarted_mid_stream(
         at_fault = await uncommitted(servers.kafka, unique, topic, before.produced)
         local.stop_service("kafka")
         try:
-            await asyncio.sleep(3.0)
+            await asyncio.sleep(down_s)
         finally:
             local.start_service("kafka")
         back = time.monotonic()
@@ -380,7 +382,8 @@ async def test_broker_restarted_mid_stream(
         async with Stream(servers.kafka, topic, f"{unique}-after") as after:
             await asyncio.sleep(2.0)
         produced = before.produced + after.produced
-        figures = await settle(es_noida, servers.kafka, "broker_restart", unique, topic,
+        figures = await settle(es_noida, servers.kafka, f"broker_restart_{down_s:.0f}s",
+                               unique, topic,
                                produced, back, [process], at_fault)
         end = await end_total(servers.kafka, topic)
         assert stop(process) == 0, log_of(tmp_path / "socd.log")
