@@ -113,6 +113,9 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
             "the SASL settings, and the brokers' advertised.listeners")
 
 
+_CANCELLED_STOP_S = 5.0
+"""How long a consumer whose start was cancelled may take to close."""
+
 HEARTBEAT_INTERVAL_MAX_MS = 3000
 """aiokafka's (and Kafka's) default heartbeat interval."""
 
@@ -138,6 +141,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaSource:
     """start() once, fetch()/commit() while running, stop() (safe twice).
+
+    start() returns once the group has assigned the partitions, which takes as long as the
+    broker takes (a dead member may hold the group up to its session timeout); cancelling
+    it closes the consumer and raises CancelledError.
 
     ``before_revoke`` runs when a rebalance takes partitions away, before they go (the
     daemon drains and commits there); ``on_revoked`` is told which ones first, at once.
@@ -174,11 +181,17 @@ class KafkaSource:
         )
         consumer.subscribe(self._topics, listener=_Listener(self))
         try:
-            await consumer.start()
+            await consumer.start()  # aiokafka waits here for the first assignment
         except KafkaError as exc:
             await consumer.stop()
             raise SinkError(await unreachable(self._cfg, exc, "the consumer of the input "
                                               "topics")) from exc
+        except asyncio.CancelledError:
+            # Stopped while joining the group (a join can wait as long as the broker takes):
+            # close the half-started client, bounded, so that nothing is left running.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), timeout=_CANCELLED_STOP_S)
+            raise
         self._consumer = consumer
         self._lag = LagMeter(consumer)
         log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)

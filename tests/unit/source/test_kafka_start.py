@@ -7,10 +7,12 @@ timeout.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import InvalidSessionTimeoutError, KafkaConnectionError
 
 from socd.config import KafkaConfig
@@ -116,3 +118,30 @@ def test_heartbeats_come_at_least_three_times_a_session(session_ms: int,
     3 s session would let the group drop a live member between two heartbeats)."""
     assert heartbeat_interval_ms(session_ms) == heartbeat_ms
     assert 3 * heartbeat_interval_ms(session_ms) <= session_ms
+
+
+async def test_a_start_cancelled_while_joining_closes_the_consumer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka's start waits for the first assignment, however long the group takes; a
+    stop request cancels it, and the half-started consumer is closed, not left running."""
+    joining = asyncio.Event()
+    stopped: list[bool] = []
+
+    async def start(self: AIOKafkaConsumer) -> None:
+        joining.set()
+        await asyncio.Event().wait()  # a group join that never ends
+
+    async def stop(self: AIOKafkaConsumer) -> None:
+        stopped.append(True)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "start", start)
+    monkeypatch.setattr(AIOKafkaConsumer, "stop", stop)
+    source = KafkaSource(KafkaConfig(), ["sensors.ndr"], _nothing)
+    task = asyncio.create_task(source.start())
+    await joining.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped == [True]
+    with pytest.raises(RuntimeError):
+        await source.fetch(0)  # never started
