@@ -438,12 +438,12 @@ async def test_sigterm_while_joining_a_stuck_group(
     assert status == 0, log_of(tmp_path / "joining.log")
 
 
-@pytest.mark.parametrize("down_s", [3.0, 15.0])
+@pytest.mark.parametrize("down_s", [3.0, 10.0])
 async def test_broker_restarted_mid_stream(
         noida: tuple[Endpoints, LocalServers | None], es_noida: AsyncElasticsearch,
         unique: str, tmp_path: Path, fault_env: None, down_s: float) -> None:
     """The Kafka broker stops right after a burst of BURST events (socd has them in hand)
-    and starts again ``down_s`` later with its data (15 s: longer than the group session,
+    and starts again ``down_s`` later with its data (10 s: longer than the group session,
     6 s, so the member must join again); socd reconnects without exiting and commits
     everything. Production pauses while the broker is away (a producer's own retries are
     not under test)."""
