@@ -405,7 +405,7 @@ START_STOP_BOUND_S = (STOP_FETCH_S + CONSUMER_STOP_S + DEAD_LETTER_STOP_S
 """The shutdown phases that remain when nothing was fetched (socd.app's budget): 20 s."""
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "socd.app: Daemon._start awaits the consumer's start, which in aiokafka waits for the "
     "first partition assignment, without watching the stop request; SIGTERM during a group "
     "join that does not complete goes unanswered (fix: race the start against "
@@ -429,7 +429,8 @@ async def test_sigterm_while_joining_a_stuck_group(
         done, _ = await scrape_until(port, process, lambda m: "socd_ready" in m)
         assert done
         await asyncio.sleep(1.0)  # into the group join
-        assert "consumer_started" not in (tmp_path / "joining.log").read_text()
+        if "consumer_started" in (tmp_path / "joining.log").read_text():
+            pytest.skip("the broker let the new member in: no stuck join to stop")
         process.send_signal(signal.SIGTERM)
         try:
             status = await asyncio.to_thread(process.wait, START_STOP_BOUND_S)
