@@ -10,8 +10,15 @@ same protocols, on free loopback ports:
   Its ListOffsets answer is wrong (consumer lag cannot be computed against it).
 * ``noida-db`` — the Elasticsearch REST API (answers as 8.15; no ILM or data streams). It
   also speaks Kafka (``SOCD_DEV_KAFKA=noida``), keeping data across its restarts, but it
-  answers empty fetches at once, so an idle consumer spins at most of a core, and its group
-  coordinator never completes a rebalance after a member leaves.
+  answers empty fetches at once, so an idle consumer spins at most of a core, its group
+  coordinator never completes a rebalance after a member leaves, it refuses a session
+  timeout of 3000 ms (Kafka's own minimum is 6000 ms by default), and it ignores the
+  fetch size limits (a fetch brings the whole backlog into the client at once).
+
+A test stops one of noida-db's services and starts it again with
+:meth:`LocalServers.stop_service` / :meth:`LocalServers.start_service` (noida-db's own
+``stop``/``start`` commands: the port and the data stay; Tansu keeps no data, so only noida's
+Kafka can be restarted this way).
 
 Command line::
 
@@ -115,6 +122,7 @@ class LocalServers:
         if self.kafka_kind not in ("noida", "tansu"):
             raise ValueError("SOCD_DEV_KAFKA must be noida or tansu")
         self._processes: list[subprocess.Popen[bytes]] = []
+        self._noida: subprocess.Popen[bytes] | None = None
         self.endpoints: Endpoints | None = None
 
     def __enter__(self) -> Endpoints:
@@ -133,6 +141,7 @@ class LocalServers:
              "--only", services, "--elasticsearch-port", str(es_port),
              *(["--kafka-port", str(kafka_port)] if self.kafka_kind == "noida" else [])],
             "noida-db.log", detach)
+        self._noida = noida
         tansu = None
         if self.kafka_kind == "tansu":
             listener = f"tcp://127.0.0.1:{kafka_port}"
@@ -156,12 +165,48 @@ class LocalServers:
         self._processes.append(process)
         return process
 
+    def stop_service(self, service: str) -> None:
+        """Stop noida-db's ``service`` (``elasticsearch``, or ``kafka`` when it is noida's):
+        its port closes, its data stays on disk for :meth:`start_service`.
+
+        ValueError for a service noida-db does not run here; RuntimeError when not started
+        or when noida-db refuses."""
+        self._noida_command("stop", service)
+
+    def start_service(self, service: str) -> None:
+        """Start a service stopped by :meth:`stop_service` again, on the same port with the
+        same data, and wait until it answers (RuntimeError past ``READY_TIMEOUT_S``)."""
+        self._noida_command("start", service)
+        assert self.endpoints is not None and self._noida is not None
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        if service == "elasticsearch":
+            _wait_http(self.endpoints.elasticsearch + "/", deadline, self._noida)
+        else:
+            _wait_tcp(int(self.endpoints.kafka.rpartition(":")[2]), deadline, self._noida)
+
+    def _noida_command(self, action: str, service: str) -> None:
+        if service not in ("elasticsearch", "kafka") or (
+                service == "kafka" and self.kafka_kind != "noida"):
+            raise ValueError(f"noida-db does not run {service!r} here (Kafka is "
+                             f"{self.kafka_kind}'s; Tansu keeps no data across a restart)")
+        if self._noida is None or self._noida.poll() is not None:
+            raise RuntimeError("the local servers are not running")
+        done = subprocess.run(
+            [_noida_binary(), action, service, "--data-dir", str(self.workdir / "noida")],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=READY_TIMEOUT_S,
+            check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"noida-db {action} {service} failed ({done.returncode}): "
+                               f"{done.stdout.decode(errors='replace').strip()} "
+                               f"{done.stderr.decode(errors='replace').strip()}")
+
     @property
     def pids(self) -> list[int]:
         return [p.pid for p in self._processes]
 
     def stop(self) -> None:
         processes, self._processes = self._processes, []
+        self._noida = None
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGINT)

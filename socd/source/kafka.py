@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError
 
 from socd.config import KafkaConfig
 from socd.errors import SinkError
@@ -90,6 +90,13 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
     the failure was past the connection (TLS, SASL, protocol) and the error's kind is named.
     """
     servers = list(cfg.bootstrap_servers)
+    if isinstance(exc, InvalidSessionTimeoutError):
+        # The broker's answer to JoinGroup: the timeout lies outside its
+        # group.min.session.timeout.ms .. group.max.session.timeout.ms (Kafka's defaults).
+        return (f"cannot start {purpose}: the brokers refuse kafka.session_timeout_ms = "
+                f"{cfg.session_timeout_ms}: it must lie within their "
+                "group.min.session.timeout.ms and group.max.session.timeout.ms (6000 and "
+                "1800000 by default): set kafka.session_timeout_ms within them")
     reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S) for s in servers))
     failed = [f"{s}: {r}" for s, r in zip(servers, reasons, strict=True) if r is not None]
     listed = ", ".join(servers)
@@ -106,6 +113,21 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
             "the SASL settings, and the brokers' advertised.listeners")
 
 
+_CANCELLED_STOP_S = 5.0
+"""How long a consumer whose start was cancelled may take to close."""
+
+HEARTBEAT_INTERVAL_MAX_MS = 3000
+"""aiokafka's (and Kafka's) default heartbeat interval."""
+
+
+def heartbeat_interval_ms(session_timeout_ms: int) -> int:
+    """A third of the session timeout, at most :data:`HEARTBEAT_INTERVAL_MAX_MS`: Kafka's
+    consumer documentation (``heartbeat.interval.ms``) asks for no more than a third, so
+    that a missed heartbeat or two do not end a live member's session. A fixed 3 s beside a
+    session timeout of 3 s or less would let the group drop a member that is alive."""
+    return min(HEARTBEAT_INTERVAL_MAX_MS, session_timeout_ms // 3)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, source: KafkaSource) -> None:
         self._source = source
@@ -119,6 +141,10 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaSource:
     """start() once, fetch()/commit() while running, stop() (safe twice).
+
+    start() returns once the group has assigned the partitions, which takes as long as the
+    broker takes (a dead member may hold the group up to its session timeout); cancelling
+    it closes the consumer and raises CancelledError.
 
     ``before_revoke`` runs when a rebalance takes partitions away, before they go (the
     daemon drains and commits there); ``on_revoked`` is told which ones first, at once.
@@ -147,6 +173,7 @@ class KafkaSource:
             enable_auto_commit=False,
             auto_offset_reset=self._cfg.auto_offset_reset,
             session_timeout_ms=self._cfg.session_timeout_ms,
+            heartbeat_interval_ms=heartbeat_interval_ms(self._cfg.session_timeout_ms),
             # Modest fetches: when delivery stalls and partitions are paused, aiokafka drops
             # what it prefetched, and the broker sends it again later.
             max_partition_fetch_bytes=max(self._cfg.max_message_bytes + 1024, 1_048_576),
@@ -154,11 +181,17 @@ class KafkaSource:
         )
         consumer.subscribe(self._topics, listener=_Listener(self))
         try:
-            await consumer.start()
+            await consumer.start()  # aiokafka waits here for the first assignment
         except KafkaError as exc:
             await consumer.stop()
             raise SinkError(await unreachable(self._cfg, exc, "the consumer of the input "
                                               "topics")) from exc
+        except asyncio.CancelledError:
+            # Stopped while joining the group (a join can wait as long as the broker takes):
+            # close the half-started client, bounded, so that nothing is left running.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(consumer.stop(), timeout=_CANCELLED_STOP_S)
+            raise
         self._consumer = consumer
         self._lag = LagMeter(consumer)
         log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)

@@ -95,8 +95,9 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float
 
 async def scrape_until(port: int, process: subprocess.Popen[bytes] | None,
                        done: Callable[[dict[str, float]], bool], *,
-                       timeout: float = 60) -> tuple[bool, dict[str, float]]:
-    """Scrape every 0.2 s until ``done`` accepts the samples: (True, them), or (False, the
+                       timeout: float = 60, interval: float = 0.2
+                       ) -> tuple[bool, dict[str, float]]:
+    """Scrape every ``interval`` s until ``done`` accepts the samples: (True, them), or (False, the
     last scrape) after ``timeout`` s, a bound for a stuck daemon that a working one never
     reaches. AssertionError as soon as ``process`` has exited."""
     deadline = time.monotonic() + timeout
@@ -109,7 +110,7 @@ async def scrape_until(port: int, process: subprocess.Popen[bytes] | None,
             metrics = {}
         if done(metrics):
             return True, metrics
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(interval)
     return False, metrics
 
 

@@ -7,16 +7,18 @@ timeout.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 
 import pytest
-from aiokafka.errors import KafkaConnectionError
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import InvalidSessionTimeoutError, KafkaConnectionError
 
 from socd.config import KafkaConfig
 from socd.errors import DeadLetterUnavailable, SinkError
 from socd.sinks.dead_letter import DeadLetterSink
-from socd.source.kafka import KafkaSource, os_reason, unreachable
+from socd.source.kafka import KafkaSource, heartbeat_interval_ms, os_reason, unreachable
 
 
 def _closed_port() -> int:
@@ -96,3 +98,50 @@ async def test_one_reachable_and_one_refused_names_only_the_refused(listening: i
 ])
 def test_connection_failures_are_plain_words(error: OSError, reason: str) -> None:
     assert os_reason(error) == reason
+
+
+async def test_a_refused_session_timeout_names_the_key_and_the_broker_bounds() -> None:
+    """The broker refuses the group's session timeout (JoinGroup error 26): the message names
+    kafka.session_timeout_ms and its value and the broker's bounds, not TLS or SASL."""
+    cfg = KafkaConfig(session_timeout_ms=3000)
+    message = await unreachable(cfg, InvalidSessionTimeoutError(), "the consumer")
+    assert "kafka.session_timeout_ms = 3000" in message
+    assert "group.min.session.timeout.ms" in message
+    assert "security_protocol" not in message and "Error" not in message
+
+
+@pytest.mark.parametrize(("session_ms", "heartbeat_ms"), [
+    (1000, 333), (3000, 1000), (6000, 2000), (9000, 3000), (30_000, 3000), (1_800_000, 3000)])
+def test_heartbeats_come_at_least_three_times_a_session(session_ms: int,
+                                                         heartbeat_ms: int) -> None:
+    """A third of the session timeout, never above Kafka's default 3 s (a fixed 3 s beside a
+    3 s session would let the group drop a live member between two heartbeats)."""
+    assert heartbeat_interval_ms(session_ms) == heartbeat_ms
+    assert 3 * heartbeat_interval_ms(session_ms) <= session_ms
+
+
+async def test_a_start_cancelled_while_joining_closes_the_consumer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """aiokafka's start waits for the first assignment, however long the group takes; a
+    stop request cancels it, and the half-started consumer is closed, not left running."""
+    joining = asyncio.Event()
+    stopped: list[bool] = []
+
+    async def start(self: AIOKafkaConsumer) -> None:
+        joining.set()
+        await asyncio.Event().wait()  # a group join that never ends
+
+    async def stop(self: AIOKafkaConsumer) -> None:
+        stopped.append(True)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "start", start)
+    monkeypatch.setattr(AIOKafkaConsumer, "stop", stop)
+    source = KafkaSource(KafkaConfig(), ["sensors.ndr"], _nothing)
+    task = asyncio.create_task(source.start())
+    await joining.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert stopped == [True]
+    with pytest.raises(RuntimeError):
+        await source.fetch(0)  # never started
