@@ -25,6 +25,7 @@ daemon stops consuming rather than drop anything.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -36,6 +37,9 @@ from socd.errors import DeadLetterUnavailable
 from socd.event import DeadLetter
 from socd.source.kafka import client_options, unreachable
 from socd.telemetry.logging import get_logger
+
+_CANCELLED_STOP_S = 1.0
+"""How long a producer whose start was cancelled may take to close."""
 
 log = get_logger("socd.dead_letter")
 
@@ -88,6 +92,12 @@ class DeadLetterSink:
             raise DeadLetterUnavailable(await unreachable(
                 self._cfg, exc, f"the producer of the dead-letter topic {self.topic!r}")
             ) from exc
+        except asyncio.CancelledError:
+            # Stopped during start-up (a broker that does not answer holds the start for
+            # request_timeout_ms): close the half-started client, bounded, and go on stopping.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), timeout=_CANCELLED_STOP_S)
+            raise
         self._producer = producer
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:

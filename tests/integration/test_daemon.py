@@ -172,3 +172,4 @@ async def test_sigterm_during_start_up_ends_it_at_once(
     assert status == 0, log
     assert '"start_up_cancelled"' in log
     assert '"fatal"' not in log
+    assert "Unclosed" not in log  # the half-started Kafka clients were closed

@@ -405,11 +405,6 @@ START_STOP_BOUND_S = (STOP_FETCH_S + CONSUMER_STOP_S + DEAD_LETTER_STOP_S
 """The shutdown phases that remain when nothing was fetched (socd.app's budget): 20 s."""
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "socd.app: Daemon._start awaits the consumer's start, which in aiokafka waits for the "
-    "first partition assignment, without watching the stop request; SIGTERM during a group "
-    "join that does not complete goes unanswered (fix: race the start against "
-    "Daemon._stopping, as _fetch_unless_stopping does for fetches)"))
 async def test_sigterm_while_joining_a_stuck_group(
         noida: tuple[Endpoints, LocalServers | None], unique: str, tmp_path: Path,
         fault_env: None) -> None:
