@@ -35,6 +35,9 @@ class Outcome:
     """Why the first of ``retry`` is sent again (for the log)."""
     refused: bool = False
     """Whether a retry is due to credentials or privileges (401/403): logged as an error."""
+    unreachable: bool = False
+    """Whether a retry is due to the cluster not answering at all (connection refused or
+    reset): the wait before it ends as soon as the cluster answers again."""
 
     @property
     def progressed(self) -> bool:
@@ -49,6 +52,7 @@ class Outcome:
         self.rejected.extend(other.rejected)
         self.retry_reason = self.retry_reason or other.retry_reason
         self.refused = self.refused or other.refused
+        self.unreachable = self.unreachable or other.unreachable
         return self
 
 

@@ -30,6 +30,8 @@ class RequestFailure:
     """RETRY, RETRY_SMALLER, SPLIT, REFUSED or REJECT (see :mod:`.retry`)."""
     reason: str
     """``HTTP 429: type: reason``, ``timed out after 30 s``, ``ConnectionError: ...``."""
+    unreachable: bool = False
+    """No answer at all (connection refused or reset, TLS): the cluster is away, not busy."""
 
 
 def api_reason(exc: es_exc.ApiError) -> str:
@@ -48,7 +50,7 @@ def failure_of(exc: es_exc.ApiError | es_exc.TransportError,
         return RequestFailure(request_action(exc.meta.status), api_reason(exc))
     if isinstance(exc, ConnectionTimeout):
         return RequestFailure(Action.RETRY_SMALLER, f"no answer within {timeout_s:g} s")
-    return RequestFailure(Action.RETRY, f"{type(exc).__name__}: {exc}")
+    return RequestFailure(Action.RETRY, f"{type(exc).__name__}: {exc}", unreachable=True)
 
 
 async def send_bulk(client: AsyncElasticsearch, actions: Sequence[IndexAction],

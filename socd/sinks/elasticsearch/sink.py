@@ -5,7 +5,9 @@
 (:mod:`.outcome`, :mod:`.retry`): durable; sent again after a backoff (429, 5xx, connection
 lost, 401/403); sent again in smaller requests (timeouts); split at once (413); or returned
 to the caller, rejected for good with the reason (the caller dead-letters them). It returns
-only when every document is durable or rejected, however long that takes.
+only when every document is durable or rejected, however long that takes. While the cluster
+does not answer at all, it is asked every :data:`PROBE_S` whether it is back, so that the
+documents go as soon as it is rather than at the end of a backoff grown long.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics
 
 log = get_logger("socd.elasticsearch")
+
+PROBE_S = 1.0
+"""While the cluster does not answer, how often it is asked whether it is back (seconds)."""
 
 ClientFactory = Callable[[ElasticsearchConfig], AsyncElasticsearch]
 """Makes the client at :meth:`ElasticsearchSink.start` (tests give a fake)."""
@@ -190,9 +195,28 @@ class ElasticsearchSink:
                     f"{self._cfg.index_prefix}-alerts-*; socd retries meanwhile"))
             else:
                 log.warning("bulk_retry", **fields)
-            await self._sleep(delay)
+            if outcome.unreachable:
+                await self._wait_for_answer(delay)
+            else:
+                await self._sleep(delay)
         self._metrics.indexed.inc(len(actions) - len(rejected))
         return rejected
+
+    async def _wait_for_answer(self, delay: float) -> None:
+        """Wait ``delay`` seconds, or less: every :data:`PROBE_S` the cluster is asked
+        (``HEAD /``), and the wait ends as soon as it answers with a 2xx. A cluster
+        that was away (restarted, network cut) thus gets its documents within a second of
+        its return rather than at the end of a backoff grown to ``retry_backoff_max``; a
+        busy one (429, 5xx) is not probed but waited out."""
+        deadline = self._clock() + delay
+        while (left := deadline - self._clock()) > 0:
+            await self._sleep(min(PROBE_S, left))
+            if self._clock() < deadline and await self._answers():
+                return
+
+    async def _answers(self) -> bool:
+        """Whether the cluster answers ``HEAD /`` with a 2xx within :data:`PROBE_S`."""
+        return bool(await self.client.options(request_timeout=PROBE_S).ping())
 
     async def _request(self, chunk: list[IndexAction]) -> Outcome:
         """One request of ``chunk``, or two halves of it and so on after a 413."""
@@ -221,7 +245,8 @@ class ElasticsearchSink:
         if failure.action is Action.RETRY_SMALLER:
             self._resize(self.size.shrink(len(chunk)), "timeout", seconds)
         return Outcome(retry=chunk, retry_reason=failure.reason,
-                       refused=failure.action is Action.REFUSED)
+                       refused=failure.action is Action.REFUSED,
+                       unreachable=failure.unreachable)
 
     def _resize(self, size: int, why: str, seconds: float) -> None:
         """Export the request size; log when it shrinks, and when it is back to the most."""

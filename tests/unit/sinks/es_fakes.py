@@ -86,7 +86,19 @@ class FakeClient:
         self.clock = clock
         self.latency = latency
         self.requests: list[list[str]] = []
+        self.sent_at: list[float] = []
+        """The clock's time as each request was sent."""
         self.closed = False
+        self.up: Callable[[], bool] = lambda: False
+        """Whether ``ping`` (``HEAD /``) is answered with a 2xx."""
+        self.pings = 0
+
+    def options(self, **_: Any) -> FakeClient:
+        return self
+
+    async def ping(self) -> bool:
+        self.pings += 1
+        return self.up()
 
     async def bulk(self, *, operations: bytes, filter_path: list[str]) -> _Response:
         lines = operations.split(b"\n")
@@ -94,6 +106,7 @@ class FakeClient:
         headers = [orjson.loads(line) for line in lines[0:-1:2]]
         request = [header["index"]["_id"] for header in headers]
         self.requests.append(request)
+        self.sent_at.append(self.clock.now)
         self.clock.now += self.latency(request)
         result = self.answer(request)
         if isinstance(result, BaseException):

@@ -12,6 +12,7 @@ from elastic_transport import ConnectionTimeout
 from structlog.testing import capture_logs
 
 from socd.sinks.elasticsearch.retry import Backoff
+from socd.sinks.elasticsearch.sink import PROBE_S
 from socd.sinks.elasticsearch.size import GROWTH_STEPS
 from tests.unit.sinks.es_fakes import (
     actions,
@@ -67,13 +68,46 @@ async def test_connection_errors_are_retried_with_growing_bounded_waits(
         error: Exception) -> None:
     """Connection lost for several attempts: each retried, the waits within a ceiling that
     doubles per failure in a row and stays under retry_backoff_max; nothing rejected."""
-    sink, client, clock, _ = await started_sink(scripted(*[error] * 8), retry_backoff_max=2.0)
+    sink, client, _, _ = await started_sink(scripted(*[error] * 8), retry_backoff_max=2.0)
     assert await sink.index(actions(2)) == []
     assert len(client.requests) == 9
     backoff = Backoff(2.0)
-    assert len(clock.slept) == 8
-    for attempt, waited in enumerate(clock.slept, start=1):
-        assert 0 <= waited <= backoff.ceiling(attempt) <= 2.0
+    latency = 0.01
+    waits = [b - a - latency for a, b in zip(client.sent_at, client.sent_at[1:], strict=False)]
+    assert len(waits) == 8
+    for attempt, waited in enumerate(waits, start=1):
+        assert -1e-9 <= waited <= backoff.ceiling(attempt) + 1e-9 <= 2.0 + 1e-9
+
+
+async def test_the_wait_ends_when_an_unreachable_cluster_answers_again() -> None:
+    """Connection refused for 20 s: the backoff grows toward retry_backoff_max (30 s), but
+    the cluster is asked every PROBE_S whether it is back, and the documents go within
+    PROBE_S of its return instead of at the end of a long wait."""
+    back_at = 1000.0 + 20.0
+    clocks: list[Any] = []
+
+    def answer(request: list[str]) -> Any:
+        if clocks[0].now >= back_at:
+            return durable(request)
+        return TransportConnectionError("refused")
+
+    sink, client, clock, _ = await started_sink(answer, retry_backoff_max=30.0, seed=3)
+    clocks.append(clock)
+    client.up = lambda: clock.now >= back_at
+    assert await sink.index(actions(2)) == []
+    assert client.requests[-1] == ["d0", "d1"]
+    assert back_at <= clock.now <= back_at + PROBE_S + 0.02  # the last request's latency
+    assert client.pings > 0
+
+
+async def test_a_busy_cluster_is_waited_out_not_probed() -> None:
+    """503 is an answer: the cluster is there and overloaded, so the backoff is waited in
+    full and nothing else is asked of it meanwhile."""
+    sink, client, clock, _ = await started_sink(scripted(*[api_error(503, "busy")] * 6))
+    client.up = lambda: True
+    assert await sink.index(actions(2)) == []
+    assert client.pings == 0
+    assert len(clock.slept) == 6
 
 
 async def test_items_refused_with_429_or_5xx_alone_are_sent_again() -> None:
