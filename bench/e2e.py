@@ -206,12 +206,13 @@ def build_dataset(config: Config, share: str, *, events: int | None = None,
         else:
             messages.extend(chunk)
         actions.extend(kept)
-    late = [a for a in actions if "warnings" in a.doc["socd"]]
+    verdicts = [a.document()["socd"] for a in actions]
+    late = [v for v in verdicts if "warnings" in v]
     if late:
         raise RuntimeError(f"{len(late)} threats fall outside socd's clock window "
-                           f"({late[0].doc['socd']['warnings'][0]}): fewer events, or move "
+                           f"({late[0]['warnings'][0]}): fewer events, or move "
                            "START_BEFORE_NOW")
-    classes = Counter(str(a.doc["socd"]["class"]) for a in actions)
+    classes = Counter(str(v["class"]) for v in verdicts)
     return Dataset(messages, actions, generated, pipeline_cpu, classes)
 
 
