@@ -427,7 +427,7 @@ async def install_template(config_path: Path, log_path: Path) -> None:
     with open(log_path, "ab") as log:
         process = await asyncio.create_subprocess_exec(
             *socd_command(), "setup", "-c", str(config_path), stdout=log, stderr=log,
-            stdin=subprocess.DEVNULL)
+            stdin=subprocess.DEVNULL, env=socd_env())
         status = await process.wait()
     if status != 0:
         raise RuntimeError(f"socd setup exited with {status}; see {log_path}")
@@ -532,16 +532,23 @@ def scrape_text(text: str) -> dict[str, float]:
 
 
 def socd_command() -> list[str]:
-    script = Path(sys.executable).parent / "socd"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "socd"]
+    """socd from this checkout (see :func:`socd_env`), not whichever one the environment's
+    ``socd`` script was installed from."""
+    return [sys.executable, "-m", "socd"]
+
+
+def socd_env() -> dict[str, str]:
+    """The environment socd runs in: this checkout first on the import path."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": str(ROOT) + (os.pathsep + path if path else "")}
 
 
 @contextlib.contextmanager
 def spawned(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     with open(log_path, "wb") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL,
-                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                   stdin=subprocess.DEVNULL, env=socd_env())
     try:
         yield process
     finally:
@@ -969,6 +976,7 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: lis
     out.write_text(json.dumps({
         "timestamp": stamp,
         "command": " ".join(sys.argv),
+        "checkout": {"path": str(ROOT), "commit": _git_head()},
         "environment": {k: v for k, v in os.environ.items() if k.startswith("SOCD_")},
         "servers": asdict(endpoints) | {"local": bool(server_pids)},
         "cpus": os.cpu_count(),
@@ -1001,6 +1009,18 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: lis
                             and overall["start_ok"]):
         return 2
     return 0
+
+
+def _git_head() -> str | None:
+    """The commit of the checkout socd ran from ("+" when it had changes), if git knows."""
+    try:
+        head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "socd"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+" if dirty else "")
 
 
 def _load() -> str:
