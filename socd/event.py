@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -30,9 +32,18 @@ class IndexAction:
     doc_id: str
     body: bytes
     record: Record
-    doc: dict[str, Any] = field(repr=False)
+    doc: dict[str, Any] | None = field(default=None, repr=False)
+    """The document as a dict, where kept. The pipeline drops it once ``body`` is encoded:
+    a batch in flight then holds bytes only, not a tree of tens of containers per document
+    that costs memory and that the garbage collector would walk again and again. Read the
+    document with :meth:`document`."""
     labels: tuple[str, str, str] = ("", "", "")
     """``socd_threats_total`` labels (class, layer, sensor), counted once durable."""
+
+    def document(self) -> dict[str, Any]:
+        """The document as sent: the second line of ``body``, decoded (``orjson``)."""
+        document: dict[str, Any] = orjson.loads(self.body[self.body.index(b"\n") + 1:])
+        return document
 
 
 @dataclass(frozen=True, slots=True)

