@@ -79,9 +79,10 @@ POLL_WHILE_PAUSED_S = 1.0
 class Source(Protocol):
     """Where records come from: :class:`socd.source.kafka.KafkaSource`."""
 
-    async def fetch(self, timeout_ms: int) -> list[Record]:
-        """The next records of the assigned partitions, in offset order per partition; may
-        be empty after ``timeout_ms`` milliseconds. Raises :class:`~socd.errors.SinkError`."""
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[Record]:
+        """The next records of the assigned partitions, in offset order per partition, at
+        most ``max_records`` (None: the source's own limit); may be empty after
+        ``timeout_ms`` milliseconds. Raises :class:`~socd.errors.SinkError`."""
         ...
 
     async def commit(self, offsets: Mapping[Partition, int]) -> bool:
@@ -199,7 +200,9 @@ class Delivery:
     async def run(self) -> None:
         """Fetch, process, and hand batches to delivery until ``stopping`` is set,
         gathering small fetches into one bulk request of up to ``bulk_max_docs`` documents
-        (waiting at most LINGER_S). Raises the error of a failed batch."""
+        (waiting at most LINGER_S). While a batch is being gathered, a fetch takes at most
+        the records that still fit it, so that a request does not grow past
+        ``bulk_max_docs`` by most of a fetch. Raises the error of a failed batch."""
         target = self._limits.bulk_max_docs
         pending: Batch | None = None
         pending_since = 0.0
@@ -208,8 +211,11 @@ class Delivery:
             if self._full():
                 await self._wait_for_slot()
                 continue
-            timeout_ms = int(LINGER_S * 1000) if pending else FETCH_TIMEOUT_MS
-            records = await self._fetch_unless_stopping(timeout_ms)
+            if pending is None:
+                records = await self._fetch_unless_stopping(FETCH_TIMEOUT_MS)
+            else:
+                records = await self._fetch_unless_stopping(
+                    int(LINGER_S * 1000), target - len(pending.actions))
             if records:
                 batch = self._process(records)
                 if pending is None:
@@ -264,10 +270,11 @@ class Delivery:
             log.info("delivery_resumed", stalled_seconds=round(
                 self._stall_s + time.monotonic() - stalled, 1), in_flight=len(self._in_flight))
 
-    async def _fetch_unless_stopping(self, timeout_ms: int) -> list[Record]:
+    async def _fetch_unless_stopping(self, timeout_ms: int,
+                                     max_records: int | None = None) -> list[Record]:
         """A fetch that a stop request interrupts: while a rebalance is pending, aiokafka's
         fetch waits for the new assignment however long the broker takes."""
-        fetch = asyncio.ensure_future(self._source.fetch(timeout_ms))
+        fetch = asyncio.ensure_future(self._source.fetch(timeout_ms, max_records))
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
             await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)

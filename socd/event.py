@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -26,17 +26,16 @@ class Record:
 
 @dataclass(slots=True)
 class IndexAction:
-    """A document and where it goes; ``body`` is the encoded NDJSON pair for _bulk."""
+    """A document and where it goes; ``body`` is the encoded NDJSON pair for _bulk.
+
+    Only the bytes are kept, not the document as a dict: a batch in flight then holds no
+    tree of tens of containers per document, which would cost memory and which the garbage
+    collector would walk again and again. Read the document with :meth:`document`."""
 
     index: str
     doc_id: str
     body: bytes
     record: Record
-    doc: dict[str, Any] | None = field(default=None, repr=False)
-    """The document as a dict, where kept. The pipeline drops it once ``body`` is encoded:
-    a batch in flight then holds bytes only, not a tree of tens of containers per document
-    that costs memory and that the garbage collector would walk again and again. Read the
-    document with :meth:`document`."""
     labels: tuple[str, str, str] = ("", "", "")
     """``socd_threats_total`` labels (class, layer, sensor), counted once durable."""
 

@@ -293,14 +293,12 @@ class Pipeline:
                 "ids": list(verdict.rule_ids),
             },
         }
-        action = encode_action(
+        return encode_action(
             alerts_index(self._prefix, timestamp),
             document_id(runtime.connector, doc, record),
             doc, record,
             labels=(verdict.threat_class, str(layer), runtime.cfg.sensor),
         )
-        action.doc = None  # in flight, the bytes are enough (see IndexAction.doc)
-        return action
 
 
 @contextlib.contextmanager

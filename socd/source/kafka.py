@@ -196,12 +196,14 @@ class KafkaSource:
         self._lag = LagMeter(consumer)
         log.info("consumer_started", topics=self._topics, group_id=self._cfg.group_id)
 
-    async def fetch(self, timeout_ms: int) -> list[Record]:
-        """Up to ``max_batch`` records from all assigned partitions (may be empty)."""
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[Record]:
+        """Up to ``max_records`` (at most ``kafka.max_batch``) records from all assigned
+        partitions (may be empty)."""
         consumer = self._require()
+        limit = self._cfg.max_batch if max_records is None else min(
+            max(max_records, 1), self._cfg.max_batch)
         try:
-            batches = await consumer.getmany(timeout_ms=timeout_ms,
-                                             max_records=self._cfg.max_batch)
+            batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=limit)
         except KafkaError as exc:
             raise SinkError(f"Kafka fetch failed: {exc}") from exc
         records: list[Record] = []

@@ -42,13 +42,16 @@ class FakeSource:
         self.paused: list[bool] = []
         self.was_paused = asyncio.Event()
         self.calls = 0
+        self.max_records: list[int | None] = []
+        """The ``max_records`` of each fetch."""
         self.revoke_before: int | None = None
         self.before_revoke: Callable[[], Awaitable[None]] | None = None
         self.revoking = asyncio.Event()
         self.committed_when_revoked: dict[Partition, int] | None = None
 
-    async def fetch(self, timeout_ms: int) -> list[Record]:
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[Record]:
         self.calls += 1
+        self.max_records.append(max_records)
         if self.calls == self.revoke_before and self.before_revoke is not None:
             self.revoking.set()
             await self.before_revoke()
@@ -58,7 +61,11 @@ class FakeSource:
             if self.assigned_while_paused:
                 return self.assigned_while_paused.popleft()
         elif self.fetches:
-            return self.fetches.popleft()
+            head = self.fetches.popleft()
+            if max_records is not None and len(head) > max_records:  # as getmany does
+                head, rest = head[:max_records], head[max_records:]
+                self.fetches.appendleft(rest)
+            return head
         await asyncio.sleep(min(timeout_ms, 5) / 1000)  # nothing new: a short wait
         return []
 
@@ -396,8 +403,8 @@ async def test_a_stop_while_gathering_delivers_the_gathered_batch() -> None:
     w = Wired(source=source, limits=Limits(bulk_max_docs=1000))
     original = source.fetch
 
-    async def fetch_then_stop(timeout_ms: int) -> list[Record]:
-        got = await original(timeout_ms)
+    async def fetch_then_stop(timeout_ms: int, max_records: int | None = None) -> list[Record]:
+        got = await original(timeout_ms, max_records)
         if got:
             w.stopping.set()
         return got
@@ -407,6 +414,21 @@ async def test_a_stop_while_gathering_delivers_the_gathered_batch() -> None:
     await w.delivery.drain()
     assert w.documents.durable == ["0-0", "0-1"]
     assert source.committed() == {(TOPIC, 0): 2}
+
+
+async def test_gathering_fetches_only_what_fits_the_bulk_request() -> None:
+    """Fetches of 6 records gathered into requests of at most 8 documents: while a batch is
+    gathered, the next fetch asks for the 2 that fit, so requests hold 8, not 12."""
+    source = FakeSource([records(0, 6), records(6, 6), records(12, 6)])
+    w = Wired(source=source, limits=Limits(bulk_max_docs=8))
+    run = asyncio.create_task(w.delivery.run())
+    await until(lambda: len(w.documents.durable) == 18 and not source.fetches)
+    w.stopping.set()
+    await run
+    await w.delivery.drain()
+    assert [len(call.items) for call in w.documents.calls][:2] == [8, 8]
+    assert source.max_records[:2] == [None, 2]
+    assert source.committed() == {(TOPIC, 0): 18}
 
 
 # ------------------------------------------------------------------ stalls and bounds

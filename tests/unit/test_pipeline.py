@@ -80,7 +80,7 @@ def test_batch_in_flight_holds_bytes_not_documents() -> None:
     batch = pipeline().process(records(event(1, "apt_c2", 9), event(2, "malware", 6)))
     assert len(batch.actions) == 2
     for action in batch.actions:
-        assert action.doc is None
+        assert not hasattr(action, "doc")
         header, document, end = action.body.split(b"\n")
         assert end == b""
         assert orjson.loads(header) == {"index": {"_index": action.index, "_id": action.doc_id}}

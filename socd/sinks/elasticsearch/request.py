@@ -32,7 +32,7 @@ def encode_action(index: str, doc_id: str, doc: dict[str, Any], record: Record,
     ``socd_threats_total`` labels (class, layer, sensor), counted once it is durable."""
     header = orjson.dumps({"index": {"_index": index, "_id": doc_id}})
     body = b"%b\n%b\n" % (header, orjson.dumps(doc))
-    return IndexAction(index=index, doc_id=doc_id, body=body, record=record, doc=doc,
+    return IndexAction(index=index, doc_id=doc_id, body=body, record=record,
                        labels=labels)
 
 
