@@ -4,7 +4,7 @@ For each record: size check → connector (decode + normalise to ECS) → the in
 for a threat, its ``@timestamp`` bounded by the input's ``max_clock_skew`` (see
 :mod:`socd.clock`), socd's verdict (``socd.*``) and a deterministic document id. What cannot
 be used becomes a :class:`~socd.event.DeadLetter`; nothing is dropped without a trace. The
-daemon (:mod:`socd.app`) makes the batch durable and then commits ``offsets``.
+delivery (:mod:`socd.delivery`) makes the batch durable and then commits ``offsets``.
 """
 
 from __future__ import annotations
