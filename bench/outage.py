@@ -238,7 +238,7 @@ async def bench(args: argparse.Namespace, servers: LocalServers, workdir: Path) 
     config_path.write_text(socd_config_text(endpoints, topic, group, prefix, dead, port,
                                             [ROOT / "rules"]))
     config = load_config(config_path)
-    data = build_dataset(config, POOL, "mix")
+    data = build_dataset(config, "mix", events=POOL)
     threat_offsets = {action.record.offset for action in data.actions}
     pool = [orjson.loads(value) for _, value in data.messages]
     is_threat = [n in threat_offsets for n in range(len(pool))]
