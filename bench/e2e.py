@@ -1152,14 +1152,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def work_directory(stack: contextlib.ExitStack, keep: Path | None, prefix: str) -> Path:
+    """``keep`` (made if missing, left afterwards), or a temporary directory that ``stack``
+    removes."""
+    if keep:
+        keep.mkdir(parents=True, exist_ok=True)
+        return keep
+    return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            workdir = Path(args.keep)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="socd-e2e-")))
+        workdir = work_directory(stack, args.keep, "socd-e2e-")
         if args.kafka:
             endpoints, pids = Endpoints(args.kafka, args.elasticsearch), []
         else:

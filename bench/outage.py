@@ -36,7 +36,6 @@ import contextlib
 import itertools
 import signal
 import sys
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -56,6 +55,7 @@ from bench.e2e import (
     socd_command,
     socd_config_text,
     spawned,
+    work_directory,
 )
 from socd.config import Config, load_config
 from socd.devservers import LocalServers, free_port
@@ -362,12 +362,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with contextlib.ExitStack() as stack:
-        if args.keep:
-            workdir = Path(args.keep)
-            workdir.mkdir(parents=True, exist_ok=True)
-        else:
-            workdir = Path(stack.enter_context(
-                tempfile.TemporaryDirectory(prefix="socd-outage-")))
+        workdir = work_directory(stack, args.keep, "socd-outage-")
         servers = LocalServers(workdir / "servers", kafka=args.kafka_server)
         stack.enter_context(servers)
         return asyncio.run(bench(args, servers, workdir))
