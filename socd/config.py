@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from socd.clock import ClockSkew
+from socd.clock import ClockSkew, parse_duration
 from socd.configsource import Origin, apply_environment
 from socd.errors import ConfigError, Problem
 from socd.yamlfile import YamlFileError, describe, error_key, parse_yaml
@@ -49,6 +49,26 @@ ThreatClassName = Literal["critical", "high-risk"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _seconds(value: Any) -> Any:
+    """A length of time in seconds: a number, or a duration as ``max_clock_skew`` takes
+    them (``500ms`` is not one; ``30s``, ``2m``, ``1h``)."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+        try:
+            return parse_duration(value).total_seconds()
+        except ValueError:
+            raise ValueError(f"{value!r} is not a length of time: write a number of seconds "
+                             "(30, 2.5) or a duration such as 30s, 2m or 1h") from None
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds), Field(gt=0)]
+"""Seconds, more than 0; written as a number or a duration (``30s``, ``2m``)."""
 
 
 def _split_commas(value: Any) -> Any:
@@ -199,7 +219,7 @@ class ElasticsearchConfig(_Model):
     api_key: str | None = None
     ca_certs: Path | None = None
     verify_certs: bool = True
-    request_timeout: Annotated[float, Field(gt=0)] = 30.0
+    request_timeout: Seconds = 30.0
     """Seconds a request may go unanswered. A bulk request that times out is sent again in
     halves, and the request size adapts (socd.sinks.elasticsearch.size)."""
     max_in_flight: Annotated[int, Field(ge=1, le=16)] = 2
@@ -207,7 +227,7 @@ class ElasticsearchConfig(_Model):
     bulk_max_docs: Annotated[int, Field(ge=1, le=100_000)] = 2000
     """Documents gathered into one bulk request (from one or more fetches): the most; fewer
     while the cluster is slow (socd.sinks.elasticsearch.size)."""
-    retry_backoff_max: Annotated[float, Field(gt=0)] = 30.0
+    retry_backoff_max: Seconds = 30.0
     """Longest wait between retries while Elasticsearch is unreachable or overloaded."""
 
     @field_validator("hosts")
@@ -234,7 +254,9 @@ class MetricsConfig(_Model):
     @classmethod
     def _listen(cls, value: str) -> str:
         if value and not _HOST_PORT.match(value):
-            raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:9464)")
+            raise ValueError(f"{value!r} is not HOST:PORT (for example 127.0.0.1:9464); an "
+                             "empty value turns the endpoint off (listen: \"\" in the file, "
+                             "SOCD_METRICS__LISTEN= in the environment)")
         return value
 
 
@@ -301,7 +323,7 @@ class KibanaConfig(_Model):
     ca_certs: Path | None = None
     verify_certs: bool = True
     space: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
-    request_timeout: Annotated[float, Field(gt=0)] = 60.0
+    request_timeout: Seconds = 60.0
     """Seconds for the whole import request."""
 
     @field_validator("url")

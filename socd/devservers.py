@@ -264,15 +264,22 @@ def _alive(pid: int) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m socd.devservers")
-    parser.add_argument("action", choices=["up", "down"])
+    parser = argparse.ArgumentParser(
+        prog="python -m socd.devservers",
+        description="Start (up) or stop (down) the local Kafka-protocol and "
+                    "Elasticsearch-API servers for trying socd and for its tests.")
+    parser.add_argument("action", choices=["up", "down"],
+                        help="up: start them and print their addresses; down: stop the ones "
+                             "--dir holds")
     parser.add_argument("--dir", type=Path, default=Path(".socd-dev"),
-                        help="where the servers keep data, logs and their state")
+                        help="where the servers keep data, logs and their state "
+                             "(default: .socd-dev in the current folder)")
     parser.add_argument("--env", action="store_true",
                         help="print shell assignments SOCD_TEST_KAFKA=... instead of JSON")
     args = parser.parse_args(argv)
     if args.action == "down":
         down(args.dir)
+        print(f"stopped the local servers of {args.dir}", file=sys.stderr)
         return 0
     endpoints = up(args.dir)
     if args.env:

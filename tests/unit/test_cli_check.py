@@ -4,15 +4,19 @@ for what works but does nothing; the start-up counts and warnings of ``socd run`
 from __future__ import annotations
 
 import io
+import re
+import typing
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel
 from structlog.testing import capture_logs
 
 from socd.app import Daemon
 from socd.check import check, rules_loaded
 from socd.cli import check_config
-from socd.config import load_config
+from socd.config import Config, load_config
 from socd.normalize import build_normalizer, builtin_connectors
 from socd.telemetry.metrics import Metrics
 
@@ -89,7 +93,9 @@ def test_issue_example_every_problem_in_one_run(tmp_path: Path) -> None:
         f"  {at}:13: inputs.2.connector: unknown connector 'no-such'; use one of {known}, or "
         "the path of a mapping file",
         f"  {at}:14: inputs.2.layer: must be one of 1, 2, 3 or 4, not 9",
-        f"  {at}:16: metrics.listen: 'nowhere' is not HOST:PORT (for example 127.0.0.1:9464)",
+        f"  {at}:16: metrics.listen: 'nowhere' is not HOST:PORT (for example 127.0.0.1:9464); an "
+        "empty value turns the endpoint off (listen: \"\" in the file, SOCD_METRICS__LISTEN= "
+        "in the environment)",
         f"  {at}:18: rules.paths.1: {tmp_path}/missing-rules: no such file or folder: create "
         "it or correct the path (a relative path is relative to the config file's folder)",
     ]
@@ -217,6 +223,25 @@ def test_the_example_configuration_is_clean() -> None:
     found = check(ROOT / "deploy" / "socd.example.yaml", environ)
     assert found.errors == []
     assert found.warnings == []
+
+
+def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(dotted path, key) of every configuration key, sections and their keys."""
+    for name, info in model.model_fields.items():
+        yield prefix + name, name
+        for kind in (info.annotation, *typing.get_args(info.annotation)):
+            for inner in (kind, *typing.get_args(kind)):
+                if isinstance(inner, type) and issubclass(inner, BaseModel):
+                    yield from _keys(inner, f"{prefix}{name}.")
+
+
+def test_the_example_configuration_lists_every_key() -> None:
+    """The README says deploy/socd.example.yaml lists every key: each key of every section
+    appears in it, set or commented out."""
+    text = (ROOT / "deploy" / "socd.example.yaml").read_text()
+    missing = [path for path, key in _keys(Config)
+               if not re.search(rf"(^|[\s{{,#]){re.escape(key)}:", text, re.MULTILINE)]
+    assert missing == []
 
 
 def test_an_unreadable_file_is_one_problem(tmp_path: Path) -> None:

@@ -126,6 +126,31 @@ def test_values_are_checked(tmp_path: Path, change: tuple[str, str], needle: str
     assert any(needle in p for p in found), found
 
 
+@pytest.mark.parametrize(("written", "seconds"), [
+    (30, 30.0), (2.5, 2.5), ("45", 45.0), ("30s", 30.0), ("2m", 120.0), ("1h", 3600.0)])
+def test_lengths_of_time_take_seconds_or_durations(written: Any, seconds: float) -> None:
+    """elasticsearch.request_timeout and .retry_backoff_max, kibana.request_timeout: a number
+    of seconds or a duration as max_clock_skew takes them."""
+    config = Config.model_validate({
+        "inputs": [{"topic": "t", "connector": "cyradar", "layer": 2, "sensor": "s"}],
+        "elasticsearch": {"request_timeout": written, "retry_backoff_max": written},
+        "kibana": {"request_timeout": written}})
+    assert config.elasticsearch.request_timeout == seconds
+    assert config.elasticsearch.retry_backoff_max == seconds
+    assert config.kibana.request_timeout == seconds
+
+
+@pytest.mark.parametrize(("written", "needle"), [
+    ("30x", "'30x' is not a length of time: write a number of seconds (30, 2.5) or a "
+            "duration such as 30s, 2m or 1h"),
+    ("0s", "must be more than 0, not '0s'"), (-1, "must be more than 0, not -1")])
+def test_a_bad_length_of_time_says_how_to_write_one(tmp_path: Path, written: Any,
+                                                     needle: str) -> None:
+    found = problems(write(tmp_path, GOOD.replace(
+        "index_prefix: socd", f"index_prefix: socd\n  request_timeout: {written}")))
+    assert any("elasticsearch.request_timeout" in p and needle in p for p in found), found
+
+
 def test_input_pipelines_resolve_against_the_config_folder(tmp_path: Path) -> None:
     """Pipeline names stay names; relative pipeline files are found beside the config file;
     ``check-config`` reports a pipeline that does not load, on the line that names it."""

@@ -50,7 +50,9 @@ def test_issue_example_all_four_problems_in_one_run(tmp_path: Path) -> None:
         f"  {path}:13: elasticsearch.index_prefix: 'Bad!' cannot start Elasticsearch index "
         "names: use a lowercase letter or digit, then lowercase letters, digits, '_', '.' or "
         "'-' (at most 200 characters), for example socd",
-        f"  {path}:15: metrics.listen: 'nowhere' is not HOST:PORT (for example 127.0.0.1:9464)",
+        f"  {path}:15: metrics.listen: 'nowhere' is not HOST:PORT (for example 127.0.0.1:9464); an "
+        "empty value turns the endpoint off (listen: \"\" in the file, SOCD_METRICS__LISTEN= "
+        "in the environment)",
         f"  {path}:17: dead_letter.topic: topic 'a.b' is also inputs.0.topic: every input needs "
         "its own topic, and the dead-letter topic must be none of them",
     ]
