@@ -89,7 +89,7 @@ class _OneFetch:
         self.records = records
         self.stopping = stopping
 
-    async def fetch(self, timeout_ms: int) -> list[Record]:
+    async def fetch(self, timeout_ms: int, max_records: int | None = None) -> list[Record]:
         records, self.records = self.records, []
         self.stopping.set()
         return records
