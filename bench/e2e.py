@@ -451,7 +451,7 @@ def bare_requests(data: Dataset, socd_prefix: str, prefix: str, request_docs: in
     lines = []
     for action in data.actions:
         assert action.index.startswith(socd_prefix)
-        header = orjson.dumps({"index": {"_index": prefix + action.index[len(socd_prefix):],
+        header = orjson.dumps({"create": {"_index": prefix + action.index[len(socd_prefix):],
                                          "_id": action.doc_id}})
         lines.append(header + action.body[action.body.index(b"\n"):])
     return [b"".join(lines[i:i + request_docs]) for i in range(0, len(lines), request_docs)]

@@ -38,7 +38,8 @@ What is not guaranteed:
 * **Exactly once.** Delivery is at least once: a batch durable but not yet committed when
   socd dies, a commit lost to a rebalance, or a drain cut off at shutdown is read and
   delivered again. The duplicates are absorbed by deterministic document ids
-  (:func:`socd.pipeline.document_id`): the second write overwrites the first. Dead letters
+  (:func:`socd.pipeline.document_id`): the second ``create`` finds the first document and
+  leaves it as it is. Dead letters
   and ``socd_threats_total`` have no such ids and may count a replayed message twice.
 * **Memory exactly at the bounds.** The bounds are checked before each fetch, so one fetch
   (``kafka.max_batch`` records) and the batch being gathered may go past them.

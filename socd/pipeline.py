@@ -70,7 +70,7 @@ class InputRuntime:
 
 
 def document_id(connector: str, doc: Mapping[str, Any], record: Record) -> str:
-    """Same event → same id, so a replay overwrites instead of duplicating.
+    """Same event → same id, so a replay finds its document instead of duplicating it.
 
     The sensor's own event id (with the connector and observer) when it has one, otherwise
     the Kafka position of the message.

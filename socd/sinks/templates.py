@@ -2,9 +2,9 @@
 
 Threat documents go to monthly indices ``<prefix>-alerts-YYYY.MM`` (by ``@timestamp``,
 UTC) and are searchable as ``<prefix>-alerts*`` or through the alias ``<prefix>-alerts``.
-Classic indices rather than a data stream, because a replay must be able to overwrite a
-document by its deterministic id. A lifecycle policy is installed where the server has
-ILM (detected at run time).
+Classic indices rather than a data stream, because a replay must find a document by its
+deterministic id in the index named from the event's time (docs/delivery.md). A lifecycle
+policy is installed where the server has ILM (detected at run time).
 
 :data:`ECS_FIELDS` lists every field a shipped connector writes with its ECS type; a test
 checks it against the ECS reference. Strings socd does not list are mapped as ``keyword``.

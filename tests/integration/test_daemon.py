@@ -124,11 +124,12 @@ async def test_mixed_stream_indexed_counted_dead_lettered_and_committed(
                                len(messages))
 
 
-async def test_replay_overwrites_instead_of_duplicating(
+async def test_replay_keeps_one_document_per_threat_and_its_handling(
         servers: Endpoints, unique: str, es: AsyncElasticsearch, topics: tuple[str, str],
         tmp_path: Path) -> None:
     """The same events consumed twice (a new consumer group, as after a lost commit) leave
-    one document per threat: document ids are deterministic."""
+    one document per threat (document ids are deterministic), each as first written: what
+    an operator recorded on it between the two (here a closed status) is kept."""
     input_topic, _ = topics
     messages, expected = mixed_stream()
     await produce(servers.kafka, input_topic, messages)
@@ -145,8 +146,15 @@ async def test_replay_overwrites_instead_of_duplicating(
                        if k.startswith("socd_threats_total")) == expected["docs"]
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=20) == 0
-    await es.indices.refresh(index=index)
+        await es.indices.refresh(index=index)
+        if run == 0:
+            first = (await es.search(index=index, size=1))["hits"]["hits"][0]
+            await es.update(index=first["_index"], id=first["_id"],
+                            doc={"socd": {"status": "closed"}}, refresh=True)
     assert (await es.count(index=index))["count"] == expected["docs"]
+    again = await es.get(index=first["_index"], id=first["_id"])
+    assert again["_source"]["socd"]["status"] == "closed"
+    assert again["_source"]["event"]["ingested"] == first["_source"]["event"]["ingested"]
 
 
 async def test_sigterm_during_start_up_ends_it_at_once(

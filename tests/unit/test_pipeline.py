@@ -83,7 +83,7 @@ def test_batch_in_flight_holds_bytes_not_documents() -> None:
         assert not hasattr(action, "doc")
         header, document, end = action.body.split(b"\n")
         assert end == b""
-        assert orjson.loads(header) == {"index": {"_index": action.index, "_id": action.doc_id}}
+        assert orjson.loads(header) == {"create": {"_index": action.index, "_id": action.doc_id}}
         assert action.document() == orjson.loads(document)
         assert action.document()["socd"]["class"] == action.labels[0]
 

@@ -87,11 +87,12 @@ def bulk_outcome(actions: Sequence[IndexAction], body: Mapping[str, Any]) -> Out
         if not isinstance(result, Mapping):
             result = {}
         status = int(result.get("status", 500))
-        verdict = item_action(status)
+        error = result.get("error")
+        verdict = item_action(status, error.get("type", "") if isinstance(error, Mapping) else "")
         if verdict is Action.DURABLE:
             outcome.durable += 1
             continue
-        reason = reason_of(status, result.get("error"))
+        reason = reason_of(status, error)
         if verdict is Action.REJECT:
             outcome.rejected.append((action, reason))
             continue

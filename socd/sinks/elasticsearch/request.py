@@ -6,9 +6,11 @@ line and the document line of the bulk API's NDJSON format, each ending in a new
 character"). A request body is then only the concatenation of the encoded actions, so
 splitting a request (a ``413``, a timeout, a smaller request size) never encodes again.
 
-socd writes with the ``index`` action and its own deterministic ``_id``: sending a document
+socd writes with the ``create`` action and its own deterministic ``_id``: sending a document
 again (a retry after a timeout the server had in fact completed, a replay after a crash)
-overwrites it instead of adding a second copy.
+finds it there (409 ``version_conflict_engine_exception``, which :mod:`.retry` counts as
+durable) instead of adding a second copy, and leaves it as it is: what operators recorded on
+it since (``socd alerts``) is kept. The first write wins.
 """
 
 from __future__ import annotations
@@ -27,10 +29,10 @@ document, and only failed items carry an error."""
 
 def encode_action(index: str, doc_id: str, doc: dict[str, Any], record: Record,
                   labels: tuple[str, str, str] = ("", "", "")) -> IndexAction:
-    """One document, ready for a bulk request: ``{"index": {"_index", "_id"}}`` and the
+    """One document, ready for a bulk request: ``{"create": {"_index", "_id"}}`` and the
     document, as two NDJSON lines (UTF-8 bytes). ``labels`` are the threat's
     ``socd_threats_total`` labels (class, layer, sensor), counted once it is durable."""
-    header = orjson.dumps({"index": {"_index": index, "_id": doc_id}})
+    header = orjson.dumps({"create": {"_index": index, "_id": doc_id}})
     body = b"%b\n%b\n" % (header, orjson.dumps(doc))
     return IndexAction(index=index, doc_id=doc_id, body=body, record=record,
                        labels=labels)

@@ -14,8 +14,10 @@ since an offset is committed only once its document is durable)::
                                           one document: REJECT
     401, 403 credentials, privileges      REFUSED: RETRY, logged as    REFUSED (the same)
                                           an error naming the keys
+    409 version_conflict_engine_exception -                            durable: socd's create
+                                                                       found its own document
     other 4xx (400 mapper_parsing_exception, document_parsing_exception, 404 index_not_found,
-      409 version conflict …)             REJECT every document        REJECT that document
+      …)                                  REJECT every document        REJECT that document
                                           with the reason              with the reason
 
 A document is dead-lettered only for what is wrong with the document itself; what is wrong
@@ -69,9 +71,17 @@ def request_action(status: int) -> Action:
     return Action.REJECT
 
 
-def item_action(status: int) -> Action:
-    """What one item of a bulk response with ``status`` gets."""
-    if status < 300:
+ALREADY_THERE = "version_conflict_engine_exception"
+"""The error of a ``create`` whose ``_id`` exists in the index (409): written before."""
+
+
+def item_action(status: int, error_type: str = "") -> Action:
+    """What one item of a bulk response with ``status`` (and the ``error_type`` of its
+    error, if any) gets. socd creates documents under deterministic ids, so a 409
+    ``version_conflict_engine_exception`` means this very document is already there (a
+    delivery that was not committed, a retry after a timeout the server completed): it is
+    durable."""
+    if status < 300 or (status == 409 and error_type == ALREADY_THERE):
         return Action.DURABLE
     if status == 429 or status >= 500 or status == 408:
         return Action.RETRY

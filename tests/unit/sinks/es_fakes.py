@@ -104,7 +104,7 @@ class FakeClient:
         lines = operations.split(b"\n")
         assert operations.endswith(b"\n") and lines[-1] == b""
         headers = [orjson.loads(line) for line in lines[0:-1:2]]
-        request = [header["index"]["_id"] for header in headers]
+        request = [header["create"]["_id"] for header in headers]
         self.requests.append(request)
         self.sent_at.append(self.clock.now)
         self.clock.now += self.latency(request)
