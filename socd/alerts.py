@@ -34,6 +34,7 @@ connectors write for ``action: blocked``) is *handled by the sensor*: it is show
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -241,6 +242,15 @@ class Store:
         raise SinkError(f"{hit['_id']}: changed by others {MAX_TRIES} times while being "
                         "updated: run the command again")
 
+    async def refresh(self, indices: set[str]) -> None:
+        """Make the changes of ``indices`` searchable now, so that a ``list`` right after
+        sees them; a refusal (no ``maintenance`` privilege) only delays that to the
+        index's own refresh."""
+        if not indices:
+            return
+        with contextlib.suppress(ApiError, TransportError):
+            await self.client.indices.refresh(index=",".join(sorted(indices)))
+
     def _failed(self, what: str, exc: Exception) -> SinkError:
         if isinstance(exc, AuthenticationException | AuthorizationException):
             return SinkError(f"Elasticsearch at {self.hosts} refused the {what} "
@@ -380,6 +390,7 @@ async def handle(config: Config, change: Change, *, ids: Sequence[str], selectio
                       f"{'would ' if dry_run else ''}{verb} the newest {len(hits)} "
                       f"(--limit {limit})\n")
         counts = {"changed": 0, "unchanged": 0, "refused": 0}
+        touched: set[str] = set()
         for doc_id in missing:
             err.write(f"socd: {doc_id}: no such threat in {store.pattern}: check the id "
                       "(socd alerts list --format json shows them)\n")
@@ -389,7 +400,11 @@ async def handle(config: Config, change: Change, *, ids: Sequence[str], selectio
             else:
                 outcome, shown = await store.apply(hit, change)
             counts[outcome] += 1
+            if outcome == "changed":
+                touched.add(hit["_index"])
             out.write(f"{hit['_id']}: {shown}\n")
+        if not dry_run:
+            await store.refresh(touched)
     finally:
         await store.client.close()
     done = "would change" if dry_run else "changed"
