@@ -348,8 +348,10 @@ def test_dashboard_and_searches_cover_the_soc_overview(objects: list[dict[str, A
     assert data_view["attributes"]["timeFieldName"] == "@timestamp"
     open_query = json.loads(titles["Threats not yet handled"]["attributes"]
                             ["kibanaSavedObjectMeta"]["searchSourceJSON"])["query"]
-    # KQL `NOT f : v` becomes bool.must_not, which documents without the field also pass.
-    assert open_query == {"query": 'NOT socd.status : "closed"', "language": "kuery"}
+    # KQL `NOT f : v` becomes bool.must_not, which documents without the field also pass;
+    # a threat the sensor blocked (event.type denied) is handled (socd.alerts).
+    assert open_query == {"query": 'NOT socd.status : "closed" AND NOT event.type : "denied"',
+                          "language": "kuery"}
     dashboard = titles["SOC overview"]
     kinds = [p["embeddableConfig"]["attributes"]["visualizationType"]
              for p in panels(dashboard) if p["type"] == "lens"]
