@@ -5,9 +5,6 @@ a wrong id named."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,25 +15,9 @@ from elasticsearch import AsyncElasticsearch
 from socd.alerts import Change, Store
 from socd.devservers import Endpoints, free_port
 from socd.sinks.templates import alerts_index, alerts_template
-from tests.integration.helpers import write_config
+from tests.integration.helpers import run_socd, write_config
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def socd(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCD_")}
-    return subprocess.run([sys.executable, "-m", "socd", *argv], capture_output=True,
-                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
-                          check=False)
-
-
-async def run_socd(*argv: str) -> subprocess.CompletedProcess[str]:
-    result = await asyncio.to_thread(socd, *argv)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
 
 def threat(i: int, cls: str, *, layer: int = 2, blocked: bool = False,
            hour: int = 3) -> dict[str, Any]:
