@@ -88,6 +88,14 @@ async def test_ack_then_close_by_id_and_list(es: AsyncElasticsearch, unique: str
     open_only = await run_socd("alerts", "list", "-c", config, "--status", "open",
                                "--class", "critical")
     assert [orjson.loads(line)["id"] for line in open_only.stdout.splitlines()] == ["c"]
+    # (the local server's query_string does not match ip fields, as Elasticsearch does)
+    for filters, want in ((("--query", 'socd.rule.name:"rule 2"'), ["b"]),
+                          (("--since", "2026-03-03"), ["c", "b"]),  # newest first
+                          (("--since", "2026-03-03", "--layer", "3"), []),
+                          (("--status", "closed", "--status", "acknowledged"), ["a"]),
+                          (("--limit", "1"), ["c"])):
+        found = await run_socd("alerts", "list", "-c", config, *filters)
+        assert [orjson.loads(line)["id"] for line in found.stdout.splitlines()] == want, filters
     table = await run_socd("alerts", "list", "-c", config, "--format", "table")
     assert table.stdout.splitlines()[0].split()[:5] == ["@timestamp", "id", "class",
                                                         "layer", "status"]
