@@ -166,11 +166,74 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--dry-run", action="store_true",
                        help="print what would be sent; send nothing")
 
+    _alerts_parser(sub)
+
     from socd import simulate
 
     sim = sub.add_parser("simulate", help="send realistic sensor traffic to Kafka")
     simulate.add_arguments(sim)
     return parser
+
+
+def _layer(value: str) -> int:
+    """An argparse type: a layer of the 4-layer model, 1 to 4."""
+    if value not in ("1", "2", "3", "4"):
+        raise argparse.ArgumentTypeError(f"{value!r}: give 1, 2, 3 or 4")
+    return int(value)
+
+
+def _alerts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from socd.alerts import CLASSES, REASONS, STATUSES
+
+    alerts = sub.add_parser("alerts", help="list threats and record their handling "
+                            "(acknowledged, closed with a reason)")
+    alerts_sub = alerts.add_subparsers(dest="alerts_command", required=True, metavar="ACTION")
+
+    def filters(command: argparse.ArgumentParser, limit: int) -> None:
+        command.add_argument("-c", "--config", required=True, type=Path, help="config file")
+        command.add_argument("--class", dest="classes", action="append", default=[],
+                             choices=CLASSES, help="only threats of this class (repeatable)")
+        command.add_argument("--status", action="append", default=[], choices=STATUSES,
+                             help="only threats in this status (repeatable; a threat never "
+                             "handled is open)")
+        command.add_argument("--since", type=_text, metavar="TIME",
+                             help="only threats at or after TIME (ISO-8601; no offset: UTC) "
+                             "or within a duration back from now (2h, 7d)")
+        command.add_argument("--layer", action="append", default=[], type=_layer,
+                             help="only threats of this layer, 1-4 (repeatable)")
+        command.add_argument("--query", type=_text, help="only threats matching this "
+                             "Elasticsearch query string (source.ip:10.0.0.5 AND ...)")
+        command.add_argument("--limit", type=_count, default=limit,
+                             help=f"at most this many threats, newest first ({limit})")
+
+    show = alerts_sub.add_parser("list", help="the newest threats matching the filters",
+                                 description="The newest threats matching every filter "
+                                 "given: a table on a terminal, JSON lines otherwise.")
+    filters(show, 50)
+    show.add_argument("--format", choices=("auto", "table", "json"), default="auto",
+                      help="table, json (one object a line), or auto (default): table on "
+                      "a terminal, json in a pipe")
+    for name, text in (("ack", "acknowledge threats (open → acknowledged)"),
+                       ("close", "close threats with a reason")):
+        change = alerts_sub.add_parser(
+            name, help=text, description=f"{text[0].upper()}{text[1:]}: the documents "
+            "given by id, or the newest --limit threats matching the filters (without "
+            "--status: those not yet in the target state); the count is printed first. "
+            "Idempotent; a concurrent change is never overwritten.")
+        change.add_argument("ids", nargs="*", metavar="ID", help="document ids (_id)")
+        filters(change, 100)
+        change.add_argument("--dry-run", action="store_true",
+                            help="print the count and what would change; change nothing")
+        change.add_argument("--by", type=_text, help="who handles them (default: the "
+                            "login name)")
+        change.add_argument("--comment", type=_text, help="a note kept on the document")
+        if name == "close":
+            change.add_argument("--reason", required=True, choices=REASONS,
+                                help="why it is closed")
+        else:
+            change.add_argument("--reopen", action="store_true",
+                                help="also acknowledge closed threats again (their reason "
+                                "is removed)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,6 +330,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _run(args.config)
     if command == "dead-letters":
         return _dead_letters(args)
+    if command == "alerts":
+        return _alerts(args)
     raise AssertionError(command)
 
 
@@ -287,6 +352,35 @@ def _dead_letters(args: argparse.Namespace) -> int:
     filters = deadletters.Filters(frozenset(args.reason), frozenset(args.connector), since)
     return asyncio.run(deadletters.replay(config, filters, again=args.again,
                                           dry_run=args.dry_run, out=sys.stdout))
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    """``socd alerts list|ack|close`` (see :mod:`socd.alerts`)."""
+    import logging
+
+    from socd import alerts
+    from socd.deadletters import parse_since
+
+    config = load_config(args.config)
+    # Failures reach the user as one line of socd's; the client's own log would repeat them.
+    logging.getLogger("elastic_transport").setLevel(logging.CRITICAL)
+    selection = alerts.Selection(tuple(dict.fromkeys(args.classes)),
+                                 tuple(dict.fromkeys(args.status)),
+                                 parse_since(args.since) if args.since else None,
+                                 tuple(dict.fromkeys(args.layer)), args.query)
+    if args.alerts_command == "list":
+        fmt = args.format
+        if fmt == "auto":
+            fmt = "table" if sys.stdout.isatty() else "json"
+        return asyncio.run(alerts.list_threats(config, selection, limit=args.limit, fmt=fmt,
+                                               out=sys.stdout))
+    change = alerts.Change(args.alerts_command, by=args.by or alerts.login_name(),
+                           at=alerts.now_utc(), comment=args.comment,
+                           reason=getattr(args, "reason", None),
+                           reopen=getattr(args, "reopen", False))
+    return asyncio.run(alerts.handle(config, change, ids=args.ids, selection=selection,
+                                     limit=args.limit, dry_run=args.dry_run, out=sys.stdout,
+                                     err=sys.stderr))
 
 
 def check_config(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 3
+TEMPLATE_VERSION = 4
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -166,6 +166,18 @@ SOCD_FIELDS: dict[str, str] = {
     "socd.rule.ids": "keyword",
     "socd.warnings": "keyword",
     "socd.sensor_timestamp": "date",
+    # an operator's handling (socd alerts ack|close; socd.alerts): the states and reasons of
+    # Elastic Security's kibana.alert.workflow_status / workflow_reason
+    "socd.status": "keyword",
+    "socd.status_reason": "keyword",
+    "socd.status_by": "keyword",
+    "socd.status_at": "date",
+    "socd.status_comment": "keyword",
+    "socd.status_history.status": "keyword",
+    "socd.status_history.reason": "keyword",
+    "socd.status_history.by": "keyword",
+    "socd.status_history.at": "date",
+    "socd.status_history.comment": "keyword",
 }
 """socd's own verdict and notes (a custom namespace, outside ECS)."""
 

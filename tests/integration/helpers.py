@@ -211,3 +211,21 @@ async def wait_committed(bootstrap: str, group: str, topic: str, want: int,
             return committed
         await asyncio.sleep(0.2)
     return committed
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def socd(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``python -m socd ARGV`` from this checkout, without the caller's ``SOCD_*``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCD_")}
+    return subprocess.run([sys.executable, "-m", "socd", *argv], capture_output=True,
+                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
+                          check=False)
+
+
+async def run_socd(*argv: str) -> subprocess.CompletedProcess[str]:
+    """:func:`socd` in a thread; a traceback on stderr fails the test."""
+    result = await asyncio.to_thread(socd, *argv)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result

@@ -7,10 +7,7 @@ dead-letters them again carrying the mark; a second ``replay`` sends nothing unl
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,28 +24,13 @@ from tests.integration.helpers import (
     daemon,
     produce,
     read_topic,
+    run_socd,
     wait_committed,
     wait_for_count,
     write_config,
 )
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def socd(*argv: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SOCD_")}
-    return subprocess.run([sys.executable, "-m", "socd", *argv], capture_output=True,
-                          text=True, env={**env, "PYTHONPATH": str(ROOT)}, timeout=120,
-                          check=False)
-
-
-async def run_socd(*argv: str) -> subprocess.CompletedProcess[str]:
-    result = await asyncio.to_thread(socd, *argv)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
 
 THREAT = orjson.dumps({"alert_id": "d-1", "detected_at": "2026-02-03T10:00:00+07:00",
                        "severity": 9, "category": "apt_c2"})
