@@ -83,7 +83,14 @@ def _ranked(agg: dict[str, Any]) -> list[Ranked]:
 
 def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
     """The :class:`Report` in an answer to :func:`build_request`. Raises SinkError when the
-    answer lacks the aggregations asked for."""
+    answer lacks the aggregations asked for.
+
+    An answer with no shard searched (no ``<prefix>-alerts*`` index yet) carries no
+    aggregations at all, as Elasticsearch answers then: that is a period without threats."""
+    if "aggregations" not in body and body.get("_shards", {}).get("total") == 0:
+        return Report(period=period, timezone=zone, counts=Counts(),
+                      by_layer={layer: Counts() for layer in LAYERS},
+                      previous_period=period.previous(), previous=Counts())
     try:
         aggs = body["aggregations"]
         current = aggs["current"]

@@ -118,7 +118,14 @@ def test_answer_becomes_the_model() -> None:
 
 def test_an_answer_without_aggregations_is_an_error() -> None:
     with pytest.raises(SinkError, match="without 'aggregations'"):
-        read_response({"hits": {}}, HALF, HCM)
+        read_response({"_shards": {"total": 1}, "hits": {}}, HALF, HCM)
+
+
+def test_no_index_searched_is_a_period_without_threats() -> None:
+    found = read_response({"_shards": {"total": 0}, "hits": {"total": {"value": 0}}}, HALF,
+                          HCM)
+    assert found.counts == found.previous == Counts()
+    assert set(found.by_layer) == {"1", "2", "3", "4"}
 
 
 # ---------------------------------------------------------------- wording
