@@ -28,6 +28,14 @@ class Ranked:
 
 
 @dataclass(frozen=True)
+class Week:
+    """The counts of one span of :meth:`Period.weeks <socd.report.period.Period.weeks>`."""
+
+    period: Period
+    counts: Counts
+
+
+@dataclass(frozen=True)
 class Report:
     """The figures of one period and of the previous period of the same length.
 
@@ -44,6 +52,7 @@ class Report:
     signatures: list[Ranked] = field(default_factory=list)
     sensors: list[Ranked] = field(default_factory=list)
     sources: list[Ranked] = field(default_factory=list)
+    weeks: list[Week] = field(default_factory=list)
 
 
 def change(now: int, before: int) -> float | None:

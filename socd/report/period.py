@@ -29,6 +29,15 @@ class Period:
         last = self.first - timedelta(days=1)
         return Period(last - timedelta(days=self.days - 1), last)
 
+    def weeks(self) -> list[Period]:
+        """The period cut into 7-day spans from ``first``; the last may be shorter."""
+        spans = []
+        first = self.first
+        while first <= self.last:
+            spans.append(Period(first, min(first + timedelta(days=6), self.last)))
+            first += timedelta(days=7)
+        return spans
+
     def utc_bounds(self, zone: str) -> tuple[datetime, datetime]:
         """``(start, end)`` in UTC: local midnight at the start of ``first`` and local
         midnight at the end of ``last`` (the start of the next day), so that a threat at

@@ -4,8 +4,10 @@ The request filters ``<prefix>-alerts*`` on ``@timestamp`` from the start of the
 period to the end of the report's period, and answers with two ``filter`` aggregations (this
 period, the previous one), each holding ``terms`` aggregations on ``socd.class``,
 ``socd.layer`` (by class) and, for this period, the top ``rule.category``, ``rule.name``,
-``observer.name`` and ``source.ip``. Its cost follows the number of buckets, not the number of
-threats.
+``observer.name`` and ``source.ip``, and the counts of each 7-day span of the period (a
+``filters`` aggregation over ranges computed here from local midnights, so that weeks follow
+``report.timezone`` on any server, daylight-saving changes included). Its cost follows the
+number of buckets, not the number of threats.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 from socd.config import Config
 from socd.errors import SinkError
-from socd.report.model import LAYERS, Counts, Ranked, Report
+from socd.report.model import LAYERS, Counts, Ranked, Report, Week
 from socd.report.period import Period
 
 TOP = 10
@@ -56,6 +58,9 @@ def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> 
     for name, field in TOPS.items():
         current[name] = {"terms": {"field": field, "size": top,
                                    "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+    current["weeks"] = {"filters": {"filters": {
+        str(i): _range(*week.utc_bounds(zone)) for i, week in enumerate(period.weeks())}},
+        "aggs": {"class": _classes()}}
     return {
         "index": f"{prefix}-alerts*",
         "size": 0,
@@ -90,7 +95,8 @@ def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
     if "aggregations" not in body and body.get("_shards", {}).get("total") == 0:
         return Report(period=period, timezone=zone, counts=Counts(),
                       by_layer={layer: Counts() for layer in LAYERS},
-                      previous_period=period.previous(), previous=Counts())
+                      previous_period=period.previous(), previous=Counts(),
+                      weeks=[Week(week, Counts()) for week in period.weeks()])
     try:
         aggs = body["aggregations"]
         current = aggs["current"]
@@ -99,6 +105,8 @@ def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
             period=period, timezone=zone, counts=_counts(current),
             by_layer={layer: layers.get(layer, Counts()) for layer in LAYERS},
             previous_period=period.previous(), previous=_counts(aggs["previous"]),
+            weeks=[Week(week, _counts(current["weeks"]["buckets"][str(i)]))
+                   for i, week in enumerate(period.weeks())],
             **{name: _ranked(current[name]) for name in TOPS})
     except (KeyError, TypeError, ValueError) as exc:
         raise SinkError(f"Elasticsearch answered the report's aggregations without {exc}: "

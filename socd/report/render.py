@@ -190,7 +190,8 @@ def as_json(report: Report) -> dict[str, Any]:
     ``by_layer`` ("1".."4" → the same three counts), ``from``/``to`` (ISO dates, inclusive),
     ``timezone``, ``previous`` (its ``from``/``to`` and counts), ``change`` (percent per
     count, null when the previous count is 0) and ``top`` (``categories``, ``signatures``,
-    ``sensors``, ``sources``: lists of ``{"key", "threats"}``). Numbers are JSON numbers,
+    ``sensors``, ``sources``: lists of ``{"key", "threats"}``) and ``weeks`` (the period's
+    7-day spans from ``from``, the last maybe shorter: ``from``, ``to`` and counts). Numbers are JSON numbers,
     whatever the language."""
     counts, before = report.counts, report.previous
     return {
@@ -205,6 +206,8 @@ def as_json(report: Report) -> dict[str, Any]:
                    "high-risk": change(counts.high_risk, before.high_risk)},
         "top": {name: [{"key": r.key, "threats": r.threats} for r in getattr(report, name)]
                 for name in ("categories", "signatures", "sensors", "sources")},
+        "weeks": [{"from": week.period.first.isoformat(), "to": week.period.last.isoformat(),
+                   **_counts_json(week.counts)} for week in report.weeks],
     }
 
 

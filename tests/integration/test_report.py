@@ -101,6 +101,14 @@ async def test_report_counts_by_local_calendar_days(
                                  {"key": "S3", "threats": 1}]
     assert top["sensors"] == [{"key": "ndr", "threats": 5}, {"key": "feed", "threats": 1}]
     assert top["sources"] == [{"key": A, "threats": 3}, {"key": B, "threats": 2}]
+    weeks = data["weeks"]
+    assert len(weeks) == 26  # 182 days from Wednesday 2020-01-01
+    assert weeks[0] == {"from": "2020-01-01", "to": "2020-01-07", "threats": 1, "critical": 1,
+                        "high-risk": 0}
+    busy = {i: (w["threats"], w["critical"], w["high-risk"]) for i, w in enumerate(weeks)
+            if w["threats"]}
+    # Jan 1, Jan 10, Feb 1 (day 31), Mar 15 (day 74, twice), Jun 30 (day 181)
+    assert busy == {0: (1, 1, 0), 1: (1, 0, 1), 4: (1, 0, 1), 10: (2, 2, 0), 25: (1, 0, 1)}
 
     text = _report(config, "--lang", "vi")
     assert text.returncode == 0, text.stderr

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from socd.errors import SinkError
-from socd.report.model import Counts, Ranked, Report, change
+from socd.report.model import Counts, Ranked, Report, Week, change
 from socd.report.period import Period, parse_day
 from socd.report.query import build_request, read_response
 from socd.report.render import as_json, day, headline, markdown, number, percent, render, text
@@ -50,6 +51,12 @@ def test_a_day_with_a_daylight_saving_change_is_23_hours() -> None:
                             datetime(2020, 3, 29, 22, tzinfo=UTC))
 
 
+def test_weeks_cover_the_period_in_order() -> None:
+    assert Period(date(2020, 1, 1), date(2020, 1, 15)).weeks() == [
+        Period(date(2020, 1, 1), date(2020, 1, 7)), Period(date(2020, 1, 8), date(2020, 1, 14)),
+        Period(date(2020, 1, 15), date(2020, 1, 15))]
+
+
 def test_to_before_from_names_the_fix() -> None:
     with pytest.raises(ValueError, match="is before --from 2020-07-01: give a --to on or"):
         Period(date(2020, 7, 1), date(2020, 6, 30))
@@ -73,6 +80,10 @@ def test_periods_tile_time(first: date, length: int, zone: str) -> None:
     start, end = period.utc_bounds(zone)
     assert start < end
     assert before.utc_bounds(zone)[1] == start
+    weeks = period.weeks()
+    assert weeks[0].first == period.first and weeks[-1].last == period.last
+    assert sum(week.days for week in weeks) == period.days
+    assert all(a.last + timedelta(days=1) == b.first for a, b in pairwise(weeks))
 
 
 # ---------------------------------------------------------------- the request and its answer
@@ -105,7 +116,10 @@ def test_answer_becomes_the_model() -> None:
                                            "class": _buckets(("high-risk", 2))}]},
                     "categories": _buckets(("scan", 2), ("malware", 2), ("dos", 3)),
                     "signatures": _buckets(), "sensors": _buckets(("s1", 7)),
-                    "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]}},
+                    "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]},
+                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets()}
+                                          for i in range(1, 26)}
+                              | {"0": {"doc_count": 7, **_classes(3, 4)}}}},
         "previous": {"doc_count": 2, "class": _buckets(("critical", 2))}}}
     found = read_response(body, HALF, HCM)
     assert found.counts == Counts(7, 3, 4)
@@ -114,6 +128,9 @@ def test_answer_becomes_the_model() -> None:
     assert found.previous == Counts(2, 2, 0)
     assert [r.key for r in found.categories] == ["dos", "malware", "scan"]
     assert found.sources == [Ranked("10.0.0.1", 1)]
+    assert len(found.weeks) == 26
+    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)), Counts(7, 3, 4))
+    assert found.weeks[-1].period == Period(date(2020, 6, 24), date(2020, 6, 30))
 
 
 def test_an_answer_without_aggregations_is_an_error() -> None:
