@@ -191,8 +191,8 @@ def as_json(report: Report) -> dict[str, Any]:
     ``timezone``, ``previous`` (its ``from``/``to`` and counts), ``change`` (percent per
     count, null when the previous count is 0) and ``top`` (``categories``, ``signatures``,
     ``sensors``, ``sources``: lists of ``{"key", "threats"}``) and ``weeks`` (the period's
-    7-day spans from ``from``, the last maybe shorter: ``from``, ``to`` and counts). Numbers are JSON numbers,
-    whatever the language."""
+    7-day spans from ``from``, the last maybe shorter: ``from``, ``to`` and counts). Numbers
+    are JSON numbers, whatever the language."""
     counts, before = report.counts, report.previous
     return {
         "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
