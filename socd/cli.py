@@ -185,8 +185,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="last day of the period, included (YYYY-MM-DD)")
     period.add_argument("--lang", choices=("vi", "en"), default="vi",
                         help="language of text and markdown: vi (default) or en")
-    period.add_argument("--format", choices=("text", "markdown", "json"), default="text",
-                        help="text (default), markdown, or json for a program")
+    period.add_argument("--format", choices=("text", "markdown", "json", "html"),
+                        default="text", help="text (default), markdown, html (one page with "
+                        "charts), or json for a program")
 
     from socd import simulate
 

@@ -1,4 +1,5 @@
-"""The report as json, text or markdown, in Vietnamese (``vi``) or English (``en``).
+"""The report as json, text or markdown (html: :mod:`socd.report.html`), in Vietnamese
+(``vi``) or English (``en``).
 
 Pure functions of a :class:`~socd.report.model.Report`. In Vietnamese, numbers group
 thousands with ``.`` and write decimals with ``,`` (4.017; 91,46%), dates are ``dd/mm/yyyy``,
@@ -17,7 +18,7 @@ import orjson
 from socd.report.model import LAYERS, Counts, Ranked, Report, change
 
 Lang = Literal["vi", "en"]
-Format = Literal["text", "markdown", "json"]
+Format = Literal["text", "markdown", "json", "html"]
 
 _WORDS: dict[str, dict[str, str]] = {
     "vi": {
@@ -30,7 +31,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "layer": "Lớp", "threats": "Mối nguy hại", "critical": "Mối đe dọa nghiêm trọng",
         "high_risk": "Mối nguy hại cao", "share": "Tỷ lệ", "total": "Tổng",
         "previous": "So với kỳ trước",
-        "previous_period": "Kỳ trước: {first} – {last}",
+        "previous_period": "{first} – {last}",
         "this": "Kỳ này", "before": "Kỳ trước", "change": "Thay đổi",
         "none_before": "—",
         "categories": "Nhóm mối nguy hại hàng đầu (rule.category)",
@@ -48,7 +49,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "layer": "Layer", "threats": "Threats", "critical": "Critical",
         "high_risk": "High-risk", "share": "Share", "total": "Total",
         "previous": "Change from the previous period",
-        "previous_period": "Previous period: {first} – {last}",
+        "previous_period": "{first} – {last}",
         "this": "This period", "before": "Previous period", "change": "Change",
         "none_before": "—",
         "categories": "Top categories (rule.category)",
@@ -136,7 +137,8 @@ def tables(report: Report, lang: Lang) -> list[Table]:
     return result
 
 
-def _intro(report: Report, lang: Lang) -> tuple[str, str]:
+def intro(report: Report, lang: Lang) -> tuple[str, str]:
+    """The title and the line that names the period, its days and time zone."""
     w = _WORDS[lang]
     period = w["period"].format(first=day(report.period.first, lang),
                                 last=day(report.period.last, lang),
@@ -146,7 +148,7 @@ def _intro(report: Report, lang: Lang) -> tuple[str, str]:
 
 def text(report: Report, lang: Lang) -> str:
     """The report as plain text for a terminal or an e-mail: aligned columns."""
-    title, period = _intro(report, lang)
+    title, period = intro(report, lang)
     lines = [title.upper(), period, "", headline(report, lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", name]
@@ -167,7 +169,7 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
 def markdown(report: Report, lang: Lang) -> str:
     """The report as Markdown (CommonMark with GitHub tables): a heading, the sentence,
     one table a section; cells escape ``|``."""
-    title, period = _intro(report, lang)
+    title, period = intro(report, lang)
     lines = [f"# {title}", "", period, "", headline(report, lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", f"## {name}", "", _md_row(headers),
@@ -217,4 +219,8 @@ def render(report: Report, fmt: Format, lang: Lang) -> str:
         return orjson.dumps(as_json(report), option=orjson.OPT_INDENT_2).decode() + "\n"
     if fmt == "markdown":
         return markdown(report, lang)
+    if fmt == "html":
+        from socd.report.html import html
+
+        return html(report, lang)
     return text(report, lang)

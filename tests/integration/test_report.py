@@ -5,6 +5,7 @@ local (UTC+7) dates differ, and the report's figures against hand-computed ones.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -123,3 +124,38 @@ async def test_a_period_without_threats_or_indices_reports_zero(
     result = _report(config, "--format", "markdown", "--lang", "en")
     assert result.returncode == 0, result.stderr
     assert "From 2020-01-01 to 2020-06-30, 0 threats were detected" in result.stdout
+
+
+def _browser() -> str | None:
+    return next((found for name in ("chromium", "chromium-browser")
+                 if (found := shutil.which(name))), None)
+
+
+async def test_html_report_opens_in_a_browser(
+        servers: Endpoints, unique: str, es: AsyncElasticsearch, tmp_path: Path) -> None:
+    """The page of the seeded period, opened in headless Chromium and screenshotted (kept
+    as report.png next to the page in the test's folder)."""
+    await _seed(servers.elasticsearch, f"t{unique}", es)
+    config = write_config(tmp_path / "socd.yaml", servers, unique, free_port())
+    result = _report(config, "--format", "html", "--lang", "vi")
+    assert result.returncode == 0, result.stderr
+    page = tmp_path / "report.html"
+    page.write_text(result.stdout, encoding="utf-8")
+    assert "đã phát hiện 6 mối nguy hại" in result.stdout
+    assert result.stdout.count("<svg ") == 2
+    browser = _browser()
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian: apt-get install chromium): the html "
+                    "report was checked but not opened in a browser")
+    shot = tmp_path / "report.png"
+    opened = subprocess.run(
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}",
+         "--window-size=1280,1800", page.as_uri()],
+        capture_output=True, text=True, timeout=180, check=False)
+    assert opened.returncode == 0, opened.stderr
+    png = shot.read_bytes()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (1280, 1800)
+    assert len(png) > 20_000  # a blank page of that size compresses to a few kB

@@ -199,7 +199,7 @@ def test_text_has_the_sentence_the_layers_and_the_change() -> None:
     assert layer2.split() == ["2", "2.517", "1.624", "893", "62,66%"]
     total = next(line for line in lines if line.strip().startswith("Tổng"))
     assert total.split() == ["Tổng", "4.017", "2.324", "1.693", "100,00%"]
-    assert "Kỳ trước: 03/07/2019 – 31/12/2019" in out
+    assert "So với kỳ trước (03/07/2019 – 31/12/2019)" in lines
     changed = next(line for line in lines if line.strip().startswith("Mối nguy hại cao"))
     assert changed.split()[-3:] == ["1.693", "1.246", "+35,87%"]  # 447 / 1246
     assert "(không có)" in out  # no sources
