@@ -326,7 +326,7 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     config = load_config(args.config)
-    found = asyncio.run(fetch_report(config, period))
+    found = asyncio.run(fetch_report(config.elasticsearch, config.report.timezone, period))
     sys.stdout.write(render(found, args.format, args.lang))
     return EXIT_OK
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from socd.config import Config
+from socd.config import ElasticsearchConfig
 from socd.errors import SinkError
 from socd.report.model import LAYERS, Counts, Ranked, Report, Week
 from socd.report.period import Period
@@ -113,17 +113,17 @@ def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
                         "check that elasticsearch.hosts is an Elasticsearch 8 cluster") from None
 
 
-async def fetch_report(config: Config, period: Period, *, top: int = TOP) -> Report:
-    """The report of ``period`` from ``config.elasticsearch`` in ``config.report.timezone``.
+async def fetch_report(cfg: ElasticsearchConfig, zone: str, period: Period, *,
+                       top: int = TOP) -> Report:
+    """The report of ``period`` (calendar days in ``zone``) from the cluster of ``cfg``.
     Raises SinkError (unreachable, refused, an error answer) with a message naming the fix."""
     from elasticsearch import ApiError, TransportError
 
     from socd.sinks.elasticsearch.client import make_client, shown_hosts
 
-    zone = config.report.timezone
-    request = build_request(config.elasticsearch.index_prefix, period, zone, top=top)
-    client = make_client(config.elasticsearch)
-    hosts = shown_hosts(config.elasticsearch)
+    request = build_request(cfg.index_prefix, period, zone, top=top)
+    client = make_client(cfg)
+    hosts = shown_hosts(cfg)
     try:
         response = await client.search(**request)
     except ApiError as exc:
