@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Install the programs the tests of deploy/prometheus/ run, where they are missing:
-# promtool and prometheus (Debian/Ubuntu package prometheus), amtool and
-# prometheus-alertmanager (package prometheus-alertmanager). Does nothing when they are
-# present, so it is cheap to run before every test run.
+# Install the programs the tests run, where they are missing: promtool and prometheus
+# (Debian/Ubuntu package prometheus) and amtool and prometheus-alertmanager (package
+# prometheus-alertmanager) for the tests of deploy/prometheus/; chromium (package chromium)
+# for the screenshot of the html period report. Does nothing when they are present, so it
+# is cheap to run before every test run.
 #
 # Installing needs apt-get and root (or password-less sudo). Where that is impossible, or
 # the installation fails (no network), it says why on stderr and exits 0: the tests that
@@ -19,12 +20,14 @@ command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 \
   || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 \
   || missing+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 
 cannot() {
-  echo "test-tools: cannot install ${missing[*]} ($1); the Prometheus tests will be skipped" >&2
+  echo "test-tools: cannot install ${missing[*]} ($1); the tests that need them will be skipped" >&2
   if [ "${SOCD_REQUIRE_TEST_TOOLS:-0}" = 1 ]; then
     exit 1
   fi
@@ -44,7 +47,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 apt=("${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -q -y
      -o DPkg::Lock::Timeout=300 -o Dpkg::Use-Pty=0)
-echo "==> installing ${missing[*]} for the Prometheus tests" >&2
+echo "==> installing ${missing[*]} for the tests" >&2
 # The package lists may be missing or stale (a fresh container): update and try again.
 if ! "${apt[@]}" install --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
   if ! { "${apt[@]}" update && "${apt[@]}" install --no-install-recommends "${missing[@]}"; } \
@@ -56,9 +59,12 @@ fi
 
 if [ -d /run/systemd/system ]; then
   for unit in "${missing[@]}"; do  # the packages' units are named after them
+    [ "$unit" = chromium ] && continue
     "${as_root[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
   done
 fi
 for program in promtool prometheus amtool prometheus-alertmanager; do
   command -v "$program" >/dev/null 2>&1 || cannot "$program is still missing after apt-get"
 done
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+  || cannot "chromium is still missing after apt-get"

@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
 from typing import TextIO
 
@@ -67,6 +68,16 @@ def _count(value: str) -> int:
     if number < 0:
         raise argparse.ArgumentTypeError(f"{value!r} is negative: give 0 or more")
     return number
+
+
+def _day(value: str) -> date:
+    """An argparse type: a calendar day, YYYY-MM-DD."""
+    from socd.report.period import parse_day
+
+    try:
+        return parse_day(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -167,6 +178,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="print what would be sent; send nothing")
 
     _alerts_parser(sub)
+    period = with_config("report", "the period report of threats from Elasticsearch: both "
+                         "dates inclusive, calendar days in report.timezone")
+    period.add_argument("--from", dest="first", required=True, type=_day, metavar="DATE",
+                        help="first day of the period (YYYY-MM-DD)")
+    period.add_argument("--to", dest="last", required=True, type=_day, metavar="DATE",
+                        help="last day of the period, included (YYYY-MM-DD)")
+    period.add_argument("--lang", choices=("vi", "en"), default="vi",
+                        help="language of text and markdown: vi (default) or en")
+    period.add_argument("--format", choices=("text", "markdown", "json", "html"),
+                        default="text", help="text (default), markdown, html (one page with "
+                        "charts), or json for a program")
 
     from socd import simulate
 
@@ -332,6 +354,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _dead_letters(args)
     if command == "alerts":
         return _alerts(args)
+    if command == "report":
+        return _report(args)
     raise AssertionError(command)
 
 
@@ -381,6 +405,22 @@ def _alerts(args: argparse.Namespace) -> int:
     return asyncio.run(alerts.handle(config, change, ids=args.ids, selection=selection,
                                      limit=args.limit, dry_run=args.dry_run, out=sys.stdout,
                                      err=sys.stderr))
+
+def _report(args: argparse.Namespace) -> int:
+    """``socd report`` (see :mod:`socd.report`): --to before --from is bad usage (exit 2);
+    Elasticsearch unreachable or refusing is a runtime failure (exit 1)."""
+    from socd.report.period import Period
+    from socd.report.query import fetch_report
+    from socd.report.render import render
+
+    try:
+        period = Period(args.first, args.last)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    config = load_config(args.config)
+    found = asyncio.run(fetch_report(config.elasticsearch, config.report.timezone, period))
+    sys.stdout.write(render(found, args.format, args.lang))
+    return EXIT_OK
 
 
 def check_config(path: Path, out: TextIO | None = None, err: TextIO | None = None) -> int:

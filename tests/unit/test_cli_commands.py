@@ -128,6 +128,19 @@ CASES: dict[str, Case] = {
     "setup --kibana without a URL": Case(("setup", "-c", "{p}/good.yaml", "--kibana"), 2,
                                          "socd: <config>: kibana.url: no Kibana URL: give "
                                          "socd setup --kibana URL, or set kibana.url"),
+    # report
+    "report missing file": Case(("report", "-c", "{p}/none.yaml", "--from", "2020-01-01",
+                                 "--to", "2020-06-30"), 2, "{p}/none.yaml: no such file"),
+    "report bad date": Case(("report", "-c", "{p}/good.yaml", "--from", "2020-13-01", "--to",
+                             "2020-06-30"), 2, "'2020-13-01' is not a date: give YYYY-MM-DD",
+                            one_line=False),
+    "report --to before --from": Case(("report", "-c", "{p}/good.yaml", "--from",
+                                       "2020-07-01", "--to", "2020-06-30"), 2,
+                                      "socd: --to 2020-06-30 is before --from 2020-07-01: "
+                                      "give a --to on or after --from"),
+    "report unreachable": Case(("report", "-c", "{p}/good.yaml", "--from", "2020-01-01",
+                                "--to", "2020-06-30"), 1,
+                               "socd: Elasticsearch at http://127.0.0.1:1 cannot be reached"),
     # rules validate
     "validate missing path": Case(("rules", "validate", "{p}/none"), 2,
                                   "{p}/none: no such file or directory"),

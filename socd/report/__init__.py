@@ -1,0 +1,7 @@
+"""``socd report``: the period report of threats, read from Elasticsearch aggregations.
+
+:mod:`socd.report.period` turns the calendar days of a period into UTC bounds,
+:mod:`socd.report.query` builds the one aggregation request and reads its answer into the data
+model of :mod:`socd.report.model`, and :mod:`socd.report.render` writes that model as text,
+markdown or json, in Vietnamese or English (pure functions).
+"""

@@ -1,0 +1,63 @@
+"""The report's data model: plain figures, no Elasticsearch and no wording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from socd.report.period import Period
+
+LAYERS = ("1", "2", "3", "4")
+"""The layers of the 4-layer model (Directive 14/CT-TTg), as the json keys name them."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Threats, and of them the critical and high-risk ones (socd.class)."""
+
+    threats: int = 0
+    critical: int = 0
+    high_risk: int = 0
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One entry of a top list: a field's value and its number of threats."""
+
+    key: str
+    threats: int
+
+
+@dataclass(frozen=True)
+class Week:
+    """The counts of one span of :meth:`Period.weeks <socd.report.period.Period.weeks>`."""
+
+    period: Period
+    counts: Counts
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of one period and of the previous period of the same length.
+
+    ``by_layer`` has every key of :data:`LAYERS`; the top lists are ordered by threats,
+    most first, at most ``top`` long (those with the same count by key)."""
+
+    period: Period
+    timezone: str
+    counts: Counts
+    by_layer: dict[str, Counts]
+    previous_period: Period
+    previous: Counts
+    categories: list[Ranked] = field(default_factory=list)
+    signatures: list[Ranked] = field(default_factory=list)
+    sensors: list[Ranked] = field(default_factory=list)
+    sources: list[Ranked] = field(default_factory=list)
+    weeks: list[Week] = field(default_factory=list)
+
+
+def change(now: int, before: int) -> float | None:
+    """The change from ``before`` to ``now`` in percent (``+25.0``, ``-50.0``); None when
+    ``before`` is 0 (no figure to compare with)."""
+    if before == 0:
+        return None
+    return (now - before) * 100.0 / before

@@ -1,0 +1,141 @@
+"""The report's one Elasticsearch request: aggregations only (``size: 0``), never documents.
+
+The request filters ``<prefix>-alerts*`` on ``@timestamp`` from the start of the previous
+period to the end of the report's period, and answers with two ``filter`` aggregations (this
+period, the previous one), each holding ``terms`` aggregations on ``socd.class``,
+``socd.layer`` (by class) and, for this period, the top ``rule.category``, ``rule.name``,
+``observer.name`` and ``source.ip``, and the counts of each 7-day span of the period (a
+``filters`` aggregation over ranges computed here from local midnights, so that weeks follow
+``report.timezone`` on any server, daylight-saving changes included). Its cost follows the
+number of buckets, not the number of threats.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from socd.config import ElasticsearchConfig
+from socd.errors import SinkError
+from socd.report.model import LAYERS, Counts, Ranked, Report, Week
+from socd.report.period import Period
+
+TOP = 10
+"""Entries in each top list."""
+
+TOPS = {"categories": "rule.category", "signatures": "rule.name",
+        "sensors": "observer.name", "sources": "source.ip"}
+"""Top list → the field it ranks (ECS ``rule.*`` keeps the sensor's own verdict; a threat
+with several categories counts once in each)."""
+
+
+def counted() -> list[dict[str, Any]]:
+    """Filters that every counted threat must pass, besides its time.
+
+    Empty today: every threat document counts. This is where threats an operator closes as
+    false positives will be left out, once threats carry a status."""
+    return []
+
+
+def _range(start: datetime, end: datetime) -> dict[str, Any]:
+    return {"range": {"@timestamp": {"gte": start.isoformat(), "lt": end.isoformat(),
+                                     "format": "strict_date_optional_time"}}}
+
+
+def _classes() -> dict[str, Any]:
+    return {"terms": {"field": "socd.class", "size": 10}}
+
+
+def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> dict[str, Any]:
+    """The keyword arguments of ``AsyncElasticsearch.search`` for ``period`` (calendar days in
+    ``zone``) and the previous period of the same length."""
+    start, end = period.utc_bounds(zone)
+    before, _ = period.previous().utc_bounds(zone)
+    current: dict[str, Any] = {
+        "class": _classes(),
+        "layer": {"terms": {"field": "socd.layer", "size": 10}, "aggs": {"class": _classes()}},
+    }
+    for name, field in TOPS.items():
+        current[name] = {"terms": {"field": field, "size": top,
+                                   "order": [{"_count": "desc"}, {"_key": "asc"}]}}
+    current["weeks"] = {"filters": {"filters": {
+        str(i): _range(*week.utc_bounds(zone)) for i, week in enumerate(period.weeks())}},
+        "aggs": {"class": _classes()}}
+    return {
+        "index": f"{prefix}-alerts*",
+        "size": 0,
+        "ignore_unavailable": True,
+        "allow_no_indices": True,
+        "query": {"bool": {"filter": [_range(before, end), *counted()]}},
+        "aggs": {
+            "current": {"filter": _range(start, end), "aggs": current},
+            "previous": {"filter": _range(before, start), "aggs": {"class": _classes()}},
+        },
+    }
+
+
+def _counts(agg: dict[str, Any]) -> Counts:
+    classes = {str(b["key"]): int(b["doc_count"]) for b in agg["class"]["buckets"]}
+    return Counts(int(agg["doc_count"]), classes.get("critical", 0),
+                  classes.get("high-risk", 0))
+
+
+def _ranked(agg: dict[str, Any]) -> list[Ranked]:
+    ranked = [Ranked(str(b.get("key_as_string", b["key"])), int(b["doc_count"]))
+              for b in agg["buckets"]]
+    return sorted(ranked, key=lambda r: (-r.threats, r.key))
+
+
+def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
+    """The :class:`Report` in an answer to :func:`build_request`. Raises SinkError when the
+    answer lacks the aggregations asked for.
+
+    An answer with no shard searched (no ``<prefix>-alerts*`` index yet) carries no
+    aggregations at all, as Elasticsearch answers then: that is a period without threats."""
+    if "aggregations" not in body and body.get("_shards", {}).get("total") == 0:
+        return Report(period=period, timezone=zone, counts=Counts(),
+                      by_layer={layer: Counts() for layer in LAYERS},
+                      previous_period=period.previous(), previous=Counts(),
+                      weeks=[Week(week, Counts()) for week in period.weeks()])
+    try:
+        aggs = body["aggregations"]
+        current = aggs["current"]
+        layers = {str(b["key"]): _counts(b) for b in current["layer"]["buckets"]}
+        return Report(
+            period=period, timezone=zone, counts=_counts(current),
+            by_layer={layer: layers.get(layer, Counts()) for layer in LAYERS},
+            previous_period=period.previous(), previous=_counts(aggs["previous"]),
+            weeks=[Week(week, _counts(current["weeks"]["buckets"][str(i)]))
+                   for i, week in enumerate(period.weeks())],
+            **{name: _ranked(current[name]) for name in TOPS})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SinkError(f"Elasticsearch answered the report's aggregations without {exc}: "
+                        "check that elasticsearch.hosts is an Elasticsearch 8 cluster") from None
+
+
+async def fetch_report(cfg: ElasticsearchConfig, zone: str, period: Period, *,
+                       top: int = TOP) -> Report:
+    """The report of ``period`` (calendar days in ``zone``) from the cluster of ``cfg``.
+    Raises SinkError (unreachable, refused, an error answer) with a message naming the fix."""
+    from elasticsearch import ApiError, TransportError
+
+    from socd.sinks.elasticsearch.client import make_client, shown_hosts
+
+    request = build_request(cfg.index_prefix, period, zone, top=top)
+    client = make_client(cfg)
+    hosts = shown_hosts(cfg)
+    try:
+        response = await client.search(**request)
+    except ApiError as exc:
+        if exc.meta.status in (401, 403):
+            raise SinkError(f"Elasticsearch at {hosts} refused the report's search "
+                            f"({exc.meta.status}): check elasticsearch.username/password or "
+                            "api_key, and that they may read the alerts indices") from None
+        raise SinkError(f"Elasticsearch at {hosts} answered the report's search with "
+                        f"{exc.meta.status} {exc.message}: check the cluster") from None
+    except TransportError as exc:
+        raise SinkError(f"Elasticsearch at {hosts} cannot be reached ({type(exc).__name__}): "
+                        "check elasticsearch.hosts and that the cluster is running") from None
+    finally:
+        await client.close()
+    return read_response(dict(response.body), period, zone)

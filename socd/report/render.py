@@ -1,0 +1,226 @@
+"""The report as json, text or markdown (html: :mod:`socd.report.html`), in Vietnamese
+(``vi``) or English (``en``).
+
+Pure functions of a :class:`~socd.report.model.Report`. In Vietnamese, numbers group
+thousands with ``.`` and write decimals with ``,`` (4.017; 91,46%), dates are ``dd/mm/yyyy``,
+and the classes are *mối đe dọa nghiêm trọng* (critical) and *mối nguy hại cao* (high-risk),
+as the departments' half-year reports write them. English writes 4,017; 91.46%; 2020-06-30.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Literal
+
+import orjson
+
+from socd.report.model import LAYERS, Counts, Ranked, Report, change
+
+Lang = Literal["vi", "en"]
+Format = Literal["text", "markdown", "json", "html"]
+
+_WORDS: dict[str, dict[str, str]] = {
+    "vi": {
+        "title": "Báo cáo mối nguy hại",
+        "period": "Kỳ báo cáo: {first} – {last} ({days} ngày, múi giờ {zone})",
+        "headline": "Trong kỳ từ {first} đến {last} đã phát hiện {threats} mối nguy hại, "
+                    "trong đó có {high_risk} mối nguy hại cao, {critical} mối đe dọa "
+                    "nghiêm trọng.",
+        "layers": "Theo lớp của mô hình 4 lớp (Chỉ thị 14/CT-TTg)",
+        "layer": "Lớp", "threats": "Mối nguy hại", "critical": "Mối đe dọa nghiêm trọng",
+        "high_risk": "Mối nguy hại cao", "share": "Tỷ lệ", "total": "Tổng",
+        "previous": "So với kỳ trước",
+        "previous_period": "{first} – {last}",
+        "this": "Kỳ này", "before": "Kỳ trước", "change": "Thay đổi",
+        "none_before": "—",
+        "categories": "Nhóm mối nguy hại hàng đầu (rule.category)",
+        "signatures": "Dấu hiệu hàng đầu (rule.name)",
+        "sensors": "Cảm biến hàng đầu (observer.name)",
+        "sources": "Địa chỉ nguồn hàng đầu (source.ip)",
+        "value": "Giá trị", "empty": "(không có)",
+    },
+    "en": {
+        "title": "Threat report",
+        "period": "Period: {first} – {last} ({days} days, time zone {zone})",
+        "headline": "From {first} to {last}, {threats} threats were detected, of which "
+                    "{high_risk} high-risk and {critical} critical.",
+        "layers": "By layer of the 4-layer model (Directive 14/CT-TTg)",
+        "layer": "Layer", "threats": "Threats", "critical": "Critical",
+        "high_risk": "High-risk", "share": "Share", "total": "Total",
+        "previous": "Change from the previous period",
+        "previous_period": "{first} – {last}",
+        "this": "This period", "before": "Previous period", "change": "Change",
+        "none_before": "—",
+        "categories": "Top categories (rule.category)",
+        "signatures": "Top signatures (rule.name)",
+        "sensors": "Top sensors (observer.name)",
+        "sources": "Top sources (source.ip)",
+        "value": "Value", "empty": "(none)",
+    },
+}
+
+
+def number(value: int, lang: Lang) -> str:
+    """A whole number with its thousands grouped: ``4.017`` (vi), ``4,017`` (en)."""
+    grouped = f"{value:,}"
+    return grouped.replace(",", ".") if lang == "vi" else grouped
+
+
+def percent(value: float, lang: Lang, *, signed: bool = False) -> str:
+    """A percentage with two decimals: ``91,46%`` (vi), ``91.46%`` (en); ``signed`` writes
+    ``+`` before a rise. Thousands are grouped as :func:`number` groups them."""
+    text = f"{value:+,.2f}" if signed else f"{value:,.2f}"
+    if lang == "vi":
+        text = text.replace(",", " ").replace(".", ",").replace(" ", ".")
+    return text + "%"
+
+
+def day(value: date, lang: Lang) -> str:
+    """A date: ``30/06/2020`` (vi), ``2020-06-30`` (en, ISO 8601)."""
+    return value.strftime("%d/%m/%Y") if lang == "vi" else value.isoformat()
+
+
+def headline(report: Report, lang: Lang) -> str:
+    """The sentence the departments file, for example "Trong kỳ từ 01/01/2020 đến 30/06/2020
+    đã phát hiện 4.017 mối nguy hại, trong đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa
+    nghiêm trọng."."""
+    counts = report.counts
+    return _WORDS[lang]["headline"].format(
+        first=day(report.period.first, lang), last=day(report.period.last, lang),
+        threats=number(counts.threats, lang), high_risk=number(counts.high_risk, lang),
+        critical=number(counts.critical, lang))
+
+
+def _share(part: int, whole: int, lang: Lang) -> str:
+    return percent(part * 100.0 / whole, lang) if whole else _WORDS[lang]["none_before"]
+
+
+def _change(now: int, before: int, lang: Lang) -> str:
+    moved = change(now, before)
+    return _WORDS[lang]["none_before"] if moved is None else percent(moved, lang, signed=True)
+
+
+Table = tuple[str, list[str], list[list[str]]]
+"""A title, the column headers and the rows, every cell already written."""
+
+
+def tables(report: Report, lang: Lang) -> list[Table]:
+    """The report's tables in order: by layer, the change from the previous period, then the
+    top lists."""
+    w = _WORDS[lang]
+    counts = report.counts
+    layer_rows = [[layer, number(c.threats, lang), number(c.critical, lang),
+                   number(c.high_risk, lang), _share(c.threats, counts.threats, lang)]
+                  for layer, c in report.by_layer.items()]
+    layer_rows.append([w["total"], number(counts.threats, lang), number(counts.critical, lang),
+                       number(counts.high_risk, lang), _share(counts.threats, counts.threats,
+                                                              lang)])
+    before = report.previous
+    change_rows = [[w[key], number(getattr(counts, key), lang),
+                    number(getattr(before, key), lang),
+                    _change(getattr(counts, key), getattr(before, key), lang)]
+                   for key in ("threats", "critical", "high_risk")]
+    previous = w["previous_period"].format(first=day(report.previous_period.first, lang),
+                                           last=day(report.previous_period.last, lang))
+    result: list[Table] = [
+        (w["layers"], [w["layer"], w["threats"], w["critical"], w["high_risk"], w["share"]],
+         layer_rows),
+        (f"{w['previous']} ({previous})", ["", w["this"], w["before"], w["change"]],
+         change_rows),
+    ]
+    for name in ("categories", "signatures", "sensors", "sources"):
+        ranked: list[Ranked] = getattr(report, name)
+        rows = [[r.key, number(r.threats, lang), _share(r.threats, counts.threats, lang)]
+                for r in ranked] or [[w["empty"], "", ""]]
+        result.append((w[name], [w["value"], w["threats"], w["share"]], rows))
+    return result
+
+
+def intro(report: Report, lang: Lang) -> tuple[str, str]:
+    """The title and the line that names the period, its days and time zone."""
+    w = _WORDS[lang]
+    period = w["period"].format(first=day(report.period.first, lang),
+                                last=day(report.period.last, lang),
+                                days=number(report.period.days, lang), zone=report.timezone)
+    return w["title"], period
+
+
+def text(report: Report, lang: Lang) -> str:
+    """The report as plain text for a terminal or an e-mail: aligned columns."""
+    title, period = intro(report, lang)
+    lines = [title.upper(), period, "", headline(report, lang)]
+    for name, headers, rows in tables(report, lang):
+        lines += ["", name]
+        lines += _aligned([headers, *rows])
+    return "\n".join(lines) + "\n"
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    out = []
+    for row in rows:
+        cells = [cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
+                 for i, cell in enumerate(row)]
+        out.append("  " + "  ".join(cells).rstrip())
+    return out
+
+
+def markdown(report: Report, lang: Lang) -> str:
+    """The report as Markdown (CommonMark with GitHub tables): a heading, the sentence,
+    one table a section; cells escape ``|``."""
+    title, period = intro(report, lang)
+    lines = [f"# {title}", "", period, "", headline(report, lang)]
+    for name, headers, rows in tables(report, lang):
+        lines += ["", f"## {name}", "", _md_row(headers),
+                  "|" + "|".join(["---", *["---:"] * (len(headers) - 1)]) + "|"]
+        lines += [_md_row(row) for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+
+def _counts_json(counts: Counts) -> dict[str, int]:
+    return {"threats": counts.threats, "critical": counts.critical,
+            "high-risk": counts.high_risk}
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    """The report as a JSON object: ``threats``, ``critical``, ``high-risk`` (counts),
+    ``by_layer`` ("1".."4" → the same three counts), ``from``/``to`` (ISO dates, inclusive),
+    ``timezone``, ``previous`` (its ``from``/``to`` and counts), ``change`` (percent per
+    count, null when the previous count is 0) and ``top`` (``categories``, ``signatures``,
+    ``sensors``, ``sources``: lists of ``{"key", "threats"}``) and ``weeks`` (the period's
+    7-day spans from ``from``, the last maybe shorter: ``from``, ``to`` and counts). Numbers
+    are JSON numbers, whatever the language."""
+    counts, before = report.counts, report.previous
+    return {
+        "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
+        "timezone": report.timezone,
+        **_counts_json(counts),
+        "by_layer": {layer: _counts_json(report.by_layer[layer]) for layer in LAYERS},
+        "previous": {"from": report.previous_period.first.isoformat(),
+                     "to": report.previous_period.last.isoformat(), **_counts_json(before)},
+        "change": {"threats": change(counts.threats, before.threats),
+                   "critical": change(counts.critical, before.critical),
+                   "high-risk": change(counts.high_risk, before.high_risk)},
+        "top": {name: [{"key": r.key, "threats": r.threats} for r in getattr(report, name)]
+                for name in ("categories", "signatures", "sensors", "sources")},
+        "weeks": [{"from": week.period.first.isoformat(), "to": week.period.last.isoformat(),
+                   **_counts_json(week.counts)} for week in report.weeks],
+    }
+
+
+def render(report: Report, fmt: Format, lang: Lang) -> str:
+    """The report in ``fmt`` (``json`` ignores ``lang``: keys are fixed), ending in a newline."""
+    if fmt == "json":
+        return orjson.dumps(as_json(report), option=orjson.OPT_INDENT_2).decode() + "\n"
+    if fmt == "markdown":
+        return markdown(report, lang)
+    if fmt == "html":
+        from socd.report.html import html
+
+        return html(report, lang)
+    return text(report, lang)

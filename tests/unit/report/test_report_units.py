@@ -1,0 +1,236 @@
+"""socd.report: periods, the aggregation request and its answer, and the renderers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from itertools import pairwise
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from socd.errors import SinkError
+from socd.report.model import Counts, Ranked, Report, Week, change
+from socd.report.period import Period, parse_day
+from socd.report.query import build_request, read_response
+from socd.report.render import as_json, day, headline, markdown, number, percent, render, text
+
+HCM = "Asia/Ho_Chi_Minh"
+HALF = Period(date(2020, 1, 1), date(2020, 6, 30))
+
+# The figures of a department's published half-year report (issue 12), split by layer here.
+EXAMPLE = Report(
+    period=HALF, timezone=HCM, counts=Counts(4017, 2324, 1693),
+    by_layer={"1": Counts(1000, 500, 500), "2": Counts(2517, 1624, 893),
+              "3": Counts(500, 200, 300), "4": Counts()},
+    previous_period=HALF.previous(), previous=Counts(3570, 2324, 1246),
+    categories=[Ranked("malware", 3674), Ranked("scan", 343)],
+    signatures=[Ranked("ET MALWARE A|B", 12)], sensors=[Ranked("cyradar-ndr", 4017)],
+    sources=[])
+
+
+# ---------------------------------------------------------------- periods
+
+def test_half_year_in_vietnam_starts_at_local_midnight() -> None:
+    """UTC+7: the period's first local midnight is 17:00 UTC the day before."""
+    assert HALF.utc_bounds(HCM) == (datetime(2019, 12, 31, 17, tzinfo=UTC),
+                                    datetime(2020, 6, 30, 17, tzinfo=UTC))
+    assert HALF.days == 182  # 2020 is a leap year
+
+
+def test_previous_period_has_the_same_days_and_ends_the_day_before() -> None:
+    assert HALF.previous() == Period(date(2019, 7, 3), date(2019, 12, 31))
+    assert Period(date(2020, 3, 1), date(2020, 3, 1)).previous() == Period(
+        date(2020, 2, 29), date(2020, 2, 29))
+
+
+def test_a_day_with_a_daylight_saving_change_is_23_hours() -> None:
+    start, end = Period(date(2020, 3, 29), date(2020, 3, 29)).utc_bounds("Europe/Berlin")
+    assert (start, end) == (datetime(2020, 3, 28, 23, tzinfo=UTC),
+                            datetime(2020, 3, 29, 22, tzinfo=UTC))
+
+
+def test_weeks_cover_the_period_in_order() -> None:
+    assert Period(date(2020, 1, 1), date(2020, 1, 15)).weeks() == [
+        Period(date(2020, 1, 1), date(2020, 1, 7)), Period(date(2020, 1, 8), date(2020, 1, 14)),
+        Period(date(2020, 1, 15), date(2020, 1, 15))]
+
+
+def test_to_before_from_names_the_fix() -> None:
+    with pytest.raises(ValueError, match="is before --from 2020-07-01: give a --to on or"):
+        Period(date(2020, 7, 1), date(2020, 6, 30))
+
+
+@pytest.mark.parametrize("value", ["2020-13-01", "2020-02-30", "20200101", "2020-1-1", "",
+                                   "2020-01-01T00:00", "yesterday"])
+def test_bad_days_are_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="is not a date: give YYYY-MM-DD"):
+        parse_day(value)
+
+
+@given(st.dates(date(1990, 1, 1), date(2090, 1, 1)), st.integers(0, 800),
+       st.sampled_from([HCM, "UTC", "Europe/Berlin", "America/New_York", "Pacific/Kiritimati"]))
+def test_periods_tile_time(first: date, length: int, zone: str) -> None:
+    """The previous period ends where this one starts, in UTC too; bounds are ordered."""
+    period = Period(first, first + timedelta(days=length))
+    before = period.previous()
+    assert before.days == period.days
+    assert before.last + timedelta(days=1) == period.first
+    start, end = period.utc_bounds(zone)
+    assert start < end
+    assert before.utc_bounds(zone)[1] == start
+    weeks = period.weeks()
+    assert weeks[0].first == period.first and weeks[-1].last == period.last
+    assert sum(week.days for week in weeks) == period.days
+    assert all(a.last + timedelta(days=1) == b.first for a, b in pairwise(weeks))
+
+
+# ---------------------------------------------------------------- the request and its answer
+
+def test_request_asks_for_aggregations_only_over_both_periods() -> None:
+    request = build_request("socd", HALF, HCM)
+    assert request["index"] == "socd-alerts*" and request["size"] == 0
+    outer = request["query"]["bool"]["filter"][0]["range"]["@timestamp"]
+    assert outer["gte"] == "2019-07-02T17:00:00+00:00"
+    assert outer["lt"] == "2020-06-30T17:00:00+00:00"
+    current = request["aggs"]["current"]["filter"]["range"]["@timestamp"]
+    assert current["gte"] == "2019-12-31T17:00:00+00:00" == (
+        request["aggs"]["previous"]["filter"]["range"]["@timestamp"]["lt"])
+    assert request["aggs"]["current"]["aggs"]["sources"]["terms"]["field"] == "source.ip"
+
+
+def _buckets(*pairs: tuple[object, int], **sub: object) -> dict[str, object]:
+    return {"buckets": [{"key": key, "doc_count": n, **sub} for key, n in pairs]}
+
+
+def _classes(critical: int, high: int) -> dict[str, object]:
+    return {"class": _buckets(("critical", critical), ("high-risk", high))}
+
+
+def test_answer_becomes_the_model() -> None:
+    body = {"aggregations": {
+        "current": {"doc_count": 7, **_classes(3, 4),
+                    "layer": {"buckets": [{"key": 2, "doc_count": 5, **_classes(3, 2)},
+                                          {"key": 3, "doc_count": 2,
+                                           "class": _buckets(("high-risk", 2))}]},
+                    "categories": _buckets(("scan", 2), ("malware", 2), ("dos", 3)),
+                    "signatures": _buckets(), "sensors": _buckets(("s1", 7)),
+                    "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]},
+                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets()}
+                                          for i in range(1, 26)}
+                              | {"0": {"doc_count": 7, **_classes(3, 4)}}}},
+        "previous": {"doc_count": 2, "class": _buckets(("critical", 2))}}}
+    found = read_response(body, HALF, HCM)
+    assert found.counts == Counts(7, 3, 4)
+    assert found.by_layer == {"1": Counts(), "2": Counts(5, 3, 2), "3": Counts(2, 0, 2),
+                              "4": Counts()}
+    assert found.previous == Counts(2, 2, 0)
+    assert [r.key for r in found.categories] == ["dos", "malware", "scan"]
+    assert found.sources == [Ranked("10.0.0.1", 1)]
+    assert len(found.weeks) == 26
+    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)), Counts(7, 3, 4))
+    assert found.weeks[-1].period == Period(date(2020, 6, 24), date(2020, 6, 30))
+
+
+def test_an_answer_without_aggregations_is_an_error() -> None:
+    with pytest.raises(SinkError, match="without 'aggregations'"):
+        read_response({"_shards": {"total": 1}, "hits": {}}, HALF, HCM)
+
+
+def test_no_index_searched_is_a_period_without_threats() -> None:
+    found = read_response({"_shards": {"total": 0}, "hits": {"total": {"value": 0}}}, HALF,
+                          HCM)
+    assert found.counts == found.previous == Counts()
+    assert set(found.by_layer) == {"1", "2", "3", "4"}
+
+
+# ---------------------------------------------------------------- wording
+
+@pytest.mark.parametrize(("value", "vi", "en"), [
+    (0, "0", "0"), (999, "999", "999"), (1000, "1.000", "1,000"), (4017, "4.017", "4,017"),
+    (1234567, "1.234.567", "1,234,567")])
+def test_numbers(value: int, vi: str, en: str) -> None:
+    assert (number(value, "vi"), number(value, "en")) == (vi, en)
+
+
+@pytest.mark.parametrize(("value", "signed", "vi", "en"), [
+    (91.456, False, "91,46%", "91.46%"), (0.0, False, "0,00%", "0.00%"),
+    (1234.5, False, "1.234,50%", "1,234.50%"), (12.5, True, "+12,50%", "+12.50%"),
+    (-3.0, True, "-3,00%", "-3.00%")])
+def test_percentages(value: float, signed: bool, vi: str, en: str) -> None:
+    assert percent(value, "vi", signed=signed) == vi
+    assert percent(value, "en", signed=signed) == en
+
+
+@given(st.integers(0, 10**12))
+def test_vietnamese_numbers_group_by_three(value: int) -> None:
+    written = number(value, "vi")
+    groups = written.split(".")
+    assert int("".join(groups)) == value
+    assert all(len(g) == 3 for g in groups[1:]) and 1 <= len(groups[0]) <= 3
+
+
+def test_dates() -> None:
+    assert day(date(2020, 6, 30), "vi") == "30/06/2020"
+    assert day(date(2020, 6, 30), "en") == "2020-06-30"
+
+
+def test_headline_is_the_departments_sentence() -> None:
+    assert headline(EXAMPLE, "vi") == (
+        "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 4.017 mối nguy hại, trong đó có "
+        "1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng.")
+    assert headline(EXAMPLE, "en") == (
+        "From 2020-01-01 to 2020-06-30, 4,017 threats were detected, of which 1,693 "
+        "high-risk and 2,324 critical.")
+
+
+def test_change() -> None:
+    assert change(4017, 3570) == pytest.approx(12.521008)
+    assert change(0, 5) == -100.0
+    assert change(5, 0) is None
+
+
+def test_text_has_the_sentence_the_layers_and_the_change() -> None:
+    out = text(EXAMPLE, "vi")
+    lines = out.splitlines()
+    assert headline(EXAMPLE, "vi") in lines
+    layer2 = next(line for line in lines if line.strip().startswith("2 "))
+    assert layer2.split() == ["2", "2.517", "1.624", "893", "62,66%"]
+    total = next(line for line in lines if line.strip().startswith("Tổng"))
+    assert total.split() == ["Tổng", "4.017", "2.324", "1.693", "100,00%"]
+    assert "So với kỳ trước (03/07/2019 – 31/12/2019)" in lines
+    changed = next(line for line in lines if line.strip().startswith("Mối nguy hại cao"))
+    assert changed.split()[-3:] == ["1.693", "1.246", "+35,87%"]  # 447 / 1246
+    assert "(không có)" in out  # no sources
+    assert out.endswith("\n")
+
+
+def test_markdown_tables() -> None:
+    out = markdown(EXAMPLE, "en")
+    assert out.startswith("# Threat report\n")
+    assert "| 4 | 0 | 0 | 0 | 0.00% |" in out
+    assert "| Total | 4,017 | 2,324 | 1,693 | 100.00% |" in out
+    assert "| ET MALWARE A\\|B | 12 | 0.30% |" in out  # a | in a value is escaped
+    assert "| Critical | 2,324 | 2,324 | +0.00% |" in out
+
+
+def test_json_contract() -> None:
+    data = json.loads(render(EXAMPLE, "json", "vi"))
+    assert data == as_json(EXAMPLE)
+    assert (data["threats"], data["critical"], data["high-risk"]) == (4017, 2324, 1693)
+    assert data["by_layer"]["2"] == {"threats": 2517, "critical": 1624, "high-risk": 893}
+    assert set(data["by_layer"]) == {"1", "2", "3", "4"}
+    assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 3570,
+                                "critical": 2324, "high-risk": 1246}
+    assert data["change"]["critical"] == 0.0
+    assert data["top"]["categories"][0] == {"key": "malware", "threats": 3674}
+
+
+def test_empty_period_has_no_division_by_zero() -> None:
+    empty = Report(HALF, HCM, Counts(), {k: Counts() for k in "1234"}, HALF.previous(),
+                   Counts())
+    for fmt in ("text", "markdown", "json"):
+        for lang in ("vi", "en"):
+            assert render(empty, fmt, lang)  # type: ignore[arg-type]
+    assert "0 mối nguy hại" in text(empty, "vi")
