@@ -33,7 +33,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TypeVar
 
 from socd.check import InputSource, rule_warnings, rules_loaded, startup_warnings
@@ -170,45 +170,40 @@ class Daemon:
 
     async def _start_unless_stopped(self) -> bool:
         """Start; False when a stop request came first. Nothing has been fetched before the
-        start completes, so a stop may cut it short: the start (a broker that accepts the
-        connection and does not answer holds the consumer's for ``request_timeout_ms``) gets
-        STOP_FETCH_S to end by itself, and is then cancelled (its end awaited, bounded,
-        with the background tasks)."""
-        start = asyncio.create_task(self._start())
+        start completes, so a stop may cut it short (a broker that accepts the connection
+        and does not answer holds the consumer's start for ``request_timeout_ms``)."""
+        started = await self._until_stopped(self._start(), "start_up_cancelled")
+        return started and not self._stopping.is_set()
+
+    async def _consume_until_stopped(self) -> None:
+        """Consume until asked to stop; the fetch loop then hands over its last batch, or is
+        cancelled (what it held is read again)."""
+        await self._until_stopped(self._consume(), "fetch_loop_cancelled")
+
+    async def _until_stopped(self, work: Coroutine[object, object, None],
+                             cancelled: str) -> bool:
+        """Run ``work`` until it ends or a stop is requested; then give it STOP_FETCH_S to end
+        by itself, and cancel it past that (logged as ``cancelled``; its end is awaited,
+        bounded, with the background tasks). True when it ended by itself; raises its
+        SocdError."""
+        task = asyncio.create_task(work)
         stop = asyncio.create_task(self._stopping.wait())
         try:
-            await asyncio.wait({start, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not start.done():
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
                 _extend_stop(STOP_FETCH_S)
-                await asyncio.wait({start}, timeout=STOP_FETCH_S)
-            if not start.done():
-                log.warning("start_up_cancelled", seconds=STOP_FETCH_S)
-                start.cancel()
-                self._background.add(start)
+                await asyncio.wait({task}, timeout=STOP_FETCH_S)
+            if not task.done():
+                log.warning(cancelled, seconds=STOP_FETCH_S)
+                task.cancel()
+                self._background.add(task)
                 return False
         finally:
             stop.cancel()
-        start.result()  # its SocdError, if any
-        return not self._stopping.is_set()
-
-    async def _consume_until_stopped(self) -> None:
-        """Consume until asked to stop; then give the fetch loop STOP_FETCH_S to hand over
-        its last batch, and cancel it past that (what it held is read again)."""
-        consume = asyncio.create_task(self._consume())
-        stop = asyncio.create_task(self._stopping.wait())
-        try:
-            await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
-            if not consume.done():
-                _extend_stop(STOP_FETCH_S)
-                await asyncio.wait({consume}, timeout=STOP_FETCH_S)
-            if not consume.done():
-                log.warning("fetch_loop_cancelled", seconds=STOP_FETCH_S)
-                consume.cancel()  # its end is awaited, bounded, with the background tasks
-                self._background.add(consume)
-        finally:
-            stop.cancel()
-        if consume.done() and not consume.cancelled():
-            consume.result()  # its SocdError, if any
+        if task.cancelled():
+            return False
+        task.result()  # its SocdError, if any
+        return True
 
     @property
     def pipeline(self) -> Pipeline:
