@@ -18,6 +18,7 @@ of comma-separated items (``paths: "rules/"`` is ``["rules/"]``;
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -278,13 +279,68 @@ class DeliveryConfig(_Model):
     as ``processing_failed``."""
 
 
+def _network(value: str) -> str:
+    """An address range in CIDR notation (``10.0.0.0/8``, ``fc00::/7``), or one address."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        raise ValueError(f"{value!r} is not an address range: write it as 10.0.0.0/8 or "
+                         "fc00::/7 (CIDR notation), or as one address") from None
+
+
+Network = Annotated[str, AfterValidator(_network)]
+
+RFC1918 = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+"""The private IPv4 ranges of RFC 1918."""
+INTERNAL_NETWORKS = (*RFC1918, "127.0.0.0/8", "169.254.0.0/16", "100.64.0.0/10",
+                     "::1/128", "fc00::/7", "fe80::/10")
+"""What :attr:`SharingRedaction.networks` leaves out by default: RFC 1918, loopback,
+link-local, carrier-grade NAT (RFC 6598) and their IPv6 counterparts (RFC 4193 unique local,
+RFC 4291 link-local)."""
+
+
+class SharingIdentity(_Model):
+    """The department, as a STIX 2.1 ``identity`` (STIX 2.1 §4.5): the sharer of every
+    sighting (``created_by_ref``) and where it was sighted (``where_sighted_refs``)."""
+
+    name: str = ""
+    """The department's name as the national centre knows it (required to share)."""
+    identity_class: Literal["organization", "group", "system"] = "organization"
+    sectors: Texts = Field(default_factory=lambda: ["government-regional"])
+    """STIX 2.1 industry-sector-ov values (§10.9)."""
+    contact_information: str | None = None
+
+
+class SharingRedaction(_Model):
+    """What never leaves the department. Host names, user names, the sensor's raw message
+    and every field socd does not turn into a STIX object are never shared."""
+
+    networks: Annotated[list[Network], BeforeValidator(_split_commas)] = Field(
+        default_factory=lambda: list(INTERNAL_NETWORKS))
+    """Addresses in these ranges are left out of every shared object."""
+    domains: Texts = Field(default_factory=list)
+    """DNS names equal to or under these (``internal.example.gov.vn``) are left out, and
+    URLs on them."""
+
+
 class SharingConfig(_Model):
-    """Layer-4 sharing with the national centre: not built yet. Setting any of these keys
-    gives a warning (see :func:`config_warnings`)."""
+    """Layer-4 sharing with the national centre (STIX 2.1 sightings on ``topic``); active
+    when the ``sharing`` section is present and ``enabled``."""
 
     enabled: bool = True
     topic: Topic = "socd.national"
     min_class: ThreatClassName = "critical"
+    """Threats of this class or above are shared; a rule's ``socd: share:`` overrides it."""
+    identity: SharingIdentity = Field(default_factory=SharingIdentity)
+    tlp: Literal["white", "green", "amber", "red"] = "amber"
+    """The TLP marking of every shared object (STIX 2.1 §7.2.1.4; TLP 2.0's CLEAR is white)."""
+    redact: SharingRedaction = Field(default_factory=SharingRedaction)
+    transactional: Literal["auto"] | bool = "auto"
+    """Publish sightings and commit offsets in one Kafka transaction: ``auto`` where the
+    broker supports transactions, ``true`` to require it, ``false`` never."""
+    transactional_id: str | None = None
+    """The producer's ``transactional.id``; by default ``<kafka.group_id>.sharing.<host
+    name>``. Unique per socd process, and the same across its restarts."""
 
 
 class ReportConfig(_Model):
@@ -360,6 +416,11 @@ class Config(_Model):
     def origin(self) -> Origin | None:
         """Where the configuration came from (None when built in code)."""
         return self._origin
+
+    @property
+    def sharing_active(self) -> bool:
+        """Whether threats are shared: the ``sharing`` section is present and enabled."""
+        return "sharing" in self.model_fields_set and self.sharing.enabled
 
     @property
     def pipelines(self) -> list[tuple[str, ...]]:
