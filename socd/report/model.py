@@ -1,4 +1,16 @@
-"""The report's data model: plain figures, no Elasticsearch and no wording."""
+"""The report's data model: plain figures, no Elasticsearch and no wording.
+
+What counts (the rules :mod:`socd.report.query` asks Elasticsearch to apply):
+
+- a **threat** is a threat document of the period, unless an operator closed it as a false
+  positive (``socd.status: closed`` and ``socd.status_reason: false_positive``): that is a
+  false alarm, counted apart (:attr:`Report.false_positives`) and nowhere else;
+- a threat is **handled** (*đã xử lý*) when the sensor blocked it (``event.type`` holds
+  ``denied``) or an operator closed it (``socd.status: closed``, any other reason:
+  ``true_positive``, ``benign``, ``duplicate``). An ``acknowledged`` threat is being handled,
+  not handled: it stays *not yet handled*, as in Kibana's saved search "Threats not yet
+  handled" and ``socd alerts list``.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +24,18 @@ LAYERS = ("1", "2", "3", "4")
 
 @dataclass(frozen=True)
 class Counts:
-    """Threats, and of them the critical and high-risk ones (socd.class)."""
+    """Threats, of them the critical and high-risk ones (socd.class), and of them the
+    handled ones (blocked by the sensor, or closed by an operator)."""
 
     threats: int = 0
     critical: int = 0
     high_risk: int = 0
+    handled: int = 0
+
+    @property
+    def not_handled(self) -> int:
+        """Threats not yet handled: open or acknowledged, and not blocked."""
+        return self.threats - self.handled
 
 
 @dataclass(frozen=True)
@@ -40,7 +59,9 @@ class Report:
     """The figures of one period and of the previous period of the same length.
 
     ``by_layer`` has every key of :data:`LAYERS`; the top lists are ordered by threats,
-    most first, at most ``top`` long (those with the same count by key)."""
+    most first, at most ``top`` long (those with the same count by key).
+    ``false_positives`` and ``previous_false_positives`` are the documents of each period
+    closed as false positives: left out of every other figure."""
 
     period: Period
     timezone: str
@@ -53,6 +74,8 @@ class Report:
     sensors: list[Ranked] = field(default_factory=list)
     sources: list[Ranked] = field(default_factory=list)
     weeks: list[Week] = field(default_factory=list)
+    false_positives: int = 0
+    previous_false_positives: int = 0
 
 
 def change(now: int, before: int) -> float | None:

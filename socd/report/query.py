@@ -1,13 +1,15 @@
 """The report's one Elasticsearch request: aggregations only (``size: 0``), never documents.
 
 The request filters ``<prefix>-alerts*`` on ``@timestamp`` from the start of the previous
-period to the end of the report's period, and answers with two ``filter`` aggregations (this
-period, the previous one), each holding ``terms`` aggregations on ``socd.class``,
-``socd.layer`` (by class) and, for this period, the top ``rule.category``, ``rule.name``,
-``observer.name`` and ``source.ip``, and the counts of each 7-day span of the period (a
-``filters`` aggregation over ranges computed here from local midnights, so that weeks follow
-``report.timezone`` on any server, daylight-saving changes included). Its cost follows the
-number of buckets, not the number of threats.
+period to the end of the report's period, and answers with ``filter`` aggregations: this
+period's threats, the previous period's threats, and each period's false positives. Threats
+are the documents that are not false positives (:func:`false_positive`); each count of them
+holds a ``terms`` aggregation on ``socd.class`` and a ``filter`` aggregation of the handled
+ones (:func:`handled`). This period's threats are also split by ``socd.layer``, ranked by
+``rule.category``, ``rule.name``, ``observer.name`` and ``source.ip``, and counted in each
+7-day span of the period (a ``filters`` aggregation over ranges computed here from local
+midnights, so that weeks follow ``report.timezone`` on any server, daylight-saving changes
+included). Its cost follows the number of buckets, not the number of threats.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from socd.alerts.model import BLOCKED
 from socd.config import ElasticsearchConfig
 from socd.errors import SinkError
 from socd.report.model import LAYERS, Counts, Ranked, Report, Week
@@ -29,12 +32,29 @@ TOPS = {"categories": "rule.category", "signatures": "rule.name",
 with several categories counts once in each)."""
 
 
-def counted() -> list[dict[str, Any]]:
-    """Filters that every counted threat must pass, besides its time.
+def false_positive() -> dict[str, Any]:
+    """The query of a document an operator closed as a false positive (``socd.status:
+    closed``, ``socd.status_reason: false_positive``; :mod:`socd.alerts`): not a threat."""
+    return {"bool": {"filter": [{"term": {"socd.status": "closed"}},
+                                {"term": {"socd.status_reason": "false_positive"}}]}}
 
-    Empty today: every threat document counts. This is where threats an operator closes as
-    false positives will be left out, once threats carry a status."""
-    return []
+
+def handled() -> dict[str, Any]:
+    """The query of a handled threat: the sensor blocked it (``event.type`` holds
+    ``denied``), or an operator closed it (``socd.status: closed``). Applied only to threats,
+    so a false positive, closed too, is never among them. ``acknowledged`` is not handled."""
+    return {"bool": {"should": [{"term": {"event.type": BLOCKED}},
+                                {"term": {"socd.status": "closed"}}],
+                     "minimum_should_match": 1}}
+
+
+def _threats(when: dict[str, Any]) -> dict[str, Any]:
+    """The threats matching ``when``: the documents that are not false positives."""
+    return {"bool": {"filter": [when], "must_not": [false_positive()]}}
+
+
+def _false_positives(when: dict[str, Any]) -> dict[str, Any]:
+    return {"bool": {"filter": [when, false_positive()]}}
 
 
 def _range(start: datetime, end: datetime) -> dict[str, Any]:
@@ -42,8 +62,10 @@ def _range(start: datetime, end: datetime) -> dict[str, Any]:
                                      "format": "strict_date_optional_time"}}}
 
 
-def _classes() -> dict[str, Any]:
-    return {"terms": {"field": "socd.class", "size": 10}}
+def _measures() -> dict[str, Any]:
+    """The sub-aggregations of every count of threats: by class, and the handled ones."""
+    return {"class": {"terms": {"field": "socd.class", "size": 10}},
+            "handled": {"filter": handled()}}
 
 
 def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> dict[str, Any]:
@@ -52,24 +74,27 @@ def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> 
     start, end = period.utc_bounds(zone)
     before, _ = period.previous().utc_bounds(zone)
     current: dict[str, Any] = {
-        "class": _classes(),
-        "layer": {"terms": {"field": "socd.layer", "size": 10}, "aggs": {"class": _classes()}},
+        **_measures(),
+        "layer": {"terms": {"field": "socd.layer", "size": 10}, "aggs": _measures()},
     }
     for name, field in TOPS.items():
         current[name] = {"terms": {"field": field, "size": top,
                                    "order": [{"_count": "desc"}, {"_key": "asc"}]}}
     current["weeks"] = {"filters": {"filters": {
         str(i): _range(*week.utc_bounds(zone)) for i, week in enumerate(period.weeks())}},
-        "aggs": {"class": _classes()}}
+        "aggs": _measures()}
+    now, then = _range(start, end), _range(before, start)
     return {
         "index": f"{prefix}-alerts*",
         "size": 0,
         "ignore_unavailable": True,
         "allow_no_indices": True,
-        "query": {"bool": {"filter": [_range(before, end), *counted()]}},
+        "query": {"bool": {"filter": [_range(before, end)]}},
         "aggs": {
-            "current": {"filter": _range(start, end), "aggs": current},
-            "previous": {"filter": _range(before, start), "aggs": {"class": _classes()}},
+            "current": {"filter": _threats(now), "aggs": current},
+            "previous": {"filter": _threats(then), "aggs": _measures()},
+            "false_positives": {"filter": _false_positives(now)},
+            "previous_false_positives": {"filter": _false_positives(then)},
         },
     }
 
@@ -77,7 +102,7 @@ def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> 
 def _counts(agg: dict[str, Any]) -> Counts:
     classes = {str(b["key"]): int(b["doc_count"]) for b in agg["class"]["buckets"]}
     return Counts(int(agg["doc_count"]), classes.get("critical", 0),
-                  classes.get("high-risk", 0))
+                  classes.get("high-risk", 0), int(agg["handled"]["doc_count"]))
 
 
 def _ranked(agg: dict[str, Any]) -> list[Ranked]:
@@ -107,6 +132,8 @@ def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
             previous_period=period.previous(), previous=_counts(aggs["previous"]),
             weeks=[Week(week, _counts(current["weeks"]["buckets"][str(i)]))
                    for i, week in enumerate(period.weeks())],
+            false_positives=int(aggs["false_positives"]["doc_count"]),
+            previous_false_positives=int(aggs["previous_false_positives"]["doc_count"]),
             **{name: _ranked(current[name]) for name in TOPS})
     except (KeyError, TypeError, ValueError) as exc:
         raise SinkError(f"Elasticsearch answered the report's aggregations without {exc}: "

@@ -5,6 +5,9 @@ Pure functions of a :class:`~socd.report.model.Report`. In Vietnamese, numbers g
 thousands with ``.`` and write decimals with ``,`` (4.017; 91,46%), dates are ``dd/mm/yyyy``,
 and the classes are *mối đe dọa nghiêm trọng* (critical) and *mối nguy hại cao* (high-risk),
 as the departments' half-year reports write them. English writes 4,017; 91.46%; 2020-06-30.
+
+What a threat is and when it is handled: :mod:`socd.report.model`. Every format says how many
+false positives were left out (:func:`false_positives`).
 """
 
 from __future__ import annotations
@@ -26,10 +29,18 @@ _WORDS: dict[str, dict[str, str]] = {
         "period": "Kỳ báo cáo: {first} – {last} ({days} ngày, múi giờ {zone})",
         "headline": "Trong kỳ từ {first} đến {last} đã phát hiện {threats} mối nguy hại, "
                     "trong đó có {high_risk} mối nguy hại cao, {critical} mối đe dọa "
-                    "nghiêm trọng.",
+                    "nghiêm trọng{handled}.",
+        "handled_part": "; đã xử lý {handled} mối nguy hại ({share})",
+        "all_handled": "Trong kỳ từ {first} đến {last} đã phát hiện và xử lý {threats} mối "
+                       "nguy hại, trong đó có {high_risk} mối nguy hại cao, {critical} mối đe "
+                       "dọa nghiêm trọng.",
+        "false_positives": "Không tính {count} cảnh báo sai (mối nguy hại được đóng với lý do "
+                           "false_positive); kỳ trước: {before}.",
         "layers": "Theo lớp của mô hình 4 lớp (Chỉ thị 14/CT-TTg)",
         "layer": "Lớp", "threats": "Mối nguy hại", "critical": "Mối đe dọa nghiêm trọng",
         "high_risk": "Mối nguy hại cao", "share": "Tỷ lệ", "total": "Tổng",
+        "handled": "Đã xử lý", "not_handled": "Chưa xử lý",
+        "fp_row": "Cảnh báo sai (không tính)",
         "previous": "So với kỳ trước",
         "previous_period": "{first} – {last}",
         "this": "Kỳ này", "before": "Kỳ trước", "change": "Thay đổi",
@@ -44,10 +55,17 @@ _WORDS: dict[str, dict[str, str]] = {
         "title": "Threat report",
         "period": "Period: {first} – {last} ({days} days, time zone {zone})",
         "headline": "From {first} to {last}, {threats} threats were detected, of which "
-                    "{high_risk} high-risk and {critical} critical.",
+                    "{high_risk} high-risk and {critical} critical{handled}.",
+        "handled_part": "; {handled} of them were handled ({share})",
+        "all_handled": "From {first} to {last}, {threats} threats were detected and handled, "
+                       "of which {high_risk} high-risk and {critical} critical.",
+        "false_positives": "Not counted: {count} false positives (threats closed as "
+                           "false_positive); previous period: {before}.",
         "layers": "By layer of the 4-layer model (Directive 14/CT-TTg)",
         "layer": "Layer", "threats": "Threats", "critical": "Critical",
         "high_risk": "High-risk", "share": "Share", "total": "Total",
+        "handled": "Handled", "not_handled": "Not yet handled",
+        "fp_row": "False positives (not counted)",
         "previous": "Change from the previous period",
         "previous_period": "{first} – {last}",
         "this": "This period", "before": "Previous period", "change": "Change",
@@ -82,14 +100,34 @@ def day(value: date, lang: Lang) -> str:
 
 
 def headline(report: Report, lang: Lang) -> str:
-    """The sentence the departments file, for example "Trong kỳ từ 01/01/2020 đến 30/06/2020
-    đã phát hiện 4.017 mối nguy hại, trong đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa
-    nghiêm trọng."."""
+    """The sentence the departments file. When every threat was handled, their own form:
+    "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện và xử lý 4.017 mối nguy hại, trong
+    đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng."; else the threats detected
+    and then the handled ones: "... 2.324 mối đe dọa nghiêm trọng; đã xử lý 3.674 mối nguy
+    hại (91,46%)."; with no threat at all, the threats only (0)."""
     counts = report.counts
-    return _WORDS[lang]["headline"].format(
+    w = _WORDS[lang]
+    handled = ""
+    if counts.threats and counts.handled == counts.threats:
+        form = w["all_handled"]
+    else:
+        form = w["headline"]
+        if counts.threats:
+            handled = w["handled_part"].format(
+                handled=number(counts.handled, lang),
+                share=_share(counts.handled, counts.threats, lang))
+    return form.format(
         first=day(report.period.first, lang), last=day(report.period.last, lang),
         threats=number(counts.threats, lang), high_risk=number(counts.high_risk, lang),
-        critical=number(counts.critical, lang))
+        critical=number(counts.critical, lang), handled=handled)
+
+
+def false_positives(report: Report, lang: Lang) -> str:
+    """The sentence that says how many false positives (closed as ``false_positive``) were
+    left out of the figures, in this period and the previous one; written even when 0."""
+    return _WORDS[lang]["false_positives"].format(
+        count=number(report.false_positives, lang),
+        before=number(report.previous_false_positives, lang))
 
 
 def _share(part: int, whole: int, lang: Lang) -> str:
@@ -110,22 +148,23 @@ def tables(report: Report, lang: Lang) -> list[Table]:
     top lists."""
     w = _WORDS[lang]
     counts = report.counts
-    layer_rows = [[layer, number(c.threats, lang), number(c.critical, lang),
-                   number(c.high_risk, lang), _share(c.threats, counts.threats, lang)]
+    layer_rows = [_layer_row(layer, c, counts.threats, lang)
                   for layer, c in report.by_layer.items()]
-    layer_rows.append([w["total"], number(counts.threats, lang), number(counts.critical, lang),
-                       number(counts.high_risk, lang), _share(counts.threats, counts.threats,
-                                                              lang)])
+    layer_rows.append(_layer_row(w["total"], counts, counts.threats, lang))
     before = report.previous
     change_rows = [[w[key], number(getattr(counts, key), lang),
                     number(getattr(before, key), lang),
                     _change(getattr(counts, key), getattr(before, key), lang)]
-                   for key in ("threats", "critical", "high_risk")]
+                   for key in ("threats", "critical", "high_risk", "handled")]
+    change_rows.append([w["fp_row"], number(report.false_positives, lang),
+                        number(report.previous_false_positives, lang),
+                        _change(report.false_positives, report.previous_false_positives,
+                                lang)])
     previous = w["previous_period"].format(first=day(report.previous_period.first, lang),
                                            last=day(report.previous_period.last, lang))
     result: list[Table] = [
-        (w["layers"], [w["layer"], w["threats"], w["critical"], w["high_risk"], w["share"]],
-         layer_rows),
+        (w["layers"], [w["layer"], w["threats"], w["critical"], w["high_risk"], w["handled"],
+                       w["not_handled"], w["share"]], layer_rows),
         (f"{w['previous']} ({previous})", ["", w["this"], w["before"], w["change"]],
          change_rows),
     ]
@@ -135,6 +174,11 @@ def tables(report: Report, lang: Lang) -> list[Table]:
                 for r in ranked] or [[w["empty"], "", ""]]
         result.append((w[name], [w["value"], w["threats"], w["share"]], rows))
     return result
+
+
+def _layer_row(name: str, c: Counts, whole: int, lang: Lang) -> list[str]:
+    return [name, number(c.threats, lang), number(c.critical, lang), number(c.high_risk, lang),
+            number(c.handled, lang), number(c.not_handled, lang), _share(c.threats, whole, lang)]
 
 
 def intro(report: Report, lang: Lang) -> tuple[str, str]:
@@ -149,7 +193,7 @@ def intro(report: Report, lang: Lang) -> tuple[str, str]:
 def text(report: Report, lang: Lang) -> str:
     """The report as plain text for a terminal or an e-mail: aligned columns."""
     title, period = intro(report, lang)
-    lines = [title.upper(), period, "", headline(report, lang)]
+    lines = [title.upper(), period, "", headline(report, lang), false_positives(report, lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", name]
         lines += _aligned([headers, *rows])
@@ -170,7 +214,8 @@ def markdown(report: Report, lang: Lang) -> str:
     """The report as Markdown (CommonMark with GitHub tables): a heading, the sentence,
     one table a section; cells escape ``|``."""
     title, period = intro(report, lang)
-    lines = [f"# {title}", "", period, "", headline(report, lang)]
+    lines = [f"# {title}", "", period, "", headline(report, lang), "",
+             false_positives(report, lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", f"## {name}", "", _md_row(headers),
                   "|" + "|".join(["---", *["---:"] * (len(headers) - 1)]) + "|"]
@@ -184,28 +229,36 @@ def _md_row(cells: Sequence[str]) -> str:
 
 def _counts_json(counts: Counts) -> dict[str, int]:
     return {"threats": counts.threats, "critical": counts.critical,
-            "high-risk": counts.high_risk}
+            "high-risk": counts.high_risk, "handled": counts.handled,
+            "not_handled": counts.not_handled}
 
 
 def as_json(report: Report) -> dict[str, Any]:
-    """The report as a JSON object: ``threats``, ``critical``, ``high-risk`` (counts),
-    ``by_layer`` ("1".."4" → the same three counts), ``from``/``to`` (ISO dates, inclusive),
-    ``timezone``, ``previous`` (its ``from``/``to`` and counts), ``change`` (percent per
-    count, null when the previous count is 0) and ``top`` (``categories``, ``signatures``,
-    ``sensors``, ``sources``: lists of ``{"key", "threats"}``) and ``weeks`` (the period's
-    7-day spans from ``from``, the last maybe shorter: ``from``, ``to`` and counts). Numbers
-    are JSON numbers, whatever the language."""
+    """The report as a JSON object: ``threats``, ``critical``, ``high-risk``, ``handled``,
+    ``not_handled`` (counts; false positives left out), ``false_positives`` (the documents
+    closed as false positives, left out), ``by_layer`` ("1".."4" → the same five counts),
+    ``from``/``to`` (ISO dates, inclusive), ``timezone``, ``previous`` (its ``from``/``to``,
+    counts and ``false_positives``), ``change`` (percent per count, null when the previous
+    count is 0) and ``top`` (``categories``, ``signatures``, ``sensors``, ``sources``: lists
+    of ``{"key", "threats"}``) and ``weeks`` (the period's 7-day spans from ``from``, the
+    last maybe shorter: ``from``, ``to`` and counts). Numbers are JSON numbers, whatever the
+    language."""
     counts, before = report.counts, report.previous
     return {
         "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
         "timezone": report.timezone,
         **_counts_json(counts),
+        "false_positives": report.false_positives,
         "by_layer": {layer: _counts_json(report.by_layer[layer]) for layer in LAYERS},
         "previous": {"from": report.previous_period.first.isoformat(),
-                     "to": report.previous_period.last.isoformat(), **_counts_json(before)},
+                     "to": report.previous_period.last.isoformat(), **_counts_json(before),
+                     "false_positives": report.previous_false_positives},
         "change": {"threats": change(counts.threats, before.threats),
                    "critical": change(counts.critical, before.critical),
-                   "high-risk": change(counts.high_risk, before.high_risk)},
+                   "high-risk": change(counts.high_risk, before.high_risk),
+                   "handled": change(counts.handled, before.handled),
+                   "false_positives": change(report.false_positives,
+                                             report.previous_false_positives)},
         "top": {name: [{"key": r.key, "threats": r.threats} for r in getattr(report, name)]
                 for name in ("categories", "signatures", "sensors", "sources")},
         "weeks": [{"from": week.period.first.isoformat(), "to": week.period.last.isoformat(),

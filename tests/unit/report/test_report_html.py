@@ -56,7 +56,9 @@ def test_headline_and_tables_are_on_the_page() -> None:
     assert headline.text is not None and headline.text.startswith(
         "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 4.017 mối nguy hại")
     cells = [[td.text for td in tr.iter(f"{XHTML}td")] for tr in root.iter(f"{XHTML}tr")]
-    assert ["Tổng", "4.017", "2.324", "1.693", "100,00%"] in cells
+    assert ["Tổng", "4.017", "2.324", "1.693", "3.674", "343", "100,00%"] in cells
+    note = next(p for p in root.iter(f"{XHTML}p") if p.get("class") == "false-positives")
+    assert note.text is not None and note.text.startswith("Không tính 1.234 cảnh báo sai")
 
 
 def test_week_bars_follow_the_counts() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import pairwise
 
@@ -14,20 +15,32 @@ from socd.errors import SinkError
 from socd.report.model import Counts, Ranked, Report, Week, change
 from socd.report.period import Period, parse_day
 from socd.report.query import build_request, read_response
-from socd.report.render import as_json, day, headline, markdown, number, percent, render, text
+from socd.report.render import (
+    as_json,
+    day,
+    false_positives,
+    headline,
+    markdown,
+    number,
+    percent,
+    render,
+    tables,
+    text,
+)
 
 HCM = "Asia/Ho_Chi_Minh"
 HALF = Period(date(2020, 1, 1), date(2020, 6, 30))
 
-# The figures of a department's published half-year report (issue 12), split by layer here.
+# The figures of a department's published half-year report (issue 12), split by layer here;
+# 3,674 of the 4,017 handled: 91,46%.
 EXAMPLE = Report(
-    period=HALF, timezone=HCM, counts=Counts(4017, 2324, 1693),
-    by_layer={"1": Counts(1000, 500, 500), "2": Counts(2517, 1624, 893),
-              "3": Counts(500, 200, 300), "4": Counts()},
-    previous_period=HALF.previous(), previous=Counts(3570, 2324, 1246),
+    period=HALF, timezone=HCM, counts=Counts(4017, 2324, 1693, 3674),
+    by_layer={"1": Counts(1000, 500, 500, 1000), "2": Counts(2517, 1624, 893, 2174),
+              "3": Counts(500, 200, 300, 500), "4": Counts()},
+    previous_period=HALF.previous(), previous=Counts(3570, 2324, 1246, 3000),
     categories=[Ranked("malware", 3674), Ranked("scan", 343)],
     signatures=[Ranked("ET MALWARE A|B", 12)], sensors=[Ranked("cyradar-ndr", 4017)],
-    sources=[])
+    sources=[], false_positives=1234, previous_false_positives=0)
 
 
 # ---------------------------------------------------------------- periods
@@ -94,9 +107,11 @@ def test_request_asks_for_aggregations_only_over_both_periods() -> None:
     outer = request["query"]["bool"]["filter"][0]["range"]["@timestamp"]
     assert outer["gte"] == "2019-07-02T17:00:00+00:00"
     assert outer["lt"] == "2020-06-30T17:00:00+00:00"
-    current = request["aggs"]["current"]["filter"]["range"]["@timestamp"]
+    aggs = request["aggs"]
+    current = aggs["current"]["filter"]["bool"]["filter"][0]["range"]["@timestamp"]
     assert current["gte"] == "2019-12-31T17:00:00+00:00" == (
-        request["aggs"]["previous"]["filter"]["range"]["@timestamp"]["lt"])
+        aggs["previous"]["filter"]["bool"]["filter"][0]["range"]["@timestamp"]["lt"])
+    assert set(aggs) == {"current", "previous", "false_positives", "previous_false_positives"}
     assert request["aggs"]["current"]["aggs"]["sources"]["terms"]["field"] == "source.ip"
 
 
@@ -104,32 +119,39 @@ def _buckets(*pairs: tuple[object, int], **sub: object) -> dict[str, object]:
     return {"buckets": [{"key": key, "doc_count": n, **sub} for key, n in pairs]}
 
 
-def _classes(critical: int, high: int) -> dict[str, object]:
-    return {"class": _buckets(("critical", critical), ("high-risk", high))}
+def _classes(critical: int, high: int, handled: int = 0) -> dict[str, object]:
+    return {"class": _buckets(("critical", critical), ("high-risk", high)),
+            "handled": {"doc_count": handled}}
 
 
 def test_answer_becomes_the_model() -> None:
     body = {"aggregations": {
-        "current": {"doc_count": 7, **_classes(3, 4),
-                    "layer": {"buckets": [{"key": 2, "doc_count": 5, **_classes(3, 2)},
+        "current": {"doc_count": 7, **_classes(3, 4, 6),
+                    "layer": {"buckets": [{"key": 2, "doc_count": 5, **_classes(3, 2, 4)},
                                           {"key": 3, "doc_count": 2,
-                                           "class": _buckets(("high-risk", 2))}]},
+                                           "class": _buckets(("high-risk", 2)),
+                                           "handled": {"doc_count": 2}}]},
                     "categories": _buckets(("scan", 2), ("malware", 2), ("dos", 3)),
                     "signatures": _buckets(), "sensors": _buckets(("s1", 7)),
                     "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]},
-                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets()}
+                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets(),
+                                                   "handled": {"doc_count": 0}}
                                           for i in range(1, 26)}
-                              | {"0": {"doc_count": 7, **_classes(3, 4)}}}},
-        "previous": {"doc_count": 2, "class": _buckets(("critical", 2))}}}
+                              | {"0": {"doc_count": 7, **_classes(3, 4, 6)}}}},
+        "previous": {"doc_count": 2, "class": _buckets(("critical", 2)),
+                     "handled": {"doc_count": 1}},
+        "false_positives": {"doc_count": 3}, "previous_false_positives": {"doc_count": 0}}}
     found = read_response(body, HALF, HCM)
-    assert found.counts == Counts(7, 3, 4)
-    assert found.by_layer == {"1": Counts(), "2": Counts(5, 3, 2), "3": Counts(2, 0, 2),
+    assert found.counts == Counts(7, 3, 4, 6)
+    assert found.by_layer == {"1": Counts(), "2": Counts(5, 3, 2, 4), "3": Counts(2, 0, 2, 2),
                               "4": Counts()}
-    assert found.previous == Counts(2, 2, 0)
+    assert found.previous == Counts(2, 2, 0, 1)
+    assert (found.false_positives, found.previous_false_positives) == (3, 0)
     assert [r.key for r in found.categories] == ["dos", "malware", "scan"]
     assert found.sources == [Ranked("10.0.0.1", 1)]
     assert len(found.weeks) == 26
-    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)), Counts(7, 3, 4))
+    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)),
+                                  Counts(7, 3, 4, 6))
     assert found.weeks[-1].period == Period(date(2020, 6, 24), date(2020, 6, 30))
 
 
@@ -176,13 +198,66 @@ def test_dates() -> None:
     assert day(date(2020, 6, 30), "en") == "2020-06-30"
 
 
-def test_headline_is_the_departments_sentence() -> None:
+def test_headline_is_the_departments_sentence_when_every_threat_was_handled() -> None:
+    every = replace(EXAMPLE, counts=replace(EXAMPLE.counts, handled=4017))
+    assert headline(every, "vi") == (
+        "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện và xử lý 4.017 mối nguy hại, "
+        "trong đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng.")
+    assert headline(every, "en") == (
+        "From 2020-01-01 to 2020-06-30, 4,017 threats were detected and handled, of which "
+        "1,693 high-risk and 2,324 critical.")
+
+
+def test_headline_gives_the_handled_threats_apart_when_some_are_not() -> None:
     assert headline(EXAMPLE, "vi") == (
         "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 4.017 mối nguy hại, trong đó có "
-        "1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng.")
+        "1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng; đã xử lý 3.674 mối nguy hại "
+        "(91,46%).")
     assert headline(EXAMPLE, "en") == (
         "From 2020-01-01 to 2020-06-30, 4,017 threats were detected, of which 1,693 "
-        "high-risk and 2,324 critical.")
+        "high-risk and 2,324 critical; 3,674 of them were handled (91.46%).")
+    none = replace(EXAMPLE, counts=replace(EXAMPLE.counts, handled=0))
+    assert headline(none, "vi").endswith("; đã xử lý 0 mối nguy hại (0,00%).")
+
+
+def test_headline_of_a_period_without_threats_claims_nothing_handled() -> None:
+    empty = replace(EXAMPLE, counts=Counts())
+    assert headline(empty, "vi") == (
+        "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 0 mối nguy hại, trong đó có "
+        "0 mối nguy hại cao, 0 mối đe dọa nghiêm trọng.")
+    assert headline(empty, "en").endswith("0 threats were detected, of which 0 high-risk "
+                                          "and 0 critical.")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+@pytest.mark.parametrize(("lang", "sentence"), [
+    ("vi", "Không tính 1.234 cảnh báo sai (mối nguy hại được đóng với lý do false_positive); "
+           "kỳ trước: 0."),
+    ("en", "Not counted: 1,234 false positives (threats closed as false_positive); previous "
+           "period: 0.")])
+def test_every_format_says_how_many_false_positives_were_left_out(
+        fmt: str, lang: str, sentence: str) -> None:
+    assert false_positives(EXAMPLE, lang) == sentence  # type: ignore[arg-type]
+    assert sentence in render(EXAMPLE, fmt, lang)  # type: ignore[arg-type]
+    none = replace(EXAMPLE, false_positives=0)
+    assert ("0 cảnh báo sai" if lang == "vi" else "0 false positives") in render(
+        none, fmt, lang)  # type: ignore[arg-type]
+
+
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6))
+def test_handled_and_not_handled_make_the_threats(critical: int, high: int, left: int) -> None:
+    """Every layer row and the total: handled + not yet handled = threats, in the json and
+    in the table."""
+    threats = critical + high
+    counts = Counts(threats, critical, high, max(threats - left, 0))
+    report = replace(EXAMPLE, counts=counts, by_layer={k: counts for k in "1234"})
+    data = as_json(report)
+    for row in [data, *data["by_layer"].values()]:
+        assert row["handled"] + row["not_handled"] == row["threats"]
+        assert 0 <= row["handled"] <= row["threats"]
+    layer_table = tables(report, "en")[0][2]
+    assert all(int(r[4].replace(",", "")) + int(r[5].replace(",", "")) ==
+               int(r[1].replace(",", "")) for r in layer_table)
 
 
 def test_change() -> None:
@@ -195,10 +270,17 @@ def test_text_has_the_sentence_the_layers_and_the_change() -> None:
     out = text(EXAMPLE, "vi")
     lines = out.splitlines()
     assert headline(EXAMPLE, "vi") in lines
+    assert false_positives(EXAMPLE, "vi") == lines[lines.index(headline(EXAMPLE, "vi")) + 1]
+    header = next(line for line in lines if line.strip().startswith("Lớp"))
+    assert "Đã xử lý  Chưa xử lý" in header
     layer2 = next(line for line in lines if line.strip().startswith("2 "))
-    assert layer2.split() == ["2", "2.517", "1.624", "893", "62,66%"]
+    assert layer2.split() == ["2", "2.517", "1.624", "893", "2.174", "343", "62,66%"]
     total = next(line for line in lines if line.strip().startswith("Tổng"))
-    assert total.split() == ["Tổng", "4.017", "2.324", "1.693", "100,00%"]
+    assert total.split() == ["Tổng", "4.017", "2.324", "1.693", "3.674", "343", "100,00%"]
+    handled = next(line for line in lines if line.strip().startswith("Đã xử lý "))
+    assert handled.split()[-3:] == ["3.674", "3.000", "+22,47%"]  # 674 / 3000
+    fp = next(line for line in lines if line.strip().startswith("Cảnh báo sai (không tính)"))
+    assert fp.split()[-3:] == ["1.234", "0", "—"]
     assert "So với kỳ trước (03/07/2019 – 31/12/2019)" in lines
     changed = next(line for line in lines if line.strip().startswith("Mối nguy hại cao"))
     assert changed.split()[-3:] == ["1.693", "1.246", "+35,87%"]  # 447 / 1246
@@ -209,8 +291,10 @@ def test_text_has_the_sentence_the_layers_and_the_change() -> None:
 def test_markdown_tables() -> None:
     out = markdown(EXAMPLE, "en")
     assert out.startswith("# Threat report\n")
-    assert "| 4 | 0 | 0 | 0 | 0.00% |" in out
-    assert "| Total | 4,017 | 2,324 | 1,693 | 100.00% |" in out
+    assert "| Layer | Threats | Critical | High-risk | Handled | Not yet handled | Share |" in out
+    assert "| 4 | 0 | 0 | 0 | 0 | 0 | 0.00% |" in out
+    assert "| Total | 4,017 | 2,324 | 1,693 | 3,674 | 343 | 100.00% |" in out
+    assert "| False positives (not counted) | 1,234 | 0 | — |" in out
     assert "| ET MALWARE A\\|B | 12 | 0.30% |" in out  # a | in a value is escaped
     assert "| Critical | 2,324 | 2,324 | +0.00% |" in out
 
@@ -219,11 +303,16 @@ def test_json_contract() -> None:
     data = json.loads(render(EXAMPLE, "json", "vi"))
     assert data == as_json(EXAMPLE)
     assert (data["threats"], data["critical"], data["high-risk"]) == (4017, 2324, 1693)
-    assert data["by_layer"]["2"] == {"threats": 2517, "critical": 1624, "high-risk": 893}
+    assert (data["handled"], data["not_handled"], data["false_positives"]) == (3674, 343, 1234)
+    assert data["by_layer"]["2"] == {"threats": 2517, "critical": 1624, "high-risk": 893,
+                                     "handled": 2174, "not_handled": 343}
     assert set(data["by_layer"]) == {"1", "2", "3", "4"}
     assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 3570,
-                                "critical": 2324, "high-risk": 1246}
+                                "critical": 2324, "high-risk": 1246, "handled": 3000,
+                                "not_handled": 570, "false_positives": 0}
     assert data["change"]["critical"] == 0.0
+    assert data["change"]["handled"] == pytest.approx(22.466667)
+    assert data["change"]["false_positives"] is None
     assert data["top"]["categories"][0] == {"key": "malware", "threats": 3674}
 
 
