@@ -1,6 +1,8 @@
 """``socd report`` against the real local Elasticsearch-API server: threats seeded through
 socd's own template and sink, some within hours of the period's edges where the UTC and the
-local (UTC+7) dates differ, and the report's figures against hand-computed ones."""
+local (UTC+7) dates differ, some blocked by the sensor or handled by an operator (closed as
+true positive, benign, duplicate or false positive; acknowledged; open), and the report's
+figures against hand-computed ones."""
 
 from __future__ import annotations
 
@@ -25,30 +27,44 @@ from tests.integration.helpers import write_config
 pytestmark = pytest.mark.integration
 
 A, B = "203.0.113.1", "198.51.100.7"
-# (@timestamp UTC, class, layer, categories, signature, sensor, source); the report's period
-# is 2020-01-01..2020-06-30 in Asia/Ho_Chi_Minh (UTC+7): [2019-12-31T17:00Z, 2020-06-30T17:00Z);
-# the previous period is 2019-07-03..2019-12-31: [2019-07-02T17:00Z, 2019-12-31T17:00Z).
-SEED: list[tuple[str, str, int, list[str], str, str, str | None]] = [
-    # in the period
-    ("2019-12-31T17:00:00Z", "critical", 2, ["malware"], "S1", "ndr", A),  # UTC date: Dec 31
-    ("2020-06-30T16:59:59Z", "high-risk", 1, [], "S2", "ndr", A),  # local 23:59:59 Jun 30
-    ("2020-03-15T05:00:00Z", "critical", 3, ["malware"], "S1", "ndr", B),
-    ("2020-03-15T06:00:00Z", "critical", 2, ["malware", "c2"], "S1", "ndr", A),
-    ("2020-02-01T00:00:00Z", "high-risk", 4, [], "S3", "feed", None),
-    ("2020-01-10T12:00:00Z", "high-risk", 2, ["scan"], "S2", "ndr", B),
-    # in the previous period
-    ("2019-12-31T16:59:59Z", "high-risk", 2, ["scan"], "S9", "ndr", A),  # local Dec 31 23:59
-    ("2019-07-02T17:00:00Z", "critical", 2, ["scan"], "S9", "ndr", A),  # local Jul 3 00:00
+# (@timestamp UTC, class, layer, categories, signature, sensor, source, handling); the report's
+# period is 2020-01-01..2020-06-30 in Asia/Ho_Chi_Minh (UTC+7):
+# [2019-12-31T17:00Z, 2020-06-30T17:00Z); the previous period is 2019-07-03..2019-12-31:
+# [2019-07-02T17:00Z, 2019-12-31T17:00Z). Handling: "" none (open), "blocked" (event.type
+# denied), "open"/"acknowledged" (socd.status), "closed:REASON", or several joined by "+".
+SEED: list[tuple[str, str, int, list[str], str, str, str | None, str]] = [
+    # in the period: 8 threats, 5 handled (0, 1, 4, 8, 9), and 2 false positives (6, 7)
+    ("2019-12-31T17:00:00Z", "critical", 2, ["malware"], "S1", "ndr", A, "blocked"),
+    ("2020-06-30T16:59:59Z", "high-risk", 1, [], "S2", "ndr", A, "closed:true_positive"),
+    ("2020-03-15T05:00:00Z", "critical", 3, ["malware"], "S1", "ndr", B, "acknowledged"),
+    ("2020-03-15T06:00:00Z", "critical", 2, ["malware", "c2"], "S1", "ndr", A, ""),
+    ("2020-02-01T00:00:00Z", "high-risk", 4, [], "S3", "feed", None, "closed:benign"),
+    ("2020-01-10T12:00:00Z", "high-risk", 2, ["scan"], "S2", "ndr", B, "open"),
+    ("2020-03-15T07:00:00Z", "critical", 2, ["malware"], "S1", "ndr", A,
+     "closed:false_positive"),
+    ("2020-06-30T16:00:00Z", "high-risk", 1, ["scan"], "S4", "ndr", B,
+     "blocked+closed:false_positive"),  # a false positive even though blocked
+    ("2019-12-31T17:30:00Z", "critical", 2, ["c2"], "S5", "ndr", A, "blocked+acknowledged"),
+    ("2020-04-01T00:00:00Z", "critical", 3, ["malware"], "S1", "ndr", A, "closed:duplicate"),
+    # in the previous period: 2 threats, 1 handled (10), and 1 false positive (12)
+    ("2019-12-31T16:59:59Z", "high-risk", 2, ["scan"], "S9", "ndr", A, "closed:true_positive"),
+    ("2019-07-02T17:00:00Z", "critical", 2, ["scan"], "S9", "ndr", A, ""),  # local Jul 3
+    ("2019-10-01T00:00:00Z", "critical", 1, ["malware"], "S9", "ndr", A,
+     "closed:false_positive"),
     # in neither
-    ("2020-06-30T17:00:00Z", "critical", 1, ["malware"], "S1", "ndr", A),  # local Jul 1
-    ("2020-06-30T20:00:00Z", "critical", 1, ["malware"], "S1", "ndr", A),  # UTC date: Jun 30
-    ("2019-07-02T16:59:00Z", "critical", 2, ["malware"], "S1", "ndr", A),  # local Jul 2
+    ("2020-06-30T17:00:00Z", "critical", 1, ["malware"], "S1", "ndr", A, ""),  # local Jul 1
+    ("2020-06-30T20:00:00Z", "critical", 1, ["malware"], "S1", "ndr", A, "blocked"),
+    ("2019-07-02T16:59:00Z", "critical", 2, ["malware"], "S1", "ndr", A, ""),  # local Jul 2
+    ("2020-06-30T17:00:00Z", "critical", 2, ["malware"], "S1", "ndr", A,
+     "closed:false_positive"),  # local Jul 1: no false positive of the period either
 ]
 
 
 def _doc(i: int, ts: str, cls: str, layer: int, categories: list[str], signature: str,
-         sensor: str, source: str | None) -> dict[str, Any]:
-    doc: dict[str, Any] = {"@timestamp": ts, "event": {"id": f"e-{i}", "kind": "alert"},
+         sensor: str, source: str | None, handling: str) -> dict[str, Any]:
+    """A threat document as the daemon writes it, then as ``socd alerts`` leaves it."""
+    doc: dict[str, Any] = {"@timestamp": ts, "event": {"id": f"e-{i}", "kind": "alert",
+                                                       "type": ["connection"]},
                            "observer": {"name": sensor},
                            "rule": {"name": signature},
                            "socd": {"class": cls, "layer": layer}}
@@ -56,6 +72,18 @@ def _doc(i: int, ts: str, cls: str, layer: int, categories: list[str], signature
         doc["rule"]["category"] = categories
     if source:
         doc["source"] = {"ip": source}
+    for step in filter(None, handling.split("+")):
+        if step == "blocked":
+            doc["event"]["type"] = ["connection", "denied"]
+            continue
+        status, _, reason = step.partition(":")
+        doc["socd"].update({"status": status, "status_reason": reason or None,
+                            "status_by": "an operator", "status_at": "2020-07-01T02:00:00Z",
+                            "status_comment": None,
+                            "status_history": [{"status": status, "reason": reason or None,
+                                                "by": "an operator",
+                                                "at": "2020-07-01T02:00:00Z",
+                                                "comment": None}]})
     return doc
 
 
@@ -86,35 +114,52 @@ async def test_report_counts_by_local_calendar_days(
     result = _report(config, "--format", "json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert (data["threats"], data["critical"], data["high-risk"]) == (6, 3, 3)
+    assert (data["threats"], data["critical"], data["high-risk"]) == (8, 5, 3)
+    assert (data["handled"], data["not_handled"], data["false_positives"]) == (5, 3, 2)
     assert data["by_layer"] == {
-        "1": {"threats": 1, "critical": 0, "high-risk": 1},
-        "2": {"threats": 3, "critical": 2, "high-risk": 1},
-        "3": {"threats": 1, "critical": 1, "high-risk": 0},
-        "4": {"threats": 1, "critical": 0, "high-risk": 1}}
+        "1": {"threats": 1, "critical": 0, "high-risk": 1, "handled": 1, "not_handled": 0},
+        "2": {"threats": 4, "critical": 3, "high-risk": 1, "handled": 2, "not_handled": 2},
+        "3": {"threats": 2, "critical": 2, "high-risk": 0, "handled": 1, "not_handled": 1},
+        "4": {"threats": 1, "critical": 0, "high-risk": 1, "handled": 1, "not_handled": 0}}
     assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 2,
-                                "critical": 1, "high-risk": 1}
-    assert data["change"] == {"threats": 200.0, "critical": 200.0, "high-risk": 200.0}
+                                "critical": 1, "high-risk": 1, "handled": 1,
+                                "not_handled": 1, "false_positives": 1}
+    assert data["change"] == {"threats": 300.0, "critical": 400.0, "high-risk": 200.0,
+                              "handled": 400.0, "false_positives": 100.0}
     top = data["top"]
-    assert top["categories"] == [{"key": "malware", "threats": 3},
-                                 {"key": "c2", "threats": 1}, {"key": "scan", "threats": 1}]
-    assert top["signatures"] == [{"key": "S1", "threats": 3}, {"key": "S2", "threats": 2},
-                                 {"key": "S3", "threats": 1}]
-    assert top["sensors"] == [{"key": "ndr", "threats": 5}, {"key": "feed", "threats": 1}]
-    assert top["sources"] == [{"key": A, "threats": 3}, {"key": B, "threats": 2}]
+    assert top["categories"] == [{"key": "malware", "threats": 4},
+                                 {"key": "c2", "threats": 2}, {"key": "scan", "threats": 1}]
+    assert top["signatures"] == [{"key": "S1", "threats": 4}, {"key": "S2", "threats": 2},
+                                 {"key": "S3", "threats": 1}, {"key": "S5", "threats": 1}]
+    assert top["sensors"] == [{"key": "ndr", "threats": 7}, {"key": "feed", "threats": 1}]
+    assert top["sources"] == [{"key": A, "threats": 5}, {"key": B, "threats": 2}]
     weeks = data["weeks"]
     assert len(weeks) == 26  # 182 days from Wednesday 2020-01-01
-    assert weeks[0] == {"from": "2020-01-01", "to": "2020-01-07", "threats": 1, "critical": 1,
-                        "high-risk": 0}
-    busy = {i: (w["threats"], w["critical"], w["high-risk"]) for i, w in enumerate(weeks)
-            if w["threats"]}
-    # Jan 1, Jan 10, Feb 1 (day 31), Mar 15 (day 74, twice), Jun 30 (day 181)
-    assert busy == {0: (1, 1, 0), 1: (1, 0, 1), 4: (1, 0, 1), 10: (2, 2, 0), 25: (1, 0, 1)}
+    assert weeks[0] == {"from": "2020-01-01", "to": "2020-01-07", "threats": 2, "critical": 2,
+                        "high-risk": 0, "handled": 2, "not_handled": 0}
+    busy = {i: (w["threats"], w["critical"], w["high-risk"], w["handled"])
+            for i, w in enumerate(weeks) if w["threats"]}
+    # Jan 1 (twice), Jan 10, Feb 1 (day 31), Mar 15 (day 74, twice; its false positive left
+    # out), Apr 1 (day 91), Jun 30 (day 181; its false positive left out)
+    assert busy == {0: (2, 2, 0, 2), 1: (1, 0, 1, 0), 4: (1, 0, 1, 1), 10: (2, 2, 0, 0),
+                    13: (1, 1, 0, 1), 25: (1, 0, 1, 1)}
 
     text = _report(config, "--lang", "vi")
     assert text.returncode == 0, text.stderr
-    assert ("Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 6 mối nguy hại, trong đó có "
-            "3 mối nguy hại cao, 3 mối đe dọa nghiêm trọng.") in text.stdout.splitlines()
+    lines = text.stdout.splitlines()
+    assert ("Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 8 mối nguy hại, trong đó có "
+            "3 mối nguy hại cao, 5 mối đe dọa nghiêm trọng; đã xử lý 5 mối nguy hại "
+            "(62,50%).") in lines
+    assert ("Không tính 2 cảnh báo sai (mối nguy hại được đóng với lý do false_positive); "
+            "kỳ trước: 1.") in lines
+    layer2 = next(line for line in lines if line.strip().startswith("2 "))
+    assert layer2.split() == ["2", "4", "3", "1", "2", "2", "50,00%"]
+
+    english = _report(config, "--lang", "en", "--format", "markdown")
+    assert english.returncode == 0, english.stderr
+    assert "| Total | 8 | 5 | 3 | 5 | 3 | 100.00% |" in english.stdout
+    assert ("Not counted: 2 false positives (threats closed as false_positive); previous "
+            "period: 1.") in english.stdout
 
 
 async def test_a_period_without_threats_or_indices_reports_zero(
@@ -123,7 +168,10 @@ async def test_a_period_without_threats_or_indices_reports_zero(
     config = write_config(tmp_path / "socd.yaml", servers, unique, free_port())
     result = _report(config, "--format", "markdown", "--lang", "en")
     assert result.returncode == 0, result.stderr
-    assert "From 2020-01-01 to 2020-06-30, 0 threats were detected" in result.stdout
+    assert ("From 2020-01-01 to 2020-06-30, 0 threats were detected, of which 0 high-risk "
+            "and 0 critical.") in result.stdout
+    assert ("Not counted: 0 false positives (threats closed as false_positive); previous "
+            "period: 0.") in result.stdout
 
 
 def _browser() -> str | None:
@@ -141,7 +189,8 @@ async def test_html_report_opens_in_a_browser(
     assert result.returncode == 0, result.stderr
     page = tmp_path / "report.html"
     page.write_text(result.stdout, encoding="utf-8")
-    assert "đã phát hiện 6 mối nguy hại" in result.stdout
+    assert "đã phát hiện 8 mối nguy hại" in result.stdout
+    assert "Không tính 2 cảnh báo sai" in result.stdout
     assert result.stdout.count("<svg ") == 2
     browser = _browser()
     if browser is None:
