@@ -2,7 +2,9 @@
 
 For each size (``--sizes``, default 10,000 and 100,000 threats) the alerts indices are
 emptied, the threats (fixed seed, spread over 2025 UTC, random class, layer, category,
-signature, sensor and source among small sets) are loaded through socd's index template in
+signature, sensor and source among small sets; a fifth blocked by the sensor, a third
+handled by an operator: acknowledged, or closed as true positive, benign, duplicate or false
+positive) are loaded through socd's index template in
 few large bulk requests (the local server slows as its data grows), refreshed, and the
 report of the year 2025 (calendar days in Asia/Ho_Chi_Minh) is asked ``--rounds`` times;
 the median is printed with the number of buckets the request asks for. The report reads
@@ -27,6 +29,7 @@ from pathlib import Path
 import orjson
 from elasticsearch import AsyncElasticsearch
 
+from socd.alerts.model import REASONS
 from socd.config import ElasticsearchConfig
 from socd.devservers import LocalServers
 from socd.report.period import Period
@@ -40,17 +43,24 @@ YEAR = Period(date(2025, 1, 1), date(2025, 12, 31))
 ZONE = "Asia/Ho_Chi_Minh"
 
 
+HANDLING: list[dict[str, str]] = [{}, {}, {"status": "acknowledged"},
+            *({"status": "closed", "status_reason": reason} for reason in REASONS)]
+"""An operator's handling: none (twice as likely), acknowledged, closed with each reason."""
+
+
 def threats(count: int, seed: int = 7) -> list[dict[str, object]]:
     rng = random.Random(seed)
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    docs = []
+    docs: list[dict[str, object]] = []
     for i in range(count):
         ts = start + timedelta(seconds=rng.randrange(365 * 86400))
+        handling = rng.choice(HANDLING) if rng.random() < 0.5 else {}
         docs.append({
             "@timestamp": ts.isoformat().replace("+00:00", "Z"),
-            "event": {"id": f"b-{i}", "kind": "alert"},
+            "event": {"id": f"b-{i}", "kind": "alert",
+                      "type": ["denied"] if rng.random() < 0.2 else ["connection"]},
             "socd": {"class": rng.choice(("critical", "high-risk")),
-                     "layer": rng.randint(1, 4)},
+                     "layer": rng.randint(1, 4), **handling},
             "rule": {"name": f"signature {rng.randrange(200)}",
                      "category": rng.choice(("malware", "scan", "c2", "phishing", "dos"))},
             "observer": {"name": f"sensor-{rng.randrange(12)}"},
@@ -67,7 +77,8 @@ async def load(es: AsyncElasticsearch, docs: list[dict[str, object]], chunk: int
             index = alerts_index(PREFIX, str(doc["@timestamp"]))
             lines.append(orjson.dumps({"index": {"_index": index}}))
             lines.append(orjson.dumps(doc))
-        answer = await es.bulk(body=b"\n".join(lines) + b"\n")
+        # NDJSON bytes go as they are; the client annotates body as a sequence of dicts only
+        answer = await es.bulk(body=b"\n".join(lines) + b"\n")  # type: ignore[arg-type]
         assert not answer["errors"], "the bulk load refused documents"
     await es.indices.refresh(index=f"{PREFIX}-alerts*")
     return time.perf_counter() - began
@@ -82,10 +93,13 @@ async def run(args: argparse.Namespace, url: str) -> None:
     finally:
         await sink.stop()
     es = AsyncElasticsearch(url, request_timeout=600)
-    buckets = 2 + 2 * 4 + 4 * 10 + len(YEAR.weeks()) * 2 + 2
+    # a count of threats, by 2 classes, and handled: this period's, its 4 layers' and the
+    # previous period's; by class only: each week's; 4 top lists of 10; 2 of false positives
+    buckets = (1 + 4 + 1) * 4 + len(YEAR.weeks()) * 3 + 4 * 10 + 2
     print(f"report of {YEAR.first}..{YEAR.last} ({ZONE}), about {buckets} buckets asked; "
           f"median of {args.rounds} rounds")
-    print(f"{'threats':>9}  {'load s':>8}  {'report s':>9}  {'counted':>9}")
+    print(f"{'documents':>9}  {'load s':>8}  {'report s':>9}  {'threats':>9}  {'handled':>9}  "
+          f"{'false pos':>9}")
     try:
         for size in args.sizes:
             names = await es.indices.get(index=f"{PREFIX}-alerts*", allow_no_indices=True)
@@ -98,7 +112,8 @@ async def run(args: argparse.Namespace, url: str) -> None:
                 report = await fetch_report(cfg, ZONE, YEAR)
                 times.append(time.perf_counter() - began)
             print(f"{size:>9,}  {loaded:>8.1f}  {statistics.median(times):>9.3f}  "
-                  f"{report.counts.threats:>9,}", flush=True)
+                  f"{report.counts.threats:>9,}  {report.counts.handled:>9,}  "
+                  f"{report.false_positives:>9,}", flush=True)
     finally:
         await es.close()
 

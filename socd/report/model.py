@@ -48,7 +48,8 @@ class Ranked:
 
 @dataclass(frozen=True)
 class Week:
-    """The counts of one span of :meth:`Period.weeks <socd.report.period.Period.weeks>`."""
+    """The counts of one span of :meth:`Period.weeks <socd.report.period.Period.weeks>`:
+    threats by class only (``handled`` is not counted by week: 0)."""
 
     period: Period
     counts: Counts

@@ -5,11 +5,12 @@ period to the end of the report's period, and answers with ``filter`` aggregatio
 period's threats, the previous period's threats, and each period's false positives. Threats
 are the documents that are not false positives (:func:`false_positive`); each count of them
 holds a ``terms`` aggregation on ``socd.class`` and a ``filter`` aggregation of the handled
-ones (:func:`handled`). This period's threats are also split by ``socd.layer``, ranked by
-``rule.category``, ``rule.name``, ``observer.name`` and ``source.ip``, and counted in each
-7-day span of the period (a ``filters`` aggregation over ranges computed here from local
-midnights, so that weeks follow ``report.timezone`` on any server, daylight-saving changes
-included). Its cost follows the number of buckets, not the number of threats.
+ones (:func:`handled`). This period's threats are also split by ``socd.layer`` (the same
+two), ranked by ``rule.category``, ``rule.name``, ``observer.name`` and ``source.ip``, and
+counted by class in each 7-day span of the period (a ``filters`` aggregation over ranges
+computed here from local midnights, so that weeks follow ``report.timezone`` on any server,
+daylight-saving changes included; the weeks' handled threats are not asked: no chart shows
+them). Its cost follows the number of buckets, not the number of threats.
 """
 
 from __future__ import annotations
@@ -62,10 +63,13 @@ def _range(start: datetime, end: datetime) -> dict[str, Any]:
                                      "format": "strict_date_optional_time"}}}
 
 
+def _classes() -> dict[str, Any]:
+    return {"class": {"terms": {"field": "socd.class", "size": 10}}}
+
+
 def _measures() -> dict[str, Any]:
-    """The sub-aggregations of every count of threats: by class, and the handled ones."""
-    return {"class": {"terms": {"field": "socd.class", "size": 10}},
-            "handled": {"filter": handled()}}
+    """The sub-aggregations of a count of threats: by class, and the handled ones."""
+    return {**_classes(), "handled": {"filter": handled()}}
 
 
 def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> dict[str, Any]:
@@ -82,7 +86,7 @@ def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> 
                                    "order": [{"_count": "desc"}, {"_key": "asc"}]}}
     current["weeks"] = {"filters": {"filters": {
         str(i): _range(*week.utc_bounds(zone)) for i, week in enumerate(period.weeks())}},
-        "aggs": _measures()}
+        "aggs": _classes()}
     now, then = _range(start, end), _range(before, start)
     return {
         "index": f"{prefix}-alerts*",
@@ -99,10 +103,13 @@ def build_request(prefix: str, period: Period, zone: str, *, top: int = TOP) -> 
     }
 
 
-def _counts(agg: dict[str, Any]) -> Counts:
+def _counts(agg: dict[str, Any], *, handled: bool = True) -> Counts:
+    """The counts of an aggregation of :func:`_measures` (of :func:`_classes` when not
+    ``handled``: ``handled`` is then 0)."""
     classes = {str(b["key"]): int(b["doc_count"]) for b in agg["class"]["buckets"]}
     return Counts(int(agg["doc_count"]), classes.get("critical", 0),
-                  classes.get("high-risk", 0), int(agg["handled"]["doc_count"]))
+                  classes.get("high-risk", 0),
+                  int(agg["handled"]["doc_count"]) if handled else 0)
 
 
 def _ranked(agg: dict[str, Any]) -> list[Ranked]:
@@ -130,7 +137,7 @@ def read_response(body: dict[str, Any], period: Period, zone: str) -> Report:
             period=period, timezone=zone, counts=_counts(current),
             by_layer={layer: layers.get(layer, Counts()) for layer in LAYERS},
             previous_period=period.previous(), previous=_counts(aggs["previous"]),
-            weeks=[Week(week, _counts(current["weeks"]["buckets"][str(i)]))
+            weeks=[Week(week, _counts(current["weeks"]["buckets"][str(i)], handled=False))
                    for i, week in enumerate(period.weeks())],
             false_positives=int(aggs["false_positives"]["doc_count"]),
             previous_false_positives=int(aggs["previous_false_positives"]["doc_count"]),

@@ -227,9 +227,13 @@ def _md_row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def _counts_json(counts: Counts) -> dict[str, int]:
+def _classes_json(counts: Counts) -> dict[str, int]:
     return {"threats": counts.threats, "critical": counts.critical,
-            "high-risk": counts.high_risk, "handled": counts.handled,
+            "high-risk": counts.high_risk}
+
+
+def _counts_json(counts: Counts) -> dict[str, int]:
+    return {**_classes_json(counts), "handled": counts.handled,
             "not_handled": counts.not_handled}
 
 
@@ -241,8 +245,8 @@ def as_json(report: Report) -> dict[str, Any]:
     counts and ``false_positives``), ``change`` (percent per count, null when the previous
     count is 0) and ``top`` (``categories``, ``signatures``, ``sensors``, ``sources``: lists
     of ``{"key", "threats"}``) and ``weeks`` (the period's 7-day spans from ``from``, the
-    last maybe shorter: ``from``, ``to`` and counts). Numbers are JSON numbers, whatever the
-    language."""
+    last maybe shorter: ``from``, ``to``, ``threats``, ``critical``, ``high-risk``). Numbers
+    are JSON numbers, whatever the language."""
     counts, before = report.counts, report.previous
     return {
         "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
@@ -262,7 +266,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "top": {name: [{"key": r.key, "threats": r.threats} for r in getattr(report, name)]
                 for name in ("categories", "signatures", "sensors", "sources")},
         "weeks": [{"from": week.period.first.isoformat(), "to": week.period.last.isoformat(),
-                   **_counts_json(week.counts)} for week in report.weeks],
+                   **_classes_json(week.counts)} for week in report.weeks],
     }
 
 

@@ -136,13 +136,13 @@ async def test_report_counts_by_local_calendar_days(
     weeks = data["weeks"]
     assert len(weeks) == 26  # 182 days from Wednesday 2020-01-01
     assert weeks[0] == {"from": "2020-01-01", "to": "2020-01-07", "threats": 2, "critical": 2,
-                        "high-risk": 0, "handled": 2, "not_handled": 0}
-    busy = {i: (w["threats"], w["critical"], w["high-risk"], w["handled"])
+                        "high-risk": 0}
+    busy = {i: (w["threats"], w["critical"], w["high-risk"])
             for i, w in enumerate(weeks) if w["threats"]}
     # Jan 1 (twice), Jan 10, Feb 1 (day 31), Mar 15 (day 74, twice; its false positive left
     # out), Apr 1 (day 91), Jun 30 (day 181; its false positive left out)
-    assert busy == {0: (2, 2, 0, 2), 1: (1, 0, 1, 0), 4: (1, 0, 1, 1), 10: (2, 2, 0, 0),
-                    13: (1, 1, 0, 1), 25: (1, 0, 1, 1)}
+    assert busy == {0: (2, 2, 0), 1: (1, 0, 1), 4: (1, 0, 1), 10: (2, 2, 0), 13: (1, 1, 0),
+                    25: (1, 0, 1)}
 
     text = _report(config, "--lang", "vi")
     assert text.returncode == 0, text.stderr

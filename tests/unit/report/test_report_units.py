@@ -134,10 +134,10 @@ def test_answer_becomes_the_model() -> None:
                     "categories": _buckets(("scan", 2), ("malware", 2), ("dos", 3)),
                     "signatures": _buckets(), "sensors": _buckets(("s1", 7)),
                     "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]},
-                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets(),
-                                                   "handled": {"doc_count": 0}}
+                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets()}
                                           for i in range(1, 26)}
-                              | {"0": {"doc_count": 7, **_classes(3, 4, 6)}}}},
+                              | {"0": {"doc_count": 7,
+                                       "class": _buckets(("critical", 3), ("high-risk", 4))}}}},
         "previous": {"doc_count": 2, "class": _buckets(("critical", 2)),
                      "handled": {"doc_count": 1}},
         "false_positives": {"doc_count": 3}, "previous_false_positives": {"doc_count": 0}}}
@@ -150,8 +150,7 @@ def test_answer_becomes_the_model() -> None:
     assert [r.key for r in found.categories] == ["dos", "malware", "scan"]
     assert found.sources == [Ranked("10.0.0.1", 1)]
     assert len(found.weeks) == 26
-    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)),
-                                  Counts(7, 3, 4, 6))
+    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)), Counts(7, 3, 4))
     assert found.weeks[-1].period == Period(date(2020, 6, 24), date(2020, 6, 30))
 
 
