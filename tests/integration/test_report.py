@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch
 
+from socd.alerts.model import Change, decide
 from socd.config import ElasticsearchConfig
 from socd.devservers import Endpoints, free_port
 from socd.event import Record
@@ -77,13 +78,15 @@ def _doc(i: int, ts: str, cls: str, layer: int, categories: list[str], signature
             doc["event"]["type"] = ["connection", "denied"]
             continue
         status, _, reason = step.partition(":")
-        doc["socd"].update({"status": status, "status_reason": reason or None,
-                            "status_by": "an operator", "status_at": "2020-07-01T02:00:00Z",
-                            "status_comment": None,
-                            "status_history": [{"status": status, "reason": reason or None,
-                                                "by": "an operator",
-                                                "at": "2020-07-01T02:00:00Z",
-                                                "comment": None}]})
+        if status == "open":  # as written by hand: the daemon writes no status
+            doc["socd"]["status"] = "open"
+            continue
+        # the fields exactly as ``socd alerts ack|close`` writes them
+        change = Change("ack" if status == "acknowledged" else "close", by="an operator",
+                        at="2020-07-01T02:00:00.000Z", reason=reason or None)
+        outcome, fields, _ = decide(doc["socd"], change)
+        assert outcome == "changed" and fields is not None
+        doc["socd"].update(fields)
     return doc
 
 
