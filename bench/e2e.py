@@ -134,8 +134,15 @@ class Dataset:
 
 
 def socd_config_text(endpoints: Endpoints, topic: str, group: str, prefix: str,
-                     dead_topic: str, metrics_port: int, rules: list[Path]) -> str:
+                     dead_topic: str, metrics_port: int, rules: list[Path], *,
+                     sharing: bool = False) -> str:
+    """socd's configuration for a run; ``sharing``: layer-4 sharing on, to
+    ``<dead_topic>.national`` (transactions where the broker has them)."""
     paths = ", ".join(json.dumps(str(p)) for p in rules)
+    shared = f"""sharing:
+  topic: {dead_topic}.national
+  identity: {{name: "Bench department"}}
+""" if sharing else ""
     return f"""\
 kafka:
   bootstrap_servers: "{endpoints.kafka}"
@@ -155,9 +162,7 @@ metrics:
   listen: "127.0.0.1:{metrics_port}"
 dead_letter:
   topic: {dead_topic}
-sharing:
-  topic: {dead_topic}.national
-logging:
+{shared}logging:
   format: json
 """
 
@@ -558,10 +563,13 @@ class SocdResult:
     exit_status: int
     others_cpu_s: float = 0.0
     profile: str | None = None
+    shared: int = 0
+    """Sightings socd published (``socd_shared_total``) by the end of the window."""
 
 
 SCRAPED = ("socd_events_total", "socd_threats_total", "socd_indexed_documents_total",
-           "socd_bulk_duration_seconds_count", "socd_bulk_duration_seconds_sum")
+           "socd_bulk_duration_seconds_count", "socd_bulk_duration_seconds_sum",
+           "socd_shared_total")
 
 
 def scrape_text(text: str) -> dict[str, float]:
@@ -710,7 +718,8 @@ async def run_socd(config_path: Path, log_path: Path, endpoints: Endpoints, pref
         bench_cpu_s=bench1 - bench0, searchable=searchable, exit_status=status,
         others_cpu_s=busy1 - busy0 - (cpu1 - cpu0) - (bench1 - bench0)
         - ((srv1 or 0.0) - (srv0 or 0.0)),
-        profile=str(profile_to) if profile_to else None)
+        profile=str(profile_to) if profile_to else None,
+        shared=int(scraped.get("socd_shared_total", 0.0)))
 
 
 async def scrape_cost(http: aiohttp.ClientSession, url: str, pid: int) -> float:
@@ -858,11 +867,12 @@ def print_round(data: Dataset, consumer: ConsumerResult, bulk: BulkResult, socd:
         print(f"{name:<22}{_num(run.events_per_s):>10}"
               f"{_num(run.events_per_s * share):>10}{_num(run.steady_s, 2):>10}"
               f"{_num(run.cpu_per_event_us, 1):>14}{_num(run.server_cpu_s, 1):>15}")
-    for run in bulk.runs:
-        print(f"{f'bare bulk, {run.concurrency} in flight':<22}"
-              f"{_num(run.docs_per_s / share):>10}{_num(run.docs_per_s):>10}"
-              f"{_num(run.bulk_s, 2):>10}{_num(run.cpu_s / data.events * 1e6, 1):>14}"
-              f"{_num(run.server_cpu_s, 1):>15}")
+    for bulk_run in bulk.runs:
+        print(f"{f'bare bulk, {bulk_run.concurrency} in flight':<22}"
+              f"{_num(bulk_run.docs_per_s / share):>10}{_num(bulk_run.docs_per_s):>10}"
+              f"{_num(bulk_run.bulk_s, 2):>10}"
+              f"{_num(bulk_run.cpu_s / data.events * 1e6, 1):>14}"
+              f"{_num(bulk_run.server_cpu_s, 1):>15}")
     print(f"{'socd':<22}{_num(socd.events_per_s):>10}{_num(socd.docs_per_s):>10}"
           f"{_num(socd.steady_s, 2):>10}{_num(socd.cpu_per_event_us, 1):>14}"
           f"{_num(socd.server_cpu_s, 1):>15}")
@@ -932,6 +942,8 @@ class Round:
     socd: SocdResult
     figures: dict[str, Any]
     profile: dict[str, list[tuple[str, float]]] | None = None
+    sharing: SocdResult | None = None
+    """socd again with layer-4 sharing on (``--sharing``)."""
 
 
 async def one_round(number: int, args: argparse.Namespace, endpoints: Endpoints,
@@ -980,7 +992,22 @@ async def one_round(number: int, args: argparse.Namespace, endpoints: Endpoints,
           flush=True)
     profile = summarise_profile(profile_path) if profile_path and profile_path.exists() \
         else None
-    return Round(consumer, bulk, socd, figures(data, consumer, bulk, socd), profile)
+    shared = None
+    if args.sharing:
+        config_path = workdir / f"socd-{number}-sharing.yaml"
+        metrics_port = free_port()
+        config_path.write_text(socd_config_text(
+            endpoints, topic, f"bench-socd-{run_id}-{number}-sharing", names["socd_prefix"],
+            names["dead_topic"], metrics_port, [Path(p).resolve() for p in args.rules],
+            sharing=True))
+        await servers_quiet(server_pids)
+        shared = await run_socd(config_path, workdir / f"socd-{number}-sharing.log",
+                                endpoints, names["socd_prefix"], metrics_port, data,
+                                server_pids, None)
+        print(f"socd with sharing: {shared.docs_per_s:,.0f} docs/s "
+              f"({shared.events_per_s:,.0f} events/s, ÷ without: "
+              f"{shared.docs_per_s / socd.docs_per_s:.2f})", flush=True)
+    return Round(consumer, bulk, socd, figures(data, consumer, bulk, socd), profile, shared)
 
 
 async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: list[int],
@@ -1012,7 +1039,8 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: lis
     requests = bare_requests(data, names["socd_prefix"], names["bare_prefix"],
                              es.bulk_max_docs)
     await install_template(bare_config, workdir / "setup.log")
-    await create_topics(endpoints.kafka, names["topic"], names["dead_topic"])
+    await create_topics(endpoints.kafka, names["topic"], names["dead_topic"],
+                        *([f"{names['dead_topic']}.national"] if args.sharing else []))
     produce_s = await produce(endpoints.kafka, names["topic"], data.messages)
     print(f"produced to {names['topic']} in {produce_s:.1f} s", flush=True)
 
@@ -1044,6 +1072,15 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: lis
     for number, one in enumerate(rounds, 1):
         print(f"\n— round {number} —")
         print_round(data, one.consumer, one.bulk, one.socd, one.figures, one.profile)
+        if one.sharing is not None:
+            shared_threats = one.sharing.shared
+            extra_us = (one.sharing.cpu_per_event_us - one.socd.cpu_per_event_us) \
+                * data.events / max(shared_threats, 1)
+            print(f"with sharing ({shared_threats:,} sightings): "
+                  f"{one.sharing.docs_per_s:,.0f} docs/s, "
+                  f"{one.sharing.docs_per_s / one.socd.docs_per_s:.2f} of socd without; CPU "
+                  f"{one.sharing.cpu_per_event_us:.1f} µs/event against "
+                  f"{one.socd.cpu_per_event_us:.1f}: {extra_us:,.0f} µs per shared threat")
     overall = summary([one.figures for one in rounds])
     if len(rounds) > 1:
         print(f"\nmedian of {len(rounds)} rounds: socd docs/s ÷ ceiling = "
@@ -1080,7 +1117,9 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, server_pids: lis
                     "bare_consumer_under_load": [asdict(p) for p in one.consumer.loaded],
                     "bare_bulk": [asdict(r) for r in one.bulk.runs],
                     "socd": asdict(one.socd), "figures": one.figures,
-                    "profile": one.profile} for one in rounds],
+                    "profile": one.profile,
+                    "socd_sharing": asdict(one.sharing) if one.sharing else None}
+                   for one in rounds],
         "summary": overall,
         "problems": problems,
     }, indent=2))
@@ -1138,6 +1177,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--profile", action="store_true",
                         help="sample socd with py-spy over the steady window and list the "
                              "hot spots (slows socd down; figures are then indicative)")
+    parser.add_argument("--sharing", action="store_true",
+                        help="each round, run socd a second time with layer-4 sharing on "
+                             "(every critical threat, and the APT rule's, published as a STIX "
+                             "sighting) and print its throughput and CPU beside the first")
     parser.add_argument("--strict", action="store_true",
                         help="exit 2 when a figure (median over the rounds) is missed")
     parser.add_argument("--keep", type=Path,

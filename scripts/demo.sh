@@ -168,6 +168,12 @@ if hits["hits"]:
     shown = {k: doc[k] for k in ("@timestamp", "event", "observer", "source", "destination", "rule", "threat", "socd") if k in doc}
     print("   ", json.dumps(shown, ensure_ascii=False, indent=2).replace("\n", "\n    "))
 print(f"\n    search them:  curl '{es}/socd-alerts*/_search?q=socd.class:critical&size=5'")
+
+shared = {(l["class"], l["layer"]): v for l, v in labelled("socd_shared_total") if v}
+if shared:
+    listed = ", ".join(f"{c} layer {layer}: {v:.0f}" for (c, layer), v in sorted(shared.items()))
+    print(f"\n==> shared with the national centre (socd_shared_total): {sum(shared.values()):.0f} "
+          f"STIX 2.1 sightings ({listed}) on the topic socd.national")
 EOF
 
 echo

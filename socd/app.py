@@ -15,9 +15,10 @@ wait between SIGTERM and exit is bounded, in this order (:data:`SHUTDOWN_BUDGET`
     lag measure, rule watch, unfinished deliveries cancelled           1
     Kafka consumer leaves its group       (CONSUMER_STOP_S)           10
     dead-letter producer flushed, stopped (DEAD_LETTER_STOP_S)         5
+    sharing producer flushed, stopped     (SHARING_STOP_S)             2
     Elasticsearch client closed           (ELASTICSEARCH_STOP_S)       2
     /metrics endpoint closed              (METRICS_STOP_S)             1
-    worst case                            (SHUTDOWN_WORST_CASE_S)     51   < 60
+    worst case                            (SHUTDOWN_WORST_CASE_S)     53   < 60
 
 At the start of shutdown socd sends systemd ``STOPPING=1``, and before each phase
 ``EXTEND_TIMEOUT_USEC=<that phase's bound>`` (sd_notify(3), systemd ≥ 236: a stop that runs
@@ -41,8 +42,9 @@ from socd.classify import RuleSet
 from socd.classify.watch import watch_rules
 from socd.config import Config
 from socd.delivery import Delivery, Limits
-from socd.errors import CredentialsRefused, Problem, RuleError, SinkError, SocdError
+from socd.errors import Problem, RuleError, SinkError, SocdError
 from socd.pipeline import Pipeline
+from socd.sharing.publish import SightingPublisher
 from socd.sinks.dead_letter import DeadLetterSink
 from socd.sinks.elasticsearch import ElasticsearchSink
 from socd.source.kafka import KafkaSource
@@ -67,6 +69,9 @@ CONSUMER_STOP_S = 10.0
 DEAD_LETTER_STOP_S = 5.0
 """How long the dead-letter producer may take to flush and stop (after the drain it holds
 nothing to send, unless the drain timed out: those batches are read again anyway)."""
+SHARING_STOP_S = 2.0
+"""How long the producer of ``sharing.topic`` may take to flush and stop (after the drain it
+holds nothing unacknowledged, unless the drain timed out: those batches are read again)."""
 ELASTICSEARCH_STOP_S = 2.0
 """How long the Elasticsearch client may take to close its connections."""
 METRICS_STOP_S = 1.0
@@ -74,11 +79,12 @@ METRICS_STOP_S = 1.0
 SHUTDOWN_BUDGET: tuple[tuple[str, float], ...] = (
     ("stop_fetching", STOP_FETCH_S), ("drain", DRAIN_TIMEOUT_S),
     ("background", BACKGROUND_STOP_S), ("consumer", CONSUMER_STOP_S),
-    ("dead_letter_producer", DEAD_LETTER_STOP_S), ("elasticsearch", ELASTICSEARCH_STOP_S),
+    ("dead_letter_producer", DEAD_LETTER_STOP_S), ("sharing_producer", SHARING_STOP_S),
+    ("elasticsearch", ELASTICSEARCH_STOP_S),
     ("metrics", METRICS_STOP_S))
 """Every wait between SIGTERM and exit, in order: (phase, bound in seconds)."""
 SHUTDOWN_WORST_CASE_S = sum(seconds for _, seconds in SHUTDOWN_BUDGET)
-"""The longest a shutdown can take (51 s); kept below the unit's ``TimeoutStopSec`` (60 s)."""
+"""The longest a shutdown can take (53 s); kept below the unit's ``TimeoutStopSec`` (60 s)."""
 
 _T = TypeVar("_T")
 
@@ -118,6 +124,7 @@ class Daemon:
         self._source: KafkaSource | None = None
         self._es: ElasticsearchSink | None = None
         self._dead: DeadLetterSink | None = None
+        self._sharing: SightingPublisher | None = None
         self._metrics_server: MetricsServer | None = None
         self._fatal: BaseException | None = None
         self._reload_lock = asyncio.Lock()
@@ -127,7 +134,8 @@ class Daemon:
 
     async def run(self) -> int:
         """Start everything, consume until asked to stop, drain, commit. Exit status: 0;
-        1 after a fatal error; 2 when Elasticsearch refused the credentials (configuration)."""
+        1 after a fatal error; 2 for a refusal that only a change of configuration mends
+        (Elasticsearch refused the credentials, Kafka the sharing producer)."""
         started = time.monotonic()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -151,7 +159,7 @@ class Daemon:
             await self._shutdown()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-        if isinstance(self._fatal, CredentialsRefused):
+        if isinstance(self._fatal, SinkError) and not self._fatal.retriable:
             return 2  # a configuration error: systemd's RestartPreventExitStatus=2 holds
         return 1 if self._fatal else 0
 
@@ -241,16 +249,21 @@ class Daemon:
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)
+        if cfg.sharing_active:
+            self._sharing = SightingPublisher(cfg, self.metrics)
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain,
                                    on_revoked=self.metrics.forget_partitions)
         self._delivery = Delivery(self._source, self._es, self._dead, self.pipeline,
-                                  self.metrics, Limits.of(cfg), self._stopping)
+                                  self.metrics, Limits.of(cfg), self._stopping,
+                                  sharing=self._sharing)
         # In parallel: the consumer's group join (seconds on a new group) overlaps the
-        # template check. Nothing is fetched before all three are done.
+        # template check. Nothing is fetched before all of them are done.
         try:
             async with asyncio.TaskGroup() as group:
                 template = group.create_task(self._ensure_template(self._es))
                 group.create_task(self._dead.start())
+                if self._sharing is not None:
+                    group.create_task(self._sharing.start())
                 group.create_task(self._source.start())
         except* SocdError as failed:
             raise failed.exceptions[0] from None
@@ -263,8 +276,10 @@ class Daemon:
         """Every events and threats series the inputs can produce under the rules in force,
         at 0 (again after a reload: a rule may now move threats to another layer)."""
         for runtime in self.pipeline.inputs:
-            self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor,
-                                       self.pipeline.threat_layers(runtime))
+            layers = self.pipeline.threat_layers(runtime)
+            self.metrics.declare_input(runtime.cfg.label, runtime.cfg.sensor, layers)
+            if self.config.sharing_active:
+                self.metrics.declare_shared(layers)
 
     async def _measure_lag(self, source: KafkaSource) -> None:
         """Measure the consumer lag every LAG_INTERVAL_S until cancelled (at shutdown)."""
@@ -347,6 +362,8 @@ class Daemon:
                                self._source.stop(timeout_s=CONSUMER_STOP_S))
             if self._dead is not None:
                 await _bounded("dead_letter_producer", DEAD_LETTER_STOP_S, self._dead.stop())
+            if self._sharing is not None:
+                await _bounded("sharing_producer", SHARING_STOP_S, self._sharing.stop())
             if self._es is not None:
                 await _bounded("elasticsearch", ELASTICSEARCH_STOP_S, self._es.stop())
             if self._metrics_server is not None:
@@ -400,7 +417,8 @@ class Daemon:
             self.metrics.rules_loaded.set(rules_loaded(rules))
             log.info("rules_reloaded", rules_loaded=rules_loaded(rules),
                      correlations=len(rules.correlations), correlations_kept=kept)
-            _log_warnings(rule_warnings(self.config, rules, self._sources()))
+            _log_warnings(rule_warnings(self.config, rules, self._sources(),
+                                       sharing=self.config.sharing_active))
 
 
 async def _bounded(phase: str, seconds: float, wait: Awaitable[object]) -> None:

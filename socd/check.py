@@ -11,7 +11,8 @@ has its connector checked even when another section is wrong.
 Warnings do not stop socd (exit status 0) but are printed by ``check-config`` and logged at
 start-up (:func:`startup_warnings`):
 
-* a feature that is not built yet: the ``sharing`` section, a rule's ``socd: share:``;
+* a rule that asks for its threats to be shared (``socd: share: true``) while layer-4
+  sharing is off (no ``sharing`` section, or ``enabled: false``): nothing is shared;
 * an input that no rule meets (its events are counted and dead-lettered when unusable, but
   none can become a threat). A warning, not an error: adding an input before its rules is a
   normal step (rules for more sensors come later, and a changed rule file is reloaded while
@@ -92,7 +93,12 @@ def check(path: str | Path, environ: Mapping[str, str] | None = None) -> Report:
     sources = _connectors(parts, origin, problems)
     rules = _rules(parts, origin, problems)
     if rules is not None:
-        problems.extend(rule_warnings(origin, rules, sources))
+        if config is not None:
+            sharing = config.sharing_active
+        else:
+            section = raw.data.get("sharing")
+            sharing = isinstance(section, dict) and section.get("enabled", True) is not False
+        problems.extend(rule_warnings(origin, rules, sources, sharing=sharing))
     return Report(config, rules, in_order(problems))
 
 
@@ -105,12 +111,14 @@ def rules_loaded(rules: RuleSet) -> int:
 def startup_warnings(config: Config, rules: RuleSet,
                      sources: Iterable[InputSource]) -> list[Problem]:
     """The warnings :func:`check` gives, for a configuration already loaded (``socd run``)."""
-    return in_order([*config_warnings(config), *rule_warnings(config, rules, sources)])
+    return in_order([*config_warnings(config), *rule_warnings(
+        config, rules, sources, sharing=config.sharing_active)])
 
 
-def rule_warnings(places: Places, rules: RuleSet,
-                  sources: Iterable[InputSource]) -> list[Problem]:
-    """Inputs that no rule meets, and rules that ask for sharing (not built yet)."""
+def rule_warnings(places: Places, rules: RuleSet, sources: Iterable[InputSource], *,
+                  sharing: bool) -> list[Problem]:
+    """Inputs that no rule meets, and, while sharing is off (``sharing``), rules that ask
+    for their threats to be shared."""
     warnings: list[Problem] = []
     for index, item, logsource in sources if rules_loaded(rules) else ():  # none: an error
         try:
@@ -125,7 +133,8 @@ def rule_warnings(places: Places, rules: RuleSet,
                 f"no rule meets this input's events ({shown}): they are counted, "
                 "but none can become a threat; add rules for this logsource, or set the "
                 "input's logsource to the one its rules name"), warning=True))
-    warnings.extend(_share_warnings([*rules.rules, *rules.correlations]))
+    if not sharing:
+        warnings.extend(_share_warnings([*rules.rules, *rules.correlations]))
     return warnings
 
 
@@ -249,14 +258,17 @@ def _rules(parts: Parts, origin: Places, problems: list[Problem]) -> RuleSet | N
 
 
 def _share_warnings(rules: Sequence[RuleInfo]) -> list[Problem]:
-    """One warning per rule with ``socd: share:``, on the line of ``share``."""
-    sharing = [rule for rule in rules if rule.share is not None]
+    """One warning per rule with ``socd: share: true``, on the line of ``share`` (for when
+    sharing is off)."""
+    sharing = [rule for rule in rules if rule.share]
     lines: dict[tuple[str, str], int] = {}
     for source in dict.fromkeys(rule.source for rule in sharing):
         lines.update(_share_lines(source))
     return [Problem(rule.source, (
-        "layer-4 sharing is not built yet: 'share' has no effect and nothing is sent to the "
-        "national centre; remove it to silence this warning"),
+        "this rule asks for its threats to be shared with the national centre, but layer-4 "
+        "sharing is off (no 'sharing' section in the configuration, or sharing.enabled is "
+        "false): nothing is shared; configure sharing (README, 'Sharing with the national "
+        "centre') or remove 'share'"),
         line=lines.get((rule.source, rule.id)), key="socd.share", warning=True)
         for rule in sharing]
 

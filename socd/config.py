@@ -453,6 +453,16 @@ def _auth_problems(section: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def _sharing_problems(section: Mapping[str, Any]) -> list[str]:
+    """An enabled ``sharing`` section must name the department that shares."""
+    identity = section.get("identity")
+    name = identity.get("name") if isinstance(identity, dict) else None
+    if section.get("enabled", True) is not False and not (isinstance(name, str) and name.strip()):
+        return ["identity.name is not set: name the department as the national centre knows "
+                "it (the creator of every shared sighting), or set enabled: false"]
+    return []
+
+
 def _raise_first(problems: list[str]) -> None:
     if problems:
         raise ValueError(problems[0])
@@ -461,6 +471,7 @@ def _raise_first(problems: list[str]) -> None:
 _SECTION_CHECKS = {
     "elasticsearch": (("username", "password"), _login_problems),
     "kibana": (("username", "password", "api_key"), _auth_problems),
+    "sharing": (("enabled", "identity"), _sharing_problems),
 }
 """The checks across the keys of one section, with the keys each reads: run on the raw
 section when other keys of it fail (a model validator runs only when every key of its model
@@ -524,7 +535,12 @@ def config_problems(config: Config) -> list[Problem]:
     """What is wrong across keys: a topic named twice, or two topics Kafka cannot hold side
     by side (names equal once ``.`` and ``_`` are taken alike: Kafka refuses to create the
     second, ``Topic.hasCollision``)."""
-    return [config.problem(loc, message) for loc, message in _topic_problems(_topics(config))]
+    problems = [config.problem(loc, message)
+                for loc, message in _topic_problems(_topics(config))]
+    if config.sharing_active:
+        problems.extend(config.problem(("sharing",), message)
+                        for message in _sharing_problems(config.sharing.model_dump()))
+    return problems
 
 
 def _topic_problems(topics: Sequence[tuple[Loc, str]]) -> list[tuple[Loc, str]]:
@@ -566,23 +582,15 @@ def _partial_problems(data: Mapping[str, Any], origin: Origin, failed: set[Loc],
 
 
 def config_warnings(config: Config) -> list[Problem]:
-    """What works but deserves a look: keys of features not built yet, and topic names that
-    mix ``.`` and ``_`` (Kafka's own warning: such names can collide in its metrics)."""
+    """What works but deserves a look: topic names that mix ``.`` and ``_`` (Kafka's own
+    warning: such names can collide in its metrics)."""
     warnings: list[Problem] = []
-    if "sharing" in config.model_fields_set:
-        warnings.append(_sharing_warning(config))
     for loc, topic in _topics(config):
         if "." in topic and "_" in topic:
             warnings.append(config.problem(loc, (
                 f"the topic name {topic!r} mixes '.' and '_'; Kafka warns that such names can "
                 "collide in its metrics: use one or the other"), warning=True))
     return warnings
-
-
-def _sharing_warning(places: Origin | Config) -> Problem:
-    return places.problem(("sharing",), (
-        "layer-4 sharing is not built yet: nothing is sent to the national centre and these "
-        "keys have no effect; remove the section to silence this warning"), warning=True)
 
 
 def _dotted(loc: Sequence[str | int]) -> str:
@@ -639,8 +647,6 @@ def validate_config(raw: RawConfig) -> Config | None:
             raw.problems.append(raw.origin.problem(error_key(err),
                                                    describe(err, _UNKNOWN_KEY_HINT)))
         raw.problems.extend(_partial_problems(raw.data, raw.origin, failed, raw.problems))
-        if "sharing" in raw.data:
-            raw.problems.append(_sharing_warning(raw.origin))
         return None
     config = _resolve_paths(config, raw.origin.path.parent)
     config._origin = raw.origin

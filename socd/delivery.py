@@ -3,13 +3,19 @@
 For every batch, in this order::
 
     fetch ─► process ─► [dead letters acknowledged] ─► [documents durable]
-          ─► rejected documents dead-lettered ─► threats counted ─► offsets committed
+          ─► rejected documents dead-lettered ─► threats counted
+          ─► [sightings of the shared threats acknowledged] ─► offsets committed
 
 What is guaranteed:
 
 * **Nothing is committed before it is durable.** A batch's offsets are committed only once
   its dead letters are acknowledged by Kafka (``acks=all``) and each of its documents is
   indexed or, refused for good, dead-lettered as ``index_rejected``.
+* **Nothing shared is lost.** With layer-4 sharing on, a batch's offsets are committed only
+  once the sightings of its indexed shared threats are acknowledged on ``sharing.topic``.
+  Where the broker has transactions, they are published in one transaction with the
+  offsets up to that batch (after every batch fetched before it is durable), so a
+  ``read_committed`` consumer sees each sighting once (see :mod:`socd.sharing.publish`).
 * **Commits follow fetch order.** Up to ``elasticsearch.max_in_flight`` batches are
   delivered at once and may finish in any order; the offsets of a batch are committed only
   with or after those of every batch fetched before it.
@@ -39,7 +45,8 @@ What is not guaranteed:
   socd dies, a commit lost to a rebalance, or a drain cut off at shutdown is read and
   delivered again. The duplicates are absorbed by deterministic document ids
   (:func:`socd.pipeline.document_id`): the second ``create`` finds the first document and
-  leaves it as it is. Dead letters
+  leaves it as it is. Without transactions, sightings are published again too, with the
+  same ids and bytes, for the receiver to deduplicate. Dead letters
   and ``socd_threats_total`` have no such ids and may count a replayed message twice.
 * **Memory exactly at the bounds.** The bounds are checked before each fetch, so one fetch
   (``kafka.max_batch`` records) and the batch being gathered may go past them.
@@ -54,8 +61,8 @@ import contextlib
 import time
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol
 
 from socd.config import Config
 from socd.errors import SocdError
@@ -64,6 +71,9 @@ from socd.pipeline import Batch, Partition
 from socd.sinks.elasticsearch import Rejected
 from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:
+    from socd.sharing.stix import Sighting
 
 log = get_logger("socd.delivery")
 
@@ -116,6 +126,24 @@ class LetterSink(Protocol):
         ...
 
 
+class SightingSink(Protocol):
+    """Where shared threats go: :class:`socd.sharing.publish.SightingPublisher`."""
+
+    transactional: bool
+    """Whether :meth:`publish` commits the offsets it is given with the sightings."""
+
+    def sightings(self, actions: Sequence[IndexAction]) -> list[Sighting]:
+        """The sighting of each document (one that cannot be built is left out, said)."""
+        ...
+
+    async def publish(self, sightings: Sequence[Sighting],
+                      offsets: Mapping[Partition, int] | None = None) -> None:
+        """Return once every sighting is acknowledged (and, when :attr:`transactional`,
+        committed with ``offsets`` in one transaction); tried again for as long as it
+        takes. Raises :class:`~socd.errors.SharingError` when it cannot go on."""
+        ...
+
+
 class Processor(Protocol):
     """Records → documents and dead letters: :class:`socd.pipeline.Pipeline`."""
 
@@ -156,8 +184,10 @@ class Limits:
 
 @dataclass(slots=True)
 class _InFlight:
-    task: asyncio.Task[None]
     offsets: dict[Partition, int]
+    task: asyncio.Task[None] = field(init=False)
+    committed: bool = False
+    """Its offsets were committed in a sharing transaction: not to be committed again."""
 
 
 class Delivery:
@@ -170,10 +200,12 @@ class Delivery:
 
     def __init__(self, source: Source, documents: DocumentSink, letters: LetterSink,
                  processor: Processor, metrics: Metrics, limits: Limits,
-                 stopping: asyncio.Event, *, stall_s: float = STALL_S) -> None:
+                 stopping: asyncio.Event, *, sharing: SightingSink | None = None,
+                 stall_s: float = STALL_S) -> None:
         self._source = source
         self._documents = documents
         self._letters = letters
+        self._sharing = sharing
         self._processor = processor
         self._metrics = metrics
         self._limits = limits
@@ -185,6 +217,7 @@ class Delivery:
         self._bytes = 0
         """Bulk body bytes of the batches launched and not yet finished."""
         self._commit_lock = asyncio.Lock()
+        """Held by each commit, consumer or transactional: commits never overtake each other."""
         self.failure: BaseException | None = None
         """The error of the first batch that failed; nothing after it is ever committed."""
         self.first_indexed_at: float | None = None
@@ -208,7 +241,8 @@ class Delivery:
         pending: Batch | None = None
         pending_since = 0.0
         while not self._stopping.is_set():
-            await self.commit_finished()
+            if not self._commit_lock.locked():  # a sharing transaction may hold it long
+                await self.commit_finished()
             if self._full():
                 await self._wait_for_slot()
                 continue
@@ -336,8 +370,10 @@ class Delivery:
         of every batch launched before."""
         events = sum(batch.events.values())
         body_bytes = sum(len(action.body) for action in batch.actions)
-        task = asyncio.create_task(self._deliver(batch))
-        self._in_flight.append(_InFlight(task, batch.offsets))
+        entry = _InFlight(batch.offsets)
+        task = entry.task = asyncio.create_task(
+            self._deliver(batch, entry, list(self._in_flight)))
+        self._in_flight.append(entry)
         self._events += events
         self._bytes += body_bytes
         self._metrics.delivery_started(events, body_bytes)
@@ -349,9 +385,10 @@ class Delivery:
 
         task.add_done_callback(ended)
 
-    async def _deliver(self, batch: Batch) -> None:
+    async def _deliver(self, batch: Batch, entry: _InFlight, ahead: list[_InFlight]) -> None:
         """Make one batch durable: dead letters, documents, then the documents refused for
-        good as ``index_rejected`` dead letters; count the threats indexed."""
+        good as ``index_rejected`` dead letters; count the threats indexed; then share
+        those indexed that are to be shared. ``ahead``: the batches launched before it."""
         await self._send_dead(batch.dead)
         if not batch.actions:
             return
@@ -370,6 +407,47 @@ class Delivery:
         if self.first_indexed_at is None and len(refused) < len(batch.actions):
             self.first_indexed_at = time.monotonic()
             log.info("first_document_indexed")
+        if self._sharing is not None:
+            chosen = [action for action in batch.actions
+                      if action.share and id(action) not in refused]
+            if chosen:
+                await self._share(self._sharing, self._sharing.sightings(chosen), entry, ahead)
+
+    async def _share(self, sharing: SightingSink, sightings: list[Sighting], entry: _InFlight,
+                     ahead: list[_InFlight]) -> None:
+        """Publish the batch's sightings. In a transaction, with the offsets of this batch
+        and of every batch before it not yet committed: so it waits for those batches to
+        be durable, and holds the commit lock meanwhile (no commit may overtake it, nor
+        land after it with older offsets)."""
+        if not sightings:
+            return
+        if not sharing.transactional:
+            await sharing.publish(sightings)
+        else:
+            waiting = [earlier.task for earlier in ahead if not earlier.task.done()]
+            if waiting:
+                await asyncio.wait(waiting)
+            if any(earlier.task.cancelled() or earlier.task.exception() is not None
+                   for earlier in ahead):
+                raise SocdError("a batch fetched before this one was not made durable: its "
+                                "sightings are published when it is read again")
+            async with self._commit_lock:
+                covered = []
+                offsets: dict[Partition, int] = {}
+                for pending in self._in_flight:  # oldest first: newer offsets win
+                    covered.append(pending)
+                    if not pending.committed:
+                        offsets.update(pending.offsets)
+                    if pending is entry:
+                        break
+                started = time.monotonic()
+                await sharing.publish(sightings, offsets)
+                for pending in covered:
+                    pending.committed = True
+                self._committed(started)
+        for sighting in sightings:
+            self._metrics.shared.labels(
+                **{"class": sighting.threat_class, "layer": sighting.layer}).inc()
 
     async def _send_dead(self, letters: list[DeadLetter]) -> None:
         if not letters:
@@ -392,7 +470,7 @@ class Delivery:
                 if error is not None:
                     self.failure = error
                     self._stopping.set()
-                else:
+                elif not head.committed:
                     offsets.update(head.offsets)
             if self.failure is not None:  # what was durable before it is still committed
                 await self._commit(offsets)
@@ -407,6 +485,9 @@ class Delivery:
             return
         started = time.monotonic()
         await self._source.commit(offsets)
+        self._committed(started)
+
+    def _committed(self, started: float) -> None:
         self._metrics.commit_seconds.observe(time.monotonic() - started)
         self._metrics.commits.inc()
         self._metrics.last_commit.set(time.time())

@@ -129,6 +129,19 @@ class CredentialsRefused(SinkError):
     retriable = False
 
 
+class SharingError(SinkError):
+    """Layer-4 sharing cannot go on (Kafka unreachable at start-up, the transactional
+    producer refused or taken over by another process); the message says what to fix."""
+
+
+class SharingRefused(SharingError):
+    """Kafka refused the sharing producer as configured (transactions required and refused,
+    the transactional id not allowed or taken over by another process): a configuration
+    error, which trying again cannot mend."""
+
+    retriable = False
+
+
 DEAD_LETTER_REASONS: tuple[str, ...] = (
     "not_utf8",        # bytes are not UTF-8
     "not_json",        # not JSON, or JSON but not an object

@@ -38,6 +38,8 @@ class IndexAction:
     record: Record
     labels: tuple[str, str, str] = ("", "", "")
     """``socd_threats_total`` labels (class, layer, sensor), counted once durable."""
+    share: bool = False
+    """Shared with the national centre once durable (see :mod:`socd.sharing`)."""
 
     def document(self) -> dict[str, Any]:
         """The document as sent: the second line of ``body``, decoded (``orjson``)."""

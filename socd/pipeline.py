@@ -36,6 +36,11 @@ log = get_logger("socd.pipeline")
 
 Partition = tuple[str, int]
 
+SHARED_CLASSES: Mapping[str, tuple[str, ...]] = {
+    "critical": ("critical",), "high-risk": ("critical", "high-risk")}
+"""``sharing.min_class`` → the classes shared unless a rule's ``socd: share:`` says
+otherwise."""
+
 
 @dataclass(slots=True)
 class Batch:
@@ -166,6 +171,10 @@ class Pipeline:
 
     def __init__(self, config: Config, rules: RuleSet) -> None:
         self._prefix = config.elasticsearch.index_prefix
+        self._share_classes: frozenset[str] = (
+            frozenset(SHARED_CLASSES[config.sharing.min_class]) if config.sharing_active
+            else frozenset())
+        """Classes shared by default; empty when sharing is off (then no rule shares)."""
         self._max_bytes = config.kafka.max_message_bytes
         self._inputs: dict[str, InputRuntime] = {}
         for item in config.inputs:
@@ -298,7 +307,17 @@ class Pipeline:
             document_id(runtime.connector, doc, record),
             doc, record,
             labels=(verdict.threat_class, str(layer), runtime.cfg.sensor),
+            share=self._shares(verdict),
         )
+
+    def _shares(self, verdict: Verdict) -> bool:
+        """Whether the threat goes to the national centre: its class is at or above
+        ``sharing.min_class``, unless the classifying rule's ``socd: share:`` says otherwise
+        (``true``: shared whatever its class; ``false``: never). Never while sharing is off."""
+        if not self._share_classes:
+            return False
+        chosen = verdict.rule.share
+        return chosen if chosen is not None else verdict.threat_class in self._share_classes
 
 
 @contextlib.contextmanager

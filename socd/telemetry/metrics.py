@@ -100,6 +100,16 @@ class Metrics:
             "socd_last_event_timestamp_seconds",
             "Unix time socd last consumed a message of the input (absent until its first).",
             ["input"], registry=r)
+        self.shared = Counter(
+            "socd_shared",
+            "Threats shared with the national centre: STIX 2.1 sightings Kafka acknowledged "
+            "on sharing.topic (in a committed transaction where the broker has them).",
+            ["class", "layer"], registry=r)
+        self.sharing_failures = Counter(
+            "socd_sharing_failures",
+            "Threats selected for sharing whose sighting could not be built (a defect, "
+            "logged as sharing_failed with the document id); they are indexed, not shared.",
+            registry=r)
         self._lag_series: set[Partition] = set()
         for reason in DEAD_LETTER_REASONS:
             self.dead_letters.labels(reason=reason)
@@ -114,6 +124,12 @@ class Metrics:
             for threat_class in THREAT_CLASSES:
                 self.threats.labels(**{"class": threat_class, "layer": str(layer),
                                        "sensor": sensor})
+
+    def declare_shared(self, layers: Iterable[int]) -> None:
+        """Create ``socd_shared_total`` at zero for each class on each of ``layers``."""
+        for layer in sorted(set(layers)):
+            for threat_class in THREAT_CLASSES:
+                self.shared.labels(**{"class": threat_class, "layer": str(layer)})
 
     def consumed(self, events: Mapping[tuple[str, str], int], at: float) -> None:
         """Count the events of one fetch, ``(input, sensor) → events``, consumed at ``at``

@@ -240,7 +240,8 @@ def _received(sock: socket.socket) -> list[str]:
 
 def _fast_phases(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STOP_FETCH_S", "DRAIN_TIMEOUT_S", "BACKGROUND_STOP_S", "CONSUMER_STOP_S",
-                 "DEAD_LETTER_STOP_S", "ELASTICSEARCH_STOP_S", "METRICS_STOP_S"):
+                 "DEAD_LETTER_STOP_S", "SHARING_STOP_S", "ELASTICSEARCH_STOP_S",
+                 "METRICS_STOP_S"):
         monkeypatch.setattr(app, name, 0.01)
 
 
@@ -248,8 +249,8 @@ def test_the_budget_adds_up_to_its_phases() -> None:
     """The worst case is the sum of every bounded wait, each counted once, in order."""
     assert [phase for phase, _ in app.SHUTDOWN_BUDGET] == [
         "stop_fetching", "drain", "background", "consumer", "dead_letter_producer",
-        "elasticsearch", "metrics"]
-    assert app.SHUTDOWN_WORST_CASE_S == sum(s for _, s in app.SHUTDOWN_BUDGET) == 51
+        "sharing_producer", "elasticsearch", "metrics"]
+    assert app.SHUTDOWN_WORST_CASE_S == sum(s for _, s in app.SHUTDOWN_BUDGET) == 53
     assert dict(app.SHUTDOWN_BUDGET)["drain"] == app.DRAIN_TIMEOUT_S
 
 
@@ -271,7 +272,9 @@ async def test_shutdown_tells_systemd_each_phase(tmp_path: Path,
     write(tmp_path / "r.yml")
     daemon = Daemon(config(tmp_path), Metrics())
     source, dead, es, server = _Quick(), _Quick(), _Quick(), _MetricsServer()
+    sharing = _Quick()
     daemon._source, daemon._dead, daemon._es = source, dead, es  # type: ignore[assignment]
+    daemon._sharing = sharing  # type: ignore[assignment]
     daemon._metrics_server = server  # type: ignore[assignment]
 
     async def drained() -> None:
@@ -284,9 +287,9 @@ async def test_shutdown_tells_systemd_each_phase(tmp_path: Path,
     budget = dict(app.SHUTDOWN_BUDGET)
     assert _received(notify_socket) == ["STOPPING=1"] + [
         f"EXTEND_TIMEOUT_USEC={int(budget[phase] * 1_000_000)}"
-        for phase in ("drain", "consumer", "dead_letter_producer", "elasticsearch",
-                      "metrics")]  # nothing in the background: no phase to wait for
-    assert (source.stops, dead.stops, es.stops, server.closed) == (1, 1, 1, 1)
+        for phase in ("drain", "consumer", "dead_letter_producer", "sharing_producer",
+                      "elasticsearch", "metrics")]  # nothing in the background: no wait
+    assert (source.stops, dead.stops, sharing.stops, es.stops, server.closed) == (1,) * 5
     assert daemon._fatal is None
 
 

@@ -148,28 +148,35 @@ def test_an_input_logsource_of_its_own_is_named(tmp_path: Path) -> None:
     assert run_check(setup(tmp_path, text))[2] == ""
 
 
-def test_features_not_built_warn_at_check_and_at_start(tmp_path: Path) -> None:
-    """``sharing:`` in the config and ``socd: share:`` in a rule: a warning each (exit 0),
-    at check-config and in the daemon's start-up log, with file, line and key."""
+def test_a_rule_asking_to_share_while_sharing_is_off_warns_at_check_and_at_start(
+        tmp_path: Path) -> None:
+    """``socd: share: true`` in a rule with no ``sharing`` section: a warning (exit 0), at
+    check-config and in the daemon's start-up log, with file, line and key; with sharing on,
+    nothing is said."""
     rule = RULE.replace("status: test\n", "status: test\nsocd:\n  layer: 4\n  share: true\n")
-    path = setup(tmp_path, CONFIG + "sharing:\n  min_class: high-risk\n", rule)
+    path = setup(tmp_path, CONFIG, rule)
     status, _, err = run_check(path)
     assert status == 0
     assert err.splitlines() == [
-        "socd: 2 warnings:",
-        f"  {tmp_path}/rules/r.yml:6: socd.share: warning: layer-4 sharing is not built yet: "
-        "'share' has no effect and nothing is sent to the national centre; remove it to "
-        "silence this warning",
-        f"  {tmp_path}/socd.yaml:10: sharing: warning: layer-4 sharing is not built yet: "
-        "nothing is sent to the national centre and these keys have no effect; remove the "
-        "section to silence this warning",
+        f"socd: {tmp_path}/rules/r.yml:6: socd.share: warning: this rule asks for its threats to "
+        "be shared with the national centre, but layer-4 sharing is off (no 'sharing' "
+        "section in the configuration, or sharing.enabled is false): nothing is shared; "
+        "configure sharing (README, 'Sharing with the national centre') or remove 'share'",
     ]
     with capture_logs() as logs:
         Daemon(load_config(path, {}))._prepare()
     warned = [(entry["file"], entry["line"], entry["key"])
               for entry in logs if entry["event"] == "config_warning"]
-    assert warned == [(f"{tmp_path}/rules/r.yml", 6, "socd.share"),
-                      (f"{tmp_path}/socd.yaml", 10, "sharing")]
+    assert warned == [(f"{tmp_path}/rules/r.yml", 6, "socd.share")]
+    path = setup(tmp_path, CONFIG + "sharing:\n  identity: {name: So TTTT}\n", rule)
+    assert run_check(path)[::2] == (0, "")
+
+
+def test_sharing_without_the_departments_name_is_an_error(tmp_path: Path) -> None:
+    path = setup(tmp_path, CONFIG + "sharing:\n  min_class: high-risk\n")
+    status, _, err = run_check(path)
+    assert status == 2
+    assert f"{tmp_path}/socd.yaml:10: sharing: identity.name is not set: name the " in err
 
 
 def test_rules_loaded_agree_in_metric_logs_and_check(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ from pydantic import BaseModel
 from socd.config import (
     Config,
     RulesConfig,
-    config_warnings,
     load_config,
     read_config,
     validate_config,
@@ -45,6 +44,7 @@ dead_letter:
 sharing:
   topic: socd.national
   min_class: critical
+  identity: {name: "So TTTT Binh Phuoc"}
 report:
   timezone: Asia/Ho_Chi_Minh
 """
@@ -97,7 +97,7 @@ def test_every_problem_reported_with_line_and_key(tmp_path: Path) -> None:
     joined = "\n".join(found)
     assert "socd.yaml:3: kafka.group_idd: unknown key" in joined
     assert "socd.yaml:7: inputs.0.layer" in joined
-    assert "socd.yaml:22: report.timezone: unknown time zone 'Asia/Hanoi_City'" in joined
+    assert "socd.yaml:23: report.timezone: unknown time zone 'Asia/Hanoi_City'" in joined
 
 
 def test_environment_problem_names_the_variable(tmp_path: Path) -> None:
@@ -214,6 +214,9 @@ LIST_KEYS: dict[tuple[str, ...], tuple[str, str]] = {
     ("rules", "paths"): ("r", "r/cyradar"),
     ("rules", "placeholders", "NAME"): ("alice", "bob"),
     ("elasticsearch", "hosts"): ("http://es1:9200", "http://es2:9200"),
+    ("sharing", "identity", "sectors"): ("government-regional", "government-local"),
+    ("sharing", "redact", "networks"): ("10.0.0.0/8", "192.168.0.0/16"),
+    ("sharing", "redact", "domains"): ("internal.example", "corp.example"),
 }
 """Every list-of-strings key, with two valid items."""
 
@@ -374,7 +377,7 @@ def test_duplicated_keys_are_problems_with_both_lines(tmp_path: Path) -> None:
         "YAML allows a key once in a section: keep one",
         f"{tmp_path}/socd.yaml:9: inputs.0.layer: the key is written twice (also at line 8); "
         "YAML allows a key once in a section: keep one",
-        f"{tmp_path}/socd.yaml:25: report: the key is written twice (also at line 23); "
+        f"{tmp_path}/socd.yaml:26: report: the key is written twice (also at line 24); "
         "YAML allows a key once in a section: keep one",
     ]
     merged = GOOD.replace("metrics:\n", "base: &base {listen: '127.0.0.1:1'}\nmetrics:\n  <<: "
@@ -507,26 +510,51 @@ def test_problems_come_sorted_by_file_and_line(tmp_path: Path) -> None:
     ordered = in_order(caught.value.problems)
     assert [(p.file, p.line) for p in ordered] == [
         (None, None), (str(tmp_path / "socd.yaml"), 3), (str(tmp_path / "socd.yaml"), 7),
-        (str(tmp_path / "socd.yaml"), 22)]
+        (str(tmp_path / "socd.yaml"), 23)]
 
 
-def test_sharing_keys_warn_that_they_do_nothing(tmp_path: Path) -> None:
-    """The sharing section loads (the contract keeps its keys) but says it has no effect;
-    without it, nothing is said."""
+def test_sharing_is_on_with_its_section_and_needs_the_departments_name(
+        tmp_path: Path) -> None:
+    """The section turns sharing on (defaults: TLP amber, RFC 1918 and other internal
+    ranges redacted, transactions where the broker has them); without the department's
+    name it is an error naming the key, also when only an environment override makes the
+    section; ``enabled: false`` turns it off and needs nothing."""
     raw = read_config(write(tmp_path, GOOD), {})
     config = validate_config(raw)
-    assert config is not None
+    assert config is not None and raw.problems == [] and config.sharing_active
+    assert config.sharing.tlp == "amber" and config.sharing.transactional == "auto"
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(
+        config.sharing.redact.networks)
+    nameless = GOOD.replace('  identity: {name: "So TTTT Binh Phuoc"}\n', "")
+    raw = read_config(write(tmp_path, nameless), {})
+    assert validate_config(raw) is not None
     assert [str(p) for p in raw.problems] == [
-        f"{tmp_path}/socd.yaml:18: sharing: warning: layer-4 sharing is not built yet: "
-        "nothing is sent to the national centre and these keys have no effect; remove the "
-        "section to silence this warning"]
-    assert config_warnings(config) == raw.problems
-    without = GOOD.replace("sharing:\n  topic: socd.national\n  min_class: critical\n", "")
+        f"{tmp_path}/socd.yaml:18: sharing: identity.name is not set: name the department "
+        "as the national centre knows it (the creator of every shared sighting), or set "
+        "enabled: false"]
+    raw = read_config(write(tmp_path, nameless.replace(
+        "  min_class: critical\n", "  min_class: critical\n  enabled: false\n")), {})
+    config = validate_config(raw)
+    assert config is not None and raw.problems == [] and not config.sharing_active
+    without = GOOD.replace("sharing:\n  topic: socd.national\n  min_class: critical\n"
+                           '  identity: {name: "So TTTT Binh Phuoc"}\n', "")
     raw = read_config(write(tmp_path, without), {})
-    assert validate_config(raw) is not None and raw.problems == []
+    config = validate_config(raw)
+    assert config is not None and raw.problems == [] and not config.sharing_active
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk"})
     assert validate_config(raw) is not None
     assert [p.key for p in raw.problems] == ["sharing (from SOCD_SHARING__MIN_CLASS)"]
+    raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk",
+                                                 "SOCD_SHARING__IDENTITY__NAME": "So TTTT"})
+    config = validate_config(raw)
+    assert config is not None and raw.problems == [] and config.sharing_active
+
+
+def test_redacted_networks_are_address_ranges(tmp_path: Path) -> None:
+    text = GOOD.replace("  min_class: critical\n",
+                        "  min_class: critical\n  redact: {networks: [10.0.0.0/8, nowhere]}\n")
+    assert any("sharing.redact.networks.1" in p and "'nowhere' is not an address range" in p
+               for p in problems(write(tmp_path, text)))
 
 
 KEY_NAMES = st.sampled_from(["a", "b", "c", "group_id", "topic"])

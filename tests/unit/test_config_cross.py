@@ -81,8 +81,11 @@ inputs:
     ("metrics:\n  listen: x\n", "socd.dead-letter", 2,
      ["metrics.listen: ", "dead_letter.topic: topic 'socd.dead-letter' is also inputs.1"]),
     # sharing's topic, when the section is set
-    ("sharing:\n  topic: t.one\n  min_class: nope\n", "t.two", 2,
+    ("sharing:\n  topic: t.one\n  min_class: nope\n  identity: {name: So}\n", "t.two", 2,
      ["sharing.min_class: ", "sharing.topic: topic 't.one' is also inputs.0.topic"]),
+    # and sharing's section check (the department's name) although another key failed
+    ("sharing:\n  min_class: nope\n", "t.two", 2,
+     ["sharing.min_class: ", "sharing: identity.name is not set"]),
     # an invalid topic is reported once, and takes no part in the comparisons
     ("dead_letter:\n  topic: 'a b'\n", "t.two", 9,
      ["inputs.1.layer: ", "dead_letter.topic: Kafka refuses ' '"]),

@@ -318,14 +318,13 @@ def test_critical_rule_wins_over_high_rule(shipped: Any) -> None:
     assert verdict.rule_ids == (critical, high)
 
 
-def test_low_severity_apt_c2_is_high_risk_and_waits_for_sharing(shipped: Any) -> None:
-    """APT C2 below 7 is high-risk; its rule holds ``share: true`` as a comment until layer-4
-    sharing exists, so that socd's own rules raise no 'not built yet' warning."""
+def test_low_severity_apt_c2_is_high_risk_and_shared(shipped: Any) -> None:
+    """APT C2 below 7 is high-risk, and shared with the national centre all the same
+    (``share: true``: APT indicators are what it correlates across provinces)."""
     verdict = shipped.classify(ecs("apt_c2", 5), CYRADAR)
     assert verdict.threat_class == "high-risk"
-    assert verdict.rule.share is None
+    assert verdict.rule.share is True
     assert verdict.rule.layer is None
-    assert "# socd:\n#   share: true\n" in Path(verdict.rule.source).read_text()
 
 
 def test_notable_scan_matches_a_medium_rule_but_is_no_threat(shipped: Any) -> None:

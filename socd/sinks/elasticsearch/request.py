@@ -28,14 +28,16 @@ document, and only failed items carry an error."""
 
 
 def encode_action(index: str, doc_id: str, doc: dict[str, Any], record: Record,
-                  labels: tuple[str, str, str] = ("", "", "")) -> IndexAction:
+                  labels: tuple[str, str, str] = ("", "", ""), *,
+                  share: bool = False) -> IndexAction:
     """One document, ready for a bulk request: ``{"create": {"_index", "_id"}}`` and the
     document, as two NDJSON lines (UTF-8 bytes). ``labels`` are the threat's
-    ``socd_threats_total`` labels (class, layer, sensor), counted once it is durable."""
+    ``socd_threats_total`` labels (class, layer, sensor), counted once it is durable;
+    ``share``: a sighting of it goes to the national centre once it is durable."""
     header = orjson.dumps({"create": {"_index": index, "_id": doc_id}})
     body = b"%b\n%b\n" % (header, orjson.dumps(doc))
     return IndexAction(index=index, doc_id=doc_id, body=body, record=record,
-                       labels=labels)
+                       labels=labels, share=share)
 
 
 def bulk_body(actions: Sequence[IndexAction]) -> bytes:
