@@ -1,8 +1,7 @@
 """What of a threat document may leave the department, and the redaction of everything else.
 
-Only the fields of :data:`ADDRESS_FIELDS`, :data:`DOMAIN_FIELDS`, :data:`HOST_DOMAIN_FIELDS`,
-:data:`URL_FIELDS` and :data:`HASH_FIELDS` are read as observables (plus
-``threat.indicator.name`` where ``threat.indicator.type`` says what it is); nothing else of
+Only the fields of :data:`READ` are read as observables (and ``threat.indicator.name``
+where ``threat.indicator.type`` says what it is); nothing else of
 the document (host and user names, ``event.original``, ``message``, vendor fields) is ever
 turned into a shared value. Of what is read, :class:`Redactor` leaves out:
 
@@ -38,22 +37,35 @@ from socd.config import SharingRedaction
 
 ObservableType = Literal["ipv4-addr", "ipv6-addr", "domain-name", "url", "file"]
 
-ADDRESS_FIELDS: Final = ("source.ip", "destination.ip", "threat.indicator.ip")
-"""Addresses shared as ``ipv4-addr`` / ``ipv6-addr``."""
+READ: Final = (
+    ("source.ip", "address", False),
+    ("destination.ip", "address", False),
+    ("threat.indicator.ip", "address", True),
+    ("source.domain", "host", False),
+    ("destination.domain", "host", False),
+    ("url.domain", "domain", False),
+    ("dns.question.name", "domain", False),
+    ("tls.client.server_name", "domain", False),
+    ("threat.indicator.url.domain", "domain", True),
+    ("url.full", "url", False),
+    ("url.original", "url", False),
+    ("threat.indicator.url.full", "url", True),
+    ("threat.indicator.url.original", "url", True),
+    ("file.hash", "hashes", False),
+    ("threat.indicator.file.hash", "hashes", True),
+    ("cef.file_hash", "hash", False),
+)
+"""Every field read, how, and whether the sensor names it as the indicator: ``address`` →
+``ipv4-addr``/``ipv6-addr``; ``domain`` (names asked for on the wire) → ``domain-name``;
+``host`` → ``domain-name`` only when the address it goes with (:data:`HOST_DOMAIN_FIELDS`)
+is shared; ``url`` → ``url``, absolute URLs only (a bare path is not a URL); ``hashes`` (an
+ECS hash object: ``md5``, ``sha1``, ``sha256``, ``sha512``) → one ``file``; ``hash`` (a hash
+whose algorithm the sensor does not name, CEF ``fileHash``) → ``file``, the algorithm told by
+the length. Also ``threat.indicator.name``, read by ``threat.indicator.type``
+(:data:`INDICATOR_NAME_TYPES`)."""
 HOST_DOMAIN_FIELDS: Final = (("source.domain", "source.ip"),
                              ("destination.domain", "destination.ip"))
-"""A host's name and the address it goes with: shared only when that address is."""
-DOMAIN_FIELDS: Final = ("url.domain", "dns.question.name", "tls.client.server_name",
-                        "threat.indicator.url.domain")
-"""Names asked for on the wire, shared as ``domain-name``."""
-URL_FIELDS: Final = ("url.full", "url.original", "threat.indicator.url.full",
-                     "threat.indicator.url.original")
-"""Shared as ``url`` when absolute (``scheme://host/...``); a bare path is not a URL."""
-HASH_FIELDS: Final = (("file.hash", False), ("threat.indicator.file.hash", True))
-"""ECS hash objects (``md5``, ``sha1``, ``sha256``, ``sha512``), each one ``file``; the flag
-says whether the sensor named it as the indicator."""
-VENDOR_HASH_FIELDS: Final = ("cef.file_hash",)
-"""A hash whose algorithm the sensor does not name (CEF ``fileHash``): told by its length."""
+"""A host's name and the address it goes with."""
 INDICATOR_NAME_TYPES: Final = {"ipv4-addr": "address", "ipv6-addr": "address",
                                "domain-name": "domain", "url": "url", "file": "hash"}
 """``threat.indicator.type`` → how ``threat.indicator.name`` is read (other types, such as
@@ -109,8 +121,9 @@ class Observable:
     indicated: bool = False
 
 
-def _get(doc: Mapping[str, Any], dotted: str) -> Any:
-    """The value at a dotted ECS name, in nested objects or under a flat dotted key."""
+def lookup(doc: Mapping[str, Any], dotted: str) -> Any:
+    """The value at a dotted ECS name (``source.ip``) in nested objects, or under the dotted
+    name itself as a key; None when absent."""
     node: Any = doc
     for part in dotted.split("."):
         if not isinstance(node, Mapping):
@@ -312,82 +325,56 @@ class Redactor:
     # ----------------------------------------------------------------- a document
 
     def shareable(self, doc: Mapping[str, Any]) -> Shareable:
-        """What of ``doc`` may leave: its observables, in field order, each once."""
+        """What of ``doc`` may leave: its observables in the order of :data:`READ` (the
+        indicator's name last), each once, and its withheld names."""
         withheld = set(_withheld(doc))
+        shared = {field for field, address_field in HOST_DOMAIN_FIELDS if any(
+            self.address(text) for text in _texts(lookup(doc, address_field)))}
+        for field, _ in HOST_DOMAIN_FIELDS:
+            if field not in shared:  # an internal host's name: withheld everywhere
+                withheld.update(text.strip().rstrip(".").lower()
+                                for text in _texts(lookup(doc, field)))
+        words = tuple(sorted(word for word in withheld if word))
         found: dict[tuple[str, str | Hashes], Observable] = {}
 
-        def add(kind: ObservableType, value: str | Hashes, indicated: bool) -> None:
-            key = (kind, value)
-            old = found.get(key)
-            if old is None or (indicated and not old.indicated):
-                found[key] = Observable(kind, value, indicated)
+        def add(got: tuple[ObservableType, str | Hashes] | None, indicated: bool) -> None:
+            if got is not None:
+                old = found.get(got)
+                if old is None or (indicated and not old.indicated):
+                    found[got] = Observable(got[0], got[1], indicated)
 
-        shared_addresses: set[str] = set()
-        for field in ADDRESS_FIELDS:
-            for text in _texts(_get(doc, field)):
-                got = self.address(text)
-                if got is not None:
-                    shared_addresses.add(field)
-                    add(got[0], got[1], field.startswith("threat."))
-        for name_field, address_field in HOST_DOMAIN_FIELDS:
-            for text in _texts(_get(doc, name_field)):
-                name = self.domain(text) if address_field in shared_addresses else None
-                if name is None:
-                    withheld.add(text.strip().rstrip(".").lower())
-                else:
-                    add("domain-name", name, False)
-        indicator_type = _get(doc, "threat.indicator.type")
-        indicator_read = (INDICATOR_NAME_TYPES.get(indicator_type)
-                          if isinstance(indicator_type, str) else None)
-        indicator_names = list(_texts(_get(doc, "threat.indicator.name")))
-        for field in DOMAIN_FIELDS:
-            for text in _texts(_get(doc, field)):
-                name = self.domain(text)
-                if name is not None:
-                    add("domain-name", name, field.startswith("threat."))
-        if indicator_read == "domain":
-            for text in indicator_names:
-                name = self.domain(text)
-                if name is not None:
-                    add("domain-name", name, True)
-        elif indicator_read == "address":
-            for text in indicator_names:
-                got = self.address(text)
-                if got is not None:
-                    add(got[0], got[1], True)
-        hashes: list[tuple[Hashes, bool]] = []
-        for field, indicated in HASH_FIELDS:
-            found_hashes = _ecs_hashes(_get(doc, field))
-            if found_hashes:
-                hashes.append((found_hashes, indicated))
-        for field in VENDOR_HASH_FIELDS:
-            for text in _texts(_get(doc, field)):
-                one = _hash_by_length(text)
-                if one:
-                    hashes.append((one, False))
-        if indicator_read == "hash":
-            for text in indicator_names:
-                one = _hash_by_length(text)
-                if one:
-                    hashes.append((one, True))
-        # withheld names are known only now (host names left out above)
-        words = tuple(sorted(w for w in withheld if w))
-        for field in URL_FIELDS:
-            for text in _texts(_get(doc, field)):
-                url = self.url(text, words)
-                if url is not None:
-                    add("url", url, field.startswith("threat."))
-        if indicator_read == "url":
-            for text in indicator_names:
-                url = self.url(text, words)
-                if url is not None:
-                    add("url", url, True)
-        for value, indicated in hashes:
-            add("file", value, indicated)
-        observables = tuple(o for o in found.values()
-                            if o.type in ("file", "url") or not isinstance(o.value, str)
-                            or not self.leaks(o.value, words))
-        return Shareable(self, observables, words)
+        for field, kind, indicated in READ:
+            value = lookup(doc, field)
+            if kind == "hashes":
+                hashes = _ecs_hashes(value)
+                add(("file", hashes) if hashes else None, indicated)
+            elif kind != "host" or field in shared:
+                for text in _texts(value):
+                    add(self._read(kind, text, words), indicated)
+        indicator_type = lookup(doc, "threat.indicator.type")
+        reading = (INDICATOR_NAME_TYPES.get(indicator_type)
+                   if isinstance(indicator_type, str) else None)
+        if reading is not None:
+            for text in _texts(lookup(doc, "threat.indicator.name")):
+                add(self._read(reading, text, words), True)
+        return Shareable(self, tuple(found.values()), words)
+
+    def _read(self, kind: str, text: str,
+              words: tuple[str, ...]) -> tuple[ObservableType, str | Hashes] | None:
+        """One value of a field read as ``kind`` (see :data:`READ`), or None when it may
+        not leave."""
+        if kind == "address":
+            return self.address(text)
+        if kind == "url":
+            url = self.url(text, words)
+            return None if url is None else ("url", url)
+        if kind == "hash":
+            hashes = _hash_by_length(text)
+            return ("file", hashes) if hashes else None
+        name = self.domain(text)  # "domain" and "host"
+        if name is None or self.leaks(name, words):
+            return None
+        return "domain-name", name
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +418,7 @@ def _word_spans(text: str, word: str) -> Iterator[tuple[int, int]]:
 def _withheld(doc: Mapping[str, Any]) -> Iterable[str]:
     """The document's host, user and sensor names, lower case."""
     for field in WITHHELD_FIELDS:
-        for text in _texts(_get(doc, field)):
+        for text in _texts(lookup(doc, field)):
             yield text.strip().lower()
     yield from _user_names(doc)
 

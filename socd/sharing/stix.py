@@ -38,7 +38,7 @@ from stix2.serialization import STIXJSONEncoder
 
 from socd.config import SharingConfig
 from socd.errors import ConfigError, Problem
-from socd.sharing.redact import Hashes, Observable, Redactor, Shareable
+from socd.sharing.redact import Hashes, Observable, Redactor, Shareable, lookup
 
 NAMESPACE: Final = uuid.UUID("d1dc9e56-bd32-4a03-bfc9-dc92893dee4f")
 """socd's own UUIDv5 namespace (a random UUID drawn once, fixed for good): the ids of the
@@ -112,15 +112,6 @@ def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, default=_ENCODER.default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
-def _get(doc: Mapping[str, Any], dotted: str) -> Any:
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping):
-            return None
-        node = node.get(part)
-    return node
-
-
 def _first_text(value: Any) -> str | None:
     if isinstance(value, list):
         value = next((item for item in value if isinstance(item, str)), None)
@@ -151,18 +142,18 @@ def malware_name(doc: Mapping[str, Any]) -> tuple[str, tuple[str, ...]] | None:
     ``rule.name`` for a category of :data:`MALWARE_CATEGORIES` (Fortinet's ``File is
     infected: NAME`` gives NAME).
     """
-    software = _first_text(_get(doc, "threat.software.name"))
-    kind = _first_text(_get(doc, "threat.software.type"))
+    software = _first_text(lookup(doc, "threat.software.name"))
+    kind = _first_text(lookup(doc, "threat.software.type"))
     if software and software.strip() and (kind is None or kind.lower() == "malware"):
         return software, ()
-    module = _first_text(_get(doc, "event.module"))
+    module = _first_text(lookup(doc, "event.module"))
     categories = MALWARE_CATEGORIES.get(module or "")
     if not categories:
         return None
-    rule_name = _first_text(_get(doc, "rule.name"))
+    rule_name = _first_text(lookup(doc, "rule.name"))
     if not rule_name:
         return None
-    category = _get(doc, "rule.category")
+    category = lookup(doc, "rule.category")
     for item in category if isinstance(category, list) else [category]:
         if isinstance(item, str) and item.lower() in categories:
             name = _FORTINET_VIRUS.sub("", rule_name).strip()
@@ -175,7 +166,7 @@ def techniques(doc: Mapping[str, Any]) -> list[str]:
     ``threat.technique.subtechnique.id`` (``T1110``, ``T1110.001``), each once."""
     found: dict[str, None] = {}
     for field in ("threat.technique.id", "threat.technique.subtechnique.id"):
-        value = _get(doc, field)
+        value = lookup(doc, field)
         for item in value if isinstance(value, list) else [value]:
             if isinstance(item, str) and _TECHNIQUE.fullmatch(item.strip()):
                 found[item.strip()] = None
@@ -271,8 +262,8 @@ class SightingBuilder:
         Raises ``ValueError`` when the document has no ``@timestamp``, ``socd.class`` or
         ``socd.layer`` (every threat of socd's pipeline has them).
         """
-        threat_class = _first_text(_get(document, "socd.class"))
-        layer = _get(document, "socd.layer")
+        threat_class = _first_text(lookup(document, "socd.class"))
+        layer = lookup(document, "socd.layer")
         if threat_class not in ("critical", "high-risk"):
             raise ValueError(f"socd.class {threat_class!r} is not a threat class")
         if not isinstance(layer, (int, str)) or str(layer) not in ("1", "2", "3", "4"):
@@ -302,7 +293,7 @@ class SightingBuilder:
         parts.append(_dumps(sdo))
         sighting_id = object_id("sighting", ident, document_id)
         optional: dict[str, Any] = {}
-        description = shareable.text(_get(document, "socd.rule.name"))
+        description = shareable.text(lookup(document, "socd.rule.name"))
         if description:
             optional["description"] = description
         if observed_ids:
@@ -363,7 +354,7 @@ class SightingBuilder:
         optional: dict[str, Any] = {}
         if references:
             optional["external_references"] = references
-        rule_name = shareable.text(_get(document, "socd.rule.name"))
+        rule_name = shareable.text(lookup(document, "socd.rule.name"))
         named = malware_name(document)
         malware = shareable.text(named[0]) if named else None
         if named and malware:
@@ -378,12 +369,12 @@ class SightingBuilder:
         if observables:
             indicated = [o for o in observables if o.indicated] or list(observables)
             pattern = " OR ".join(_comparison(o) for o in indicated)
-            name = (shareable.text(_first_text(_get(document, "rule.name"))) or rule_name
+            name = (shareable.text(_first_text(lookup(document, "rule.name"))) or rule_name
                     or "threat")
             return _Indicator(
                 id=object_id("indicator", ident, document_id), name=name, pattern=pattern,
                 pattern_type="stix", valid_from=common["created"], **optional, **common)
         return stix2.v21.AttackPattern(
             id=object_id("attack-pattern", ident, document_id),
-            name=rule_name or shareable.text(_first_text(_get(document, "rule.name")))
+            name=rule_name or shareable.text(_first_text(lookup(document, "rule.name")))
             or "threat", **optional, **common)
