@@ -197,7 +197,7 @@ class Redactor:
         for text in redaction.domains:
             name = dns_name(text)
             if name is None:
-                raise ValueError(f"sharing.redact.domains: {text!r} is not a DNS name")
+                raise ValueError(f"{text!r} is not a DNS name")
             domains.append(name)
             scan.add(name)
             scan.add(text.strip().rstrip(".").lower())  # the Unicode form of an IDN too

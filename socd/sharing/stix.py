@@ -216,8 +216,9 @@ class SightingBuilder:
     """Builds the bundle of each shared threat (see the module's docstring).
 
     Made once from the ``sharing`` settings: the identity, the TLP marking and the
-    redaction ranges are prepared here; an identity without a name raises
-    :class:`~socd.errors.ConfigError` (``sharing.identity.name``). Cyber-observables are
+    redaction ranges are prepared here; an identity without a name or a redacted domain that
+    is not a DNS name raises :class:`~socd.errors.ConfigError` (``sharing.identity.name``,
+    ``sharing.redact.domains``). Cyber-observables are
     kept, serialized, for the next threats that carry the same value, and ATT&CK references
     for the next threats of the same technique (at most 4096 of each).
     """
@@ -228,7 +229,12 @@ class SightingBuilder:
             raise ConfigError([Problem(
                 None, "the department's name is needed to share: set it as the national "
                 "centre knows it", key="sharing.identity.name")])
-        self._redactor = Redactor(sharing.redact)
+        try:
+            self._redactor = Redactor(sharing.redact)
+        except ValueError as exc:
+            raise ConfigError([Problem(None, f"{exc}: write a DNS name such as "
+                                       "internal.example.gov.vn",
+                                       key="sharing.redact.domains")]) from None
         self._marking = TLP_MARKINGS[sharing.tlp]
         self._markings = [self._marking.id]
         self._identity_id = identity_id(identity.name)

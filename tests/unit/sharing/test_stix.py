@@ -309,9 +309,13 @@ def test_a_bad_document_is_refused(builder: SightingBuilder) -> None:
             builder.build(doc, "bad")
 
 
-def test_an_identity_needs_a_name() -> None:
+def test_bad_settings_are_named() -> None:
+    """No department name, or a redacted domain that is no DNS name: a ConfigError that
+    names the key."""
     with pytest.raises(ConfigError, match=r"sharing\.identity\.name"):
         SightingBuilder(SharingConfig())
+    with pytest.raises(ConfigError, match=r"sharing\.redact\.domains: 'not a name' is not"):
+        SightingBuilder(sharing_config(redact={"domains": ["ok.example", "not a name"]}))
 
 
 def test_bundle_parses_as_spec_objects(builder: SightingBuilder) -> None:
