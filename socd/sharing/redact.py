@@ -10,8 +10,9 @@ turned into a shared value. Of what is read, :class:`Redactor` leaves out:
   6to4 ``2002::/16``, Teredo) is judged by that IPv4 address too, and an IPv4-mapped address
   is shared as the IPv4 address it is;
 - DNS names equal to or under ``sharing.redact.domains`` or under a suffix that is never
-  delegated in the public DNS (:data:`PRIVATE_SUFFIXES`), and what is not a DNS name at all
-  (one label, as a Windows host name: ``ws-ketoan-05``);
+  delegated in the public DNS (:data:`PRIVATE_SUFFIXES`), names that hold a redacted domain
+  or spell a redacted address (``app.10.1.2.3.nip.example``), and what is not a DNS name
+  at all (one label, as a Windows host name: ``ws-ketoan-05``);
 - the name of a host (``source.domain``, ``destination.domain``) unless its address is in the
   document and shared: the name of an internal host is a host name, not an observable;
 - URLs whose host is left out, that carry a user name or password, or that mention a left-out
@@ -96,7 +97,9 @@ _HASH_BY_LENGTH: Final = {length: name for name, length in _HASHES.values()}
 _HEX = re.compile(r"[0-9a-f]+")
 _LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
-_IPV4_TEXT = re.compile(r"(?<![0-9.])[0-9]{1,3}(?:\.[0-9]{1,3}){3}(?![0-9])")
+_IPV4_TEXT = re.compile(r"(?<![0-9])(?=([0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![0-9]))")
+"""Dotted quads at every place one starts, overlapping (``5.10.1.2.3`` holds ``10.1.2.3``,
+as in the names of services that resolve a name to the address it spells)."""
 _IPV6_TEXT = re.compile(r"(?<![0-9a-z:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?"
                         r"(?![0-9a-z:])")
 _DOMAIN_TEXT = re.compile(r"(?<![\w.-])[\w-]+(?:\.[\w-]+)+")
@@ -241,9 +244,10 @@ class Redactor:
         return False
 
     def domain(self, value: str) -> str | None:
-        """The DNS name to share, or None (not a DNS name, or redacted)."""
+        """The DNS name to share, or None: not a DNS name, redacted, or spelling a redacted
+        address (``app.10.1.2.3.nip.example``)."""
         name = dns_name(value)
-        if name is None or self.domain_redacted(name):
+        if name is None or self.domain_redacted(name) or self.leaks(name):
             return None
         return name
 
@@ -282,11 +286,11 @@ class Redactor:
     def _spans(self, text: str, withheld: tuple[str, ...]) -> Iterator[tuple[int, int]]:
         """Where ``text`` (lower case) names something that must not leave."""
         for match in _IPV4_TEXT.finditer(text):
-            octets = [int(part) for part in match.group().split(".")]
+            octets = [int(part) for part in match.group(1).split(".")]
             if max(octets) <= 255:
                 address = ipaddress.IPv4Address(bytes(octets))
                 if self.address_redacted(address):
-                    yield match.span()
+                    yield match.start(), match.start() + len(match.group(1))
         for match in _IPV6_TEXT.finditer(text):
             try:
                 address6 = ipaddress.IPv6Address(match.group().split("%", 1)[0])
@@ -372,7 +376,7 @@ class Redactor:
             hashes = _hash_by_length(text)
             return ("file", hashes) if hashes else None
         name = self.domain(text)  # "domain" and "host"
-        if name is None or self.leaks(name, words):
+        if name is None or (words and self.leaks(name, words)):
             return None
         return "domain-name", name
 
