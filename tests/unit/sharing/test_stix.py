@@ -353,3 +353,14 @@ def test_the_documented_example(repo_root: Path) -> None:
     for mine, theirs in zip(shown["objects"], built["objects"], strict=True):
         assert {key: theirs[key] for key in mine} == mine
     assert f"`{sighting.id}`" in text
+
+
+def test_a_vietnamese_name() -> None:
+    """The department's name as written (UTF-8 in the bytes, not escaped); its id over the
+    name as written."""
+    name = "Sở Thông tin và Truyền thông Đồng Nai"
+    builder = SightingBuilder(sharing_config(identity={"name": name}))
+    sighting = builder.build(base(source={"ip": "198.51.100.7"}), "vi")
+    bundle = check_bundle(sighting)
+    assert name.encode("utf-8") in sighting.value
+    assert of_type(bundle, "identity")[0]["id"] == f"identity--{uuid.uuid5(NAMESPACE, name)}"
