@@ -1,7 +1,9 @@
 """A shared threat as one STIX 2.1 bundle: the Kafka message layer 4 publishes.
 
 Built with OASIS's ``stix2`` library (every object is a ``stix2.v21`` object, so it is
-checked against the specification as it is made), serialized compactly with ``orjson``.
+checked against the specification as it is made), serialized compactly with ``orjson`` in
+the library's property order; the bundle around them (§8: ``type``, ``id``, ``objects``)
+is written directly.
 For one threat document :meth:`SightingBuilder.build` gives a :class:`Sighting` whose bundle
 holds, in this order (section numbers of STIX 2.1, OASIS Standard, 2021):
 
@@ -259,6 +261,7 @@ class SightingBuilder:
 
     @property
     def redactor(self) -> Redactor:
+        """The compiled ``sharing.redact`` settings."""
         return self._redactor
 
     def build(self, document: Mapping[str, Any], document_id: str) -> Sighting:
