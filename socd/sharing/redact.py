@@ -103,6 +103,8 @@ as in the names of services that resolve a name to the address it spells)."""
 _IPV6_TEXT = re.compile(r"(?<![0-9a-z:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%[0-9a-z]+)?"
                         r"(?![0-9a-z:])")
 _DOMAIN_TEXT = re.compile(r"(?<![\w.-])[\w-]+(?:\.[\w-]+)+")
+_CACHE_SIZE: Final = 4096
+"""Addresses and names whose verdict a :class:`Redactor` keeps."""
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -124,17 +126,22 @@ class Observable:
     indicated: bool = False
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}
+
+
 def lookup(doc: Mapping[str, Any], dotted: str) -> Any:
     """The value at a dotted ECS name (``source.ip``) in nested objects, or under the dotted
     name itself as a key; None when absent."""
-    node: Any = doc
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping):
-            return None
+    parts = _PATHS.get(dotted)
+    if parts is None:
+        parts = _PATHS[dotted] = tuple(dotted.split("."))
+    node: Any = doc.get(parts[0])
+    for part in parts[1:]:
+        if not isinstance(node, dict):  # nested objects of a JSON document are dicts
+            node = None
+            break
         node = node.get(part)
-    if node is None and dotted in doc:
-        return doc[dotted]
-    return node
+    return doc.get(dotted) if node is None else node
 
 
 def _texts(value: Any) -> Iterator[str]:
@@ -189,7 +196,7 @@ class Redactor:
     raises ``ValueError``.
     """
 
-    __slots__ = ("_domains", "_scan_domains", "_v4", "_v6")
+    __slots__ = ("_addresses", "_domains", "_names", "_scan_domains", "_v4", "_v6")
 
     def __init__(self, redaction: SharingRedaction) -> None:
         networks = [ipaddress.ip_network(text, strict=False) for text in redaction.networks]
@@ -208,6 +215,9 @@ class Redactor:
                 scan.add(name.encode("ascii").decode("idna"))
         self._domains = tuple(domains)
         self._scan_domains = tuple(sorted(scan))
+        # the verdicts on the last values seen: attackers' addresses and names recur
+        self._addresses: dict[str, tuple[ObservableType, str] | None] = {}
+        self._names: dict[str, str | None] = {}
 
     # ----------------------------------------------------------------- single values
 
@@ -223,6 +233,16 @@ class Redactor:
         """(STIX type, canonical text) of an address that may be shared; None when it is
         redacted or no address. An IPv4-mapped IPv6 address becomes its IPv4 address; a
         zone (``%eth0``) is dropped."""
+        try:
+            return self._addresses[value]
+        except KeyError:
+            pass
+        if len(self._addresses) >= _CACHE_SIZE:
+            self._addresses.clear()
+        found = self._addresses[value] = self._address(value)
+        return found
+
+    def _address(self, value: str) -> tuple[ObservableType, str] | None:
         try:
             address = ipaddress.ip_address(value.strip().split("%", 1)[0])
         except ValueError:
@@ -246,9 +266,16 @@ class Redactor:
     def domain(self, value: str) -> str | None:
         """The DNS name to share, or None: not a DNS name, redacted, or spelling a redacted
         address (``app.10.1.2.3.nip.example``)."""
+        try:
+            return self._names[value]
+        except KeyError:
+            pass
+        if len(self._names) >= _CACHE_SIZE:
+            self._names.clear()
         name = dns_name(value)
-        if name is None or self.domain_redacted(name) or self.leaks(name):
-            return None
+        if name is not None and (self.domain_redacted(name) or self.leaks(name)):
+            name = None
+        self._names[value] = name
         return name
 
     def url(self, value: str, withheld: tuple[str, ...] = ()) -> str | None:
@@ -427,17 +454,16 @@ def _withheld(doc: Mapping[str, Any]) -> Iterable[str]:
     yield from _user_names(doc)
 
 
-def _user_names(node: Any, depth: int = 0) -> Iterator[str]:
-    if depth > 6 or not isinstance(node, Mapping):
-        return
+def _user_names(node: Mapping[str, Any], depth: int = 0) -> Iterator[str]:
     for key, value in node.items():
-        if key == "user" and isinstance(value, Mapping):
-            for name, item in value.items():
-                if name in _USER_KEYS:
-                    for text in _texts(item):
-                        yield text.strip().lower()
-        if isinstance(value, Mapping):
-            yield from _user_names(value, depth + 1)
+        if isinstance(value, dict):
+            if key == "user":
+                for name, item in value.items():
+                    if name in _USER_KEYS:
+                        for text in _texts(item):
+                            yield text.strip().lower()
+            if depth < 6:
+                yield from _user_names(value, depth + 1)
 
 
 def _ecs_hashes(value: Any) -> Hashes:
