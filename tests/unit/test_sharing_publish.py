@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from aiokafka.errors import (
@@ -39,10 +38,10 @@ class FakeProducer:
     """Records what is asked of it. ``refuse_start``: start() raises it when transactional;
     ``failures``: errors the next sends/commits raise, one per attempt."""
 
-    made: list[FakeProducer] = []
-    refuse_start: Exception | None = None
-    failures: list[Exception] = []
-    log: list[tuple[str, Any]] = []
+    made: ClassVar[list[FakeProducer]] = []
+    refuse_start: ClassVar[Exception | None] = None
+    failures: ClassVar[list[Exception]] = []
+    log: ClassVar[list[tuple[str, Any]]] = []
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -82,12 +81,12 @@ class FakeProducer:
 
 
 @pytest.fixture(autouse=True)
-def fake_producer(monkeypatch: pytest.MonkeyPatch) -> Iterator[type[FakeProducer]]:
+def fake_producer(monkeypatch: pytest.MonkeyPatch) -> type[FakeProducer]:
     FakeProducer.made, FakeProducer.log, FakeProducer.failures = [], [], []
     FakeProducer.refuse_start = None
     monkeypatch.setattr(publish, "AIOKafkaProducer", FakeProducer)
     monkeypatch.setattr(publish, "BACKOFF_MIN_S", 0.001)
-    yield FakeProducer
+    return FakeProducer
 
 
 def sighting(n: int) -> Sighting:
@@ -133,7 +132,7 @@ async def test_auto_falls_back_and_says_so_on_a_broker_without_transactions() ->
 async def test_required_transactions_refused_stop_start_up_naming_the_key(mode: bool) -> None:
     FakeProducer.refuse_start = UnknownError()
     publisher = SightingPublisher(config(transactional=mode), Metrics())
-    with pytest.raises(SharingRefused, match="sharing.transactional is True") as caught:
+    with pytest.raises(SharingRefused, match=r"sharing\.transactional is True") as caught:
         await publisher.start()
     assert not caught.value.retriable
     assert "sharing.transactional: false" in str(caught.value)
@@ -171,7 +170,7 @@ async def test_a_producer_fenced_by_another_process_is_a_refusal() -> None:
     publisher = SightingPublisher(config(), Metrics())
     await publisher.start()
     FakeProducer.failures = [ProducerFenced()]
-    with pytest.raises(SharingRefused, match="its own sharing.transactional_id"):
+    with pytest.raises(SharingRefused, match=r"its own sharing\.transactional_id"):
         await publisher.publish([sighting(1)], {("sensors.ndr", 0): 1})
 
 
@@ -193,6 +192,6 @@ async def test_an_unreachable_kafka_at_start_names_the_setting() -> None:
 
     publish.AIOKafkaProducer = Unreachable  # type: ignore[misc]
     publisher = SightingPublisher(config(), Metrics())
-    with pytest.raises(SharingError, match="kafka.bootstrap_servers") as caught:
+    with pytest.raises(SharingError, match=r"kafka\.bootstrap_servers") as caught:
         await publisher.start()
     assert caught.value.retriable
