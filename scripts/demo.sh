@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --count) count=$2; shift 2 ;;
     --rate) rate=$2; shift 2 ;;
-    --down) .venv/bin/python -m socd.devservers down --dir .socd-dev; echo "local servers stopped"; exit 0 ;;
+    --down) .venv/bin/python -m socd.devservers down --dir .socd-dev; exit 0 ;;
     *) echo "usage: scripts/demo.sh [--count N] [--rate R] [--down]" >&2; exit 2 ;;
   esac
 done
@@ -81,9 +81,10 @@ echo "==> sending $count sensor events at $rate/s, every format to its topic (se
 $SOCD simulate --bootstrap-servers "$SOCD_TEST_KAFKA" --format mix \
   --count "$count" --rate "$rate" --seed "$RANDOM"
 
-$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" "$run_started" "$socd_pid" <<'EOF'
+$PY - "$metrics_port" "$count" "$SOCD_TEST_ELASTICSEARCH" "$run_started" "$socd_pid" "$SOCD_TEST_KAFKA" <<'EOF'
 import json, os, re, sys, time, urllib.request
 port, want, es, since, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+kafka = sys.argv[6]
 
 def metrics() -> list[str]:
     try:
@@ -174,6 +175,29 @@ if shared:
     listed = ", ".join(f"{c} layer {layer}: {v:.0f}" for (c, layer), v in sorted(shared.items()))
     print(f"\n==> shared with the national centre (socd_shared_total): {sum(shared.values()):.0f} "
           f"STIX 2.1 sightings ({listed}) on the topic socd.national")
+    import asyncio
+    from aiokafka import AIOKafkaConsumer
+
+    async def newest() -> list:
+        consumer = AIOKafkaConsumer("socd.national", bootstrap_servers=kafka,
+                                    auto_offset_reset="earliest", isolation_level="read_committed")
+        await consumer.start()
+        try:
+            found = []
+            for records in (await consumer.getmany(timeout_ms=3000, max_records=100000)).values():
+                found.extend(records)
+            return sorted(found, key=lambda r: r.timestamp)[-3:]
+        finally:
+            await consumer.stop()
+
+    for record in asyncio.run(newest()):
+        objects = json.loads(record.value)["objects"]
+        sighting = next(o for o in objects if o["type"] == "sighting")
+        seen = next(o for o in objects if o["id"] == sighting["sighting_of_ref"])
+        observed = [o["value"] for o in objects if "value" in o and o["type"] != "file"]
+        print(f"    {record.key.decode()}  {sighting['labels'][0]:<9} {seen['type']} "
+              f"{seen.get('name', '')!r}  observed: {', '.join(observed) or '-'}")
+    print("    read them: README, 'Sharing with the national centre' (Watching it)")
 EOF
 
 echo
@@ -182,6 +206,9 @@ kill -TERM $socd_pid
 wait $socd_pid && echo "    socd stopped cleanly" || echo "    socd exited with status $?; see .socd-dev/socd.log"
 trap - EXIT
 echo
-echo "The local Kafka and Elasticsearch keep running for you to explore (addresses above;"
-echo "socd's metrics endpoint went with socd)."
+echo "The local Kafka and Elasticsearch keep running for you to explore (socd's metrics"
+echo "endpoint went with socd). To point socd's other commands at them (socd alerts, socd report,"
+echo "socd dead-letters) with the same configuration, in this shell:"
+echo "    export SOCD_KAFKA__BOOTSTRAP_SERVERS=$SOCD_TEST_KAFKA SOCD_ELASTICSEARCH__HOSTS=$SOCD_TEST_ELASTICSEARCH"
+echo "    .venv/bin/socd alerts list -c $config --limit 5"
 echo "Stop them with: scripts/demo.sh --down"

@@ -454,12 +454,14 @@ def _auth_problems(section: Mapping[str, Any]) -> list[str]:
 
 
 def _sharing_problems(section: Mapping[str, Any]) -> list[str]:
-    """An enabled ``sharing`` section must name the department that shares."""
+    """An enabled ``sharing`` section must name the department that shares (reported on
+    ``sharing.identity.name``: :data:`_SECTION_CHECK_KEYS`)."""
     identity = section.get("identity")
     name = identity.get("name") if isinstance(identity, dict) else None
     if section.get("enabled", True) is not False and not (isinstance(name, str) and name.strip()):
-        return ["identity.name is not set: name the department as the national centre knows "
-                "it (the creator of every shared sighting), or set enabled: false"]
+        said = "is empty" if isinstance(name, str) else "is not set"
+        return [f"the department's name {said}: name it as the national centre knows it "
+                "(the creator of every shared sighting), or set sharing.enabled: false"]
     return []
 
 
@@ -476,6 +478,9 @@ _SECTION_CHECKS = {
 """The checks across the keys of one section, with the keys each reads: run on the raw
 section when other keys of it fail (a model validator runs only when every key of its model
 is valid), skipped when a key it reads is itself wrong (that key is reported on its own)."""
+
+_SECTION_CHECK_KEYS: dict[str, tuple[str, ...]] = {"sharing": ("identity", "name")}
+"""The key, under its section, a section check's problems are about (else the section)."""
 
 
 def check_zone(value: str) -> str:
@@ -538,8 +543,9 @@ def config_problems(config: Config) -> list[Problem]:
     problems = [config.problem(loc, message)
                 for loc, message in _topic_problems(_topics(config))]
     if config.sharing_active:
-        problems.extend(config.problem(("sharing",), message)
-                        for message in _sharing_problems(config.sharing.model_dump()))
+        problems.extend(config.problem(("sharing", *_SECTION_CHECK_KEYS["sharing"]), message)
+                        for message in _sharing_problems(
+                            config.sharing.model_dump(exclude_unset=True)))
     return problems
 
 
@@ -576,7 +582,8 @@ def _partial_problems(data: Mapping[str, Any], origin: Origin, failed: set[Loc],
         body = data.get(section)
         if isinstance(body, dict) and not any(
                 loc[:2] == (section, key) for loc in failed for key in keys):
-            found.extend(origin.problem((section,), message) for message in check(body))
+            loc = (section, *_SECTION_CHECK_KEYS.get(section, ()))
+            found.extend(origin.problem(loc, message) for message in check(body))
     seen = {(problem.key, problem.message) for problem in reported}
     return [problem for problem in found if (problem.key, problem.message) not in seen]
 

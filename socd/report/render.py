@@ -53,13 +53,14 @@ _WORDS: dict[str, dict[str, str]] = {
     },
     "en": {
         "title": "Threat report",
-        "period": "Period: {first} – {last} ({days} days, time zone {zone})",
-        "headline": "From {first} to {last}, {threats} threats were detected, of which "
-                    "{high_risk} high-risk and {critical} critical{handled}.",
-        "handled_part": "; {handled} of them were handled ({share})",
-        "all_handled": "From {first} to {last}, {threats} threats were detected and handled, "
-                       "of which {high_risk} high-risk and {critical} critical.",
-        "false_positives": "Not counted: {count} false positives (threats closed as "
+        "period": "Period: {first} – {last} ({days} day{days_s}, time zone {zone})",
+        "headline": "From {first} to {last}, {threats} threat{threats_s} {threats_were} "
+                    "detected, of which {high_risk} high-risk and {critical} critical{handled}.",
+        "handled_part": "; {handled} of them {handled_were} handled ({share})",
+        "all_handled": "From {first} to {last}, {threats} threat{threats_s} {threats_were} "
+                       "detected and handled, of which {high_risk} high-risk and {critical} "
+                       "critical.",
+        "false_positives": "Not counted: {count} false positive{count_s} (threats closed as "
                            "false_positive); previous period: {before}.",
         "layers": "By layer of the 4-layer model (Directive 14/CT-TTg)",
         "layer": "Layer", "threats": "Threats", "critical": "Critical",
@@ -115,11 +116,22 @@ def headline(report: Report, lang: Lang) -> str:
         if counts.threats:
             handled = w["handled_part"].format(
                 handled=number(counts.handled, lang),
-                share=_share(counts.handled, counts.threats, lang))
+                share=_share(counts.handled, counts.threats, lang),
+                handled_were=_were(counts.handled))
     return form.format(
         first=day(report.period.first, lang), last=day(report.period.last, lang),
         threats=number(counts.threats, lang), high_risk=number(counts.high_risk, lang),
-        critical=number(counts.critical, lang), handled=handled)
+        critical=number(counts.critical, lang), handled=handled,
+        threats_s=_s(counts.threats), threats_were=_were(counts.threats))
+
+
+def _s(count: int) -> str:
+    """English's plural ending for ``count`` things (the Vietnamese texts have none)."""
+    return "" if count == 1 else "s"
+
+
+def _were(count: int) -> str:
+    return "was" if count == 1 else "were"
 
 
 def false_positives(report: Report, lang: Lang) -> str:
@@ -127,7 +139,8 @@ def false_positives(report: Report, lang: Lang) -> str:
     left out of the figures, in this period and the previous one; written even when 0."""
     return _WORDS[lang]["false_positives"].format(
         count=number(report.false_positives, lang),
-        before=number(report.previous_false_positives, lang))
+        before=number(report.previous_false_positives, lang),
+        count_s=_s(report.false_positives))
 
 
 def _share(part: int, whole: int, lang: Lang) -> str:
@@ -186,7 +199,8 @@ def intro(report: Report, lang: Lang) -> tuple[str, str]:
     w = _WORDS[lang]
     period = w["period"].format(first=day(report.period.first, lang),
                                 last=day(report.period.last, lang),
-                                days=number(report.period.days, lang), zone=report.timezone)
+                                days=number(report.period.days, lang), zone=report.timezone,
+                                days_s=_s(report.period.days))
     return w["title"], period
 
 

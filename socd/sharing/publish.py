@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -108,7 +109,8 @@ class SightingPublisher:
         cannot be reached, or when ``transactional: true`` and the broker refuses them."""
         if self._mode is not False:
             try:
-                self._producer = await self._start(self._new_producer(True))
+                with _quiet_probe():
+                    self._producer = await self._start(self._new_producer(True))
                 self.transactional = True
             except KafkaConnectionError:
                 raise
@@ -241,6 +243,27 @@ class SightingPublisher:
                 raise KafkaConnectionError("the transactional producer could not start")
             raise RuntimeError("SightingPublisher is not started")
         return self._producer
+
+
+class _ProbeRefusal(logging.Filter):
+    """Drops aiokafka's error line for a refused InitProducerId: socd says what it means
+    (``sharing_transactions_unavailable``, or a refusal that stops start-up)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Unexpected error during InitProducerIdRequest")
+
+
+@contextlib.contextmanager
+def _quiet_probe() -> Iterator[None]:
+    """While the transactional producer starts: aiokafka's own error line for a broker
+    without transactions left out of the log."""
+    sender = logging.getLogger("aiokafka.producer.sender")
+    refusal = _ProbeRefusal()
+    sender.addFilter(refusal)
+    try:
+        yield
+    finally:
+        sender.removeFilter(refusal)
 
 
 def _describe(exc: BaseException) -> str:

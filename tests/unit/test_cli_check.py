@@ -176,7 +176,8 @@ def test_sharing_without_the_departments_name_is_an_error(tmp_path: Path) -> Non
     path = setup(tmp_path, CONFIG + "sharing:\n  min_class: high-risk\n")
     status, _, err = run_check(path)
     assert status == 2
-    assert f"{tmp_path}/socd.yaml:10: sharing: identity.name is not set: name the " in err
+    assert (f"{tmp_path}/socd.yaml:10: sharing.identity.name: the department's name is not "
+            "set: name it") in err
 
 
 def test_rules_loaded_agree_in_metric_logs_and_check(tmp_path: Path) -> None:

@@ -529,9 +529,14 @@ def test_sharing_is_on_with_its_section_and_needs_the_departments_name(
     raw = read_config(write(tmp_path, nameless), {})
     assert validate_config(raw) is not None
     assert [str(p) for p in raw.problems] == [
-        f"{tmp_path}/socd.yaml:18: sharing: identity.name is not set: name the department "
-        "as the national centre knows it (the creator of every shared sighting), or set "
-        "enabled: false"]
+        f"{tmp_path}/socd.yaml:18: sharing.identity.name: the department's name is not set: "
+        "name it as the national centre knows it (the creator of every shared sighting), or "
+        "set sharing.enabled: false"]
+    empty = GOOD.replace('{name: "So TTTT Binh Phuoc"}', '{name: " "}')
+    raw = read_config(write(tmp_path, empty), {})
+    assert validate_config(raw) is not None
+    assert [(p.line, p.key) for p in raw.problems] == [(21, "sharing.identity.name")]
+    assert "the department's name is empty" in raw.problems[0].message
     raw = read_config(write(tmp_path, nameless.replace(
         "  min_class: critical\n", "  min_class: critical\n  enabled: false\n")), {})
     config = validate_config(raw)
@@ -543,7 +548,7 @@ def test_sharing_is_on_with_its_section_and_needs_the_departments_name(
     assert config is not None and raw.problems == [] and not config.sharing_active
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk"})
     assert validate_config(raw) is not None
-    assert [p.key for p in raw.problems] == ["sharing (from SOCD_SHARING__MIN_CLASS)"]
+    assert [p.key for p in raw.problems] == ["sharing.identity.name"]
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk",
                                                  "SOCD_SHARING__IDENTITY__NAME": "So TTTT"})
     config = validate_config(raw)

@@ -85,7 +85,7 @@ inputs:
      ["sharing.min_class: ", "sharing.topic: topic 't.one' is also inputs.0.topic"]),
     # and sharing's section check (the department's name) although another key failed
     ("sharing:\n  min_class: nope\n", "t.two", 2,
-     ["sharing.min_class: ", "sharing: identity.name is not set"]),
+     ["sharing.min_class: ", "sharing.identity.name: the department's name is not set"]),
     # an invalid topic is reported once, and takes no part in the comparisons
     ("dead_letter:\n  topic: 'a b'\n", "t.two", 9,
      ["inputs.1.layer: ", "dead_letter.topic: Kafka refuses ' '"]),

@@ -150,6 +150,8 @@ def test_leef_samples(shared_dir: Path) -> None:
     assert docs[0]["event"]["severity"] == 8
     assert docs[0]["@timestamp"] == "2014-01-01T12:00:00.000Z"
     assert docs[0]["rule"]["category"] == "Suspected credentials theft"
+    # the header's event id is LEEF's only signature: the rule's id and its name
+    assert docs[0]["rule"]["id"] == docs[0]["rule"]["name"] == docs[0]["event"]["code"]
     templates = run_sample(shared_dir, "leef/tenzir_leef2.log").documents
     assert templates[0]["rule"]["category"] == "$type"
 

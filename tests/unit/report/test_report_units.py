@@ -322,3 +322,21 @@ def test_empty_period_has_no_division_by_zero() -> None:
         for lang in ("vi", "en"):
             assert render(empty, fmt, lang)  # type: ignore[arg-type]
     assert "0 mối nguy hại" in text(empty, "vi")
+
+
+def test_english_says_one_thing_in_the_singular() -> None:
+    """One day, one threat (not handled), one false positive: no "1 days", "1 threats
+    were", "1 false positives"; two of each take the plural. Vietnamese has no plural."""
+    one_day = Period(date(2020, 1, 1), date(2020, 1, 1))
+    single = replace(EXAMPLE, period=one_day, counts=Counts(1, 1, 0, 0), false_positives=1)
+    assert headline(single, "en") == (
+        "From 2020-01-01 to 2020-01-01, 1 threat was detected, of which 0 high-risk and "
+        "1 critical; 0 of them were handled (0.00%).")
+    assert false_positives(single, "en").startswith("Not counted: 1 false positive (")
+    assert "(1 day, time zone" in text(single, "en")
+    double = replace(single, counts=Counts(2, 1, 1, 1), false_positives=2)
+    assert headline(double, "en").startswith("From 2020-01-01 to 2020-01-01, 2 threats were "
+                                             "detected")
+    assert "1 of them was handled" in headline(double, "en")
+    assert false_positives(double, "en").startswith("Not counted: 2 false positives (")
+    assert "1 mối nguy hại" in headline(single, "vi")
