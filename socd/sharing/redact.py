@@ -67,6 +67,10 @@ the length. Also ``threat.indicator.name``, read by ``threat.indicator.type``
 HOST_DOMAIN_FIELDS: Final = (("source.domain", "source.ip"),
                              ("destination.domain", "destination.ip"))
 """A host's name and the address it goes with."""
+SERVER_NAME_FIELDS: Final = ("url.domain", "url.full", "url.original", "tls.client.server_name")
+"""The name and URL of the server a request went to. When the threat's destination address
+is in it and withheld (an internal server: an attack on the department's own portal), they
+name that server, not a threat: withheld like its host name (in every text too)."""
 INDICATOR_NAME_TYPES: Final = {"ipv4-addr": "address", "ipv6-addr": "address",
                                "domain-name": "domain", "url": "url", "file": "hash"}
 """``threat.indicator.type`` → how ``threat.indicator.name`` is read (other types, such as
@@ -365,6 +369,15 @@ class Redactor:
             if field not in shared:  # an internal host's name: withheld everywhere
                 withheld.update(text.strip().rstrip(".").lower()
                                 for text in _texts(lookup(doc, field)))
+        destinations = [self.address(text) for text in _texts(lookup(doc, "destination.ip"))]
+        internal_server = bool(destinations) and not any(destinations)
+        if internal_server:  # the names of the department's own server: withheld everywhere
+            for field in SERVER_NAME_FIELDS:
+                for text in _texts(lookup(doc, field)):
+                    host = (_url_host(text) if field in ("url.full", "url.original")
+                            else text)
+                    if host:
+                        withheld.add(host.strip().rstrip(".").lower())
         words = tuple(sorted(word for word in withheld if word))
         found: dict[tuple[str, str | Hashes], Observable] = {}
 
@@ -375,6 +388,8 @@ class Redactor:
                     found[got] = Observable(got[0], got[1], indicated)
 
         for field, kind, indicated in READ:
+            if internal_server and field in SERVER_NAME_FIELDS:
+                continue
             value = lookup(doc, field)
             if kind == "hashes":
                 hashes = _ecs_hashes(value)
@@ -430,6 +445,14 @@ class Shareable:
         if not text:
             return None
         return self.redactor.scrub(text, self.withheld)
+
+
+def _url_host(text: str) -> str | None:
+    """The host of an absolute URL (None for a bare path or what does not parse)."""
+    try:
+        return urlsplit(text.strip()).hostname
+    except ValueError:
+        return None
 
 
 def _word_spans(text: str, word: str) -> Iterator[tuple[int, int]]:

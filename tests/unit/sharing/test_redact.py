@@ -163,13 +163,38 @@ def test_a_hosts_name_goes_with_its_address() -> None:
            "dns": {"question": {"name": "portal.province.example"}}}
     assert values(REDACTOR, doc) == [
         ("ipv4-addr", "198.51.100.7", False),
-        ("domain-name", "static-7.hosting.example", False),
-        ("domain-name", "cdn.example", False)]
+        ("domain-name", "static-7.hosting.example", False)]  # url.*: the internal server's
     shareable = REDACTOR.shareable(doc)
-    assert shareable.withheld == ("portal.province.example",)
+    assert shareable.withheld == ("cdn.example", "portal.province.example")
     assert shareable.text("attack on portal.province.example") == "attack on [redacted]"
     no_address = {"destination": {"domain": "free-movies.example"}}
     assert values(REDACTOR, no_address) == []
+
+
+def test_the_names_of_an_internal_server_under_attack_are_withheld() -> None:
+    """A web attack on the department's own portal (its address internal, its public name
+    in url.domain, the URL and the TLS server name): the portal's names are no indicator of
+    the attacker and never leave, in any text either; the attacker's address does. The same
+    request to an outside server shares its names (an internal client fetching malware)."""
+    attack = {"source": {"ip": "198.51.100.136"},
+              "destination": {"ip": "10.20.10.209", "port": 443},
+              "url": {"domain": "vanban.binhphuoc.gov.vn",
+                      "full": "https://vanban.binhphuoc.gov.vn/upload/shell.php",
+                      "original": "https://vanban.binhphuoc.gov.vn/upload/shell.php"},
+              "tls": {"client": {"server_name": "vanban.binhphuoc.gov.vn"}}}
+    assert values(REDACTOR, attack) == [("ipv4-addr", "198.51.100.136", False)]
+    shareable = REDACTOR.shareable(attack)
+    assert "vanban.binhphuoc.gov.vn" in shareable.withheld
+    assert shareable.text("Web shell upload to vanban.binhphuoc.gov.vn") == (
+        "Web shell upload to [redacted]")
+    outgoing = {**attack, "source": {"ip": "10.20.1.15"},
+                "destination": {"ip": "185.244.25.1", "port": 443}}
+    assert values(REDACTOR, outgoing) == [  # the URL and the TLS name once each
+        ("ipv4-addr", "185.244.25.1", False),
+        ("domain-name", "vanban.binhphuoc.gov.vn", False),
+        ("url", "https://vanban.binhphuoc.gov.vn/upload/shell.php", False)]
+    no_address = {key: value for key, value in attack.items() if key != "destination"}
+    assert ("domain-name", "vanban.binhphuoc.gov.vn", False) in values(REDACTOR, no_address)
 
 
 def test_only_listed_fields_are_read() -> None:
