@@ -127,21 +127,27 @@ class Observable:
     indicated: bool = False
 
 
-_PATHS: dict[str, tuple[str, ...]] = {}
+_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {}
+"""A dotted name → (its first part, the others)."""
 
 
 def lookup(doc: Mapping[str, Any], dotted: str) -> Any:
     """The value at a dotted ECS name (``source.ip``) in nested objects, or under the dotted
     name itself as a key; None when absent."""
-    parts = _PATHS.get(dotted)
-    if parts is None:
-        parts = _PATHS[dotted] = tuple(dotted.split("."))
-    node: Any = doc.get(parts[0])
-    for part in parts[1:]:
-        if not isinstance(node, dict):  # nested objects of a JSON document are dicts
-            node = None
-            break
-        node = node.get(part)
+    try:
+        first, rest = _PATHS[dotted]
+    except KeyError:
+        first, *others = dotted.split(".")
+        first, rest = _PATHS[dotted] = (first, tuple(others))
+    node: Any = doc.get(first)
+    if node is not None:
+        for part in rest:
+            if not isinstance(node, dict):  # nested objects of a JSON document are dicts
+                node = None
+                break
+            node = node.get(part)
+            if node is None:
+                break
     return doc.get(dotted) if node is None else node
 
 
