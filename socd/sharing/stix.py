@@ -459,7 +459,7 @@ class SightingBuilder:
             sdo["pattern_version"] = "2.1"
             sdo["valid_from"] = seen
         if content.techniques:
-            sdo["external_references"] = [self._reference(t) for t in content.techniques]
+            sdo["external_references"] = [self._attack(t) for t in content.techniques]
         sdo["object_marking_refs"] = markings
         objects.append(sdo)
         sighting: dict[str, Any] = {
@@ -500,7 +500,7 @@ class SightingBuilder:
         found = self._scos[key] = (identifier, orjson.Fragment(orjson.dumps(body)))
         return found
 
-    def _reference(self, technique: str) -> dict[str, str]:
+    def _attack(self, technique: str) -> dict[str, str]:
         """The ATT&CK external reference of a technique, kept for the next threats."""
         found = self._references.get(technique)
         if found is None:
