@@ -108,7 +108,8 @@ _IPV6_TEXT = re.compile(r"(?<![0-9a-z:])[0-9a-f]{0,4}(?::[0-9a-f]{0,4}){2,7}(?:%
                         r"(?![0-9a-z:])")
 _DOMAIN_TEXT = re.compile(r"(?<![\w.-])[\w-]+(?:\.[\w-]+)+")
 _CACHE_SIZE: Final = 4096
-"""Addresses and names whose verdict a :class:`Redactor` keeps."""
+"""Addresses, names and free texts (their redacted spans) whose verdict a :class:`Redactor`
+keeps."""
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
@@ -130,21 +131,27 @@ class Observable:
     indicated: bool = False
 
 
-_PATHS: dict[str, tuple[str, ...]] = {}
+_PATHS: dict[str, tuple[str, tuple[str, ...]]] = {}
+"""A dotted name → (its first part, the others)."""
 
 
 def lookup(doc: Mapping[str, Any], dotted: str) -> Any:
     """The value at a dotted ECS name (``source.ip``) in nested objects, or under the dotted
     name itself as a key; None when absent."""
-    parts = _PATHS.get(dotted)
-    if parts is None:
-        parts = _PATHS[dotted] = tuple(dotted.split("."))
-    node: Any = doc.get(parts[0])
-    for part in parts[1:]:
-        if not isinstance(node, dict):  # nested objects of a JSON document are dicts
-            node = None
-            break
-        node = node.get(part)
+    try:
+        first, rest = _PATHS[dotted]
+    except KeyError:
+        first, *others = dotted.split(".")
+        first, rest = _PATHS[dotted] = (first, tuple(others))
+    node: Any = doc.get(first)
+    if node is not None:
+        for part in rest:
+            if not isinstance(node, dict):  # nested objects of a JSON document are dicts
+                node = None
+                break
+            node = node.get(part)
+            if node is None:
+                break
     return doc.get(dotted) if node is None else node
 
 
@@ -200,7 +207,7 @@ class Redactor:
     raises ``ValueError``.
     """
 
-    __slots__ = ("_addresses", "_domains", "_names", "_scan_domains", "_v4", "_v6")
+    __slots__ = ("_addresses", "_domains", "_names", "_scan_domains", "_texts", "_v4", "_v6")
 
     def __init__(self, redaction: SharingRedaction) -> None:
         networks = [ipaddress.ip_network(text, strict=False) for text in redaction.networks]
@@ -222,6 +229,7 @@ class Redactor:
         # the verdicts on the last values seen: attackers' addresses and names recur
         self._addresses: dict[str, tuple[ObservableType, str] | None] = {}
         self._names: dict[str, str | None] = {}
+        self._texts: dict[str, tuple[tuple[int, int], ...]] = {}
 
     # ----------------------------------------------------------------- single values
 
@@ -314,8 +322,21 @@ class Redactor:
 
     # ----------------------------------------------------------------- free text
 
-    def _spans(self, text: str, withheld: tuple[str, ...]) -> Iterator[tuple[int, int]]:
-        """Where ``text`` (lower case) names something that must not leave."""
+    def _spans(self, text: str, withheld: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Where ``text`` (lower case) names something that must not leave: the spans of
+        the settings (kept for the next texts, rule names recur) and of ``withheld``."""
+        spans = self._texts.get(text)
+        if spans is None:
+            if len(self._texts) >= _CACHE_SIZE:
+                self._texts.clear()
+            spans = self._texts[text] = tuple(self._settings_spans(text))
+        found = list(spans)
+        for word in withheld:
+            found.extend(_word_spans(text, word))
+        return found
+
+    def _settings_spans(self, text: str) -> Iterator[tuple[int, int]]:
+        """Where ``text`` (lower case) names a redacted address or domain."""
         for match in _IPV4_TEXT.finditer(text):
             octets = [int(part) for part in match.group(1).split(".")]
             if max(octets) <= 255:
@@ -333,12 +354,12 @@ class Redactor:
             name = dns_name(match.group())
             if name is not None and self.domain_redacted(name):
                 yield match.span()
-        for word in (*self._scan_domains, *withheld):
+        for word in self._scan_domains:
             yield from _word_spans(text, word)
 
     def leaks(self, text: str, withheld: tuple[str, ...] = ()) -> bool:
         """Whether ``text`` names a redacted address or domain or a withheld name."""
-        return next(self._spans(text.lower(), withheld), None) is not None
+        return bool(self._spans(text.lower(), withheld))
 
     def scrub(self, text: str, withheld: tuple[str, ...] = ()) -> str:
         """``text`` with each redacted address or domain and each withheld name replaced by

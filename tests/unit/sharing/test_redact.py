@@ -149,6 +149,21 @@ def test_scrub(text: str, expected: str) -> None:
     assert REDACTOR.scrub(text, ("srv-dc01",)) == expected
 
 
+def test_a_text_seen_again_is_judged_anew_by_its_withheld_names() -> None:
+    """The verdicts a redactor keeps for a text are those of the settings only: the names
+    withheld of one document never redact, nor fail to redact, the same text of another."""
+    redactor = Redactor(SharingRedaction(networks=NETWORKS, domains=DOMAINS))
+    text = "srv-dc01 to 10.1.2.3 via db.dongnai.gov.vn as khtc"
+    middle = "to [redacted] via [redacted] as"
+    for _ in range(2):
+        assert redactor.scrub(text, ("srv-dc01",)) == f"[redacted] {middle} khtc"
+        assert redactor.scrub(text, ("khtc",)) == f"srv-dc01 {middle} [redacted]"
+        assert redactor.scrub(text) == f"srv-dc01 {middle} khtc"
+        assert redactor.leaks("srv-dc01 only", ("srv-dc01",))
+        assert not redactor.leaks("srv-dc01 only")
+        assert not redactor.leaks("srv-dc01 only", ("khtc",))
+
+
 def values(redactor: Redactor, doc: dict[str, Any]) -> list[tuple[str, Any, bool]]:
     return [(o.type, o.value, o.indicated) for o in redactor.shareable(doc).observables]
 
