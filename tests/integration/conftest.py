@@ -25,14 +25,21 @@ def given_servers() -> Endpoints | None:
     return Endpoints(kafka, elastic) if kafka and elastic else None
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+def given_or_local(tmp_path_factory: pytest.TempPathFactory, name: str,
+                   kafka: str | None = None) -> Iterator[Endpoints]:
+    """The servers SOCD_TEST_* give, else local ones in a fresh folder ``name`` (``kafka``:
+    ``tansu`` or ``noida`` for the Kafka protocol; None: the default), stopped afterwards."""
     given = given_servers()
     if given:
         yield given
         return
-    with LocalServers(Path(tmp_path_factory.mktemp("servers"))) as endpoints:
+    with LocalServers(Path(tmp_path_factory.mktemp(name)), kafka=kafka) as endpoints:
         yield endpoints
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    yield from given_or_local(tmp_path_factory, "servers")
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import orjson
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from socd.devservers import Endpoints, LocalServers, free_port
-from tests.integration.conftest import given_servers, make_topics
+from socd.devservers import Endpoints, free_port
+from tests.integration.conftest import given_or_local, make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
@@ -35,12 +35,7 @@ def group_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoint
     noida-db's does not (the remaining member waits in SyncGroup for the departed leader
     forever), so locally this test always runs on the Tansu broker; SOCD_TEST_* still win.
     """
-    given = given_servers()
-    if given:
-        yield given
-        return
-    with LocalServers(Path(tmp_path_factory.mktemp("tansu")), kafka="tansu") as endpoints:
-        yield endpoints
+    yield from given_or_local(tmp_path_factory, "tansu", kafka="tansu")
 
 
 @pytest.fixture

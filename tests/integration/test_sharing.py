@@ -23,12 +23,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from socd.app import load_rules
 from socd.config import load_config
-from socd.devservers import Endpoints, LocalServers, free_port
+from socd.devservers import Endpoints, free_port
 from socd.event import Record
 from socd.pipeline import Pipeline
 from socd.sharing.publish import SightingPublisher
 from socd.telemetry.metrics import Metrics
-from tests.integration.conftest import given_servers, make_topics
+from tests.integration.conftest import given_or_local, given_servers, make_topics
 from tests.integration.helpers import (
     ROOT,
     committed_total,
@@ -186,12 +186,7 @@ async def test_shared_threats_become_sightings_once_each_and_a_replay_repeats_th
 @pytest.fixture(scope="module")
 def transactional_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
     """A Kafka with transactions: the given one, or noida-db's."""
-    given = given_servers()
-    if given:
-        yield given
-        return
-    with LocalServers(Path(tmp_path_factory.mktemp("sharing-noida")), kafka="noida") as ends:
-        yield ends
+    yield from given_or_local(tmp_path_factory, "sharing-noida", kafka="noida")
 
 
 async def test_in_a_transaction_each_sighting_is_read_once_after_a_producer_died(
