@@ -589,9 +589,15 @@ def _partial_problems(data: Mapping[str, Any], origin: Origin, failed: set[Loc],
 
 
 def config_warnings(config: Config) -> list[Problem]:
-    """What works but deserves a look: topic names that mix ``.`` and ``_`` (Kafka's own
-    warning: such names can collide in its metrics)."""
+    """What works but deserves a look: sharing without a redacted domain (the department's
+    own names would leave), and topic names that mix ``.`` and ``_`` (Kafka's own warning:
+    such names can collide in its metrics)."""
     warnings: list[Problem] = []
+    if config.sharing_active and not config.sharing.redact.domains:
+        warnings.append(config.problem(("sharing", "redact", "domains"), (
+            "no domain is redacted: an attack on one of the department's own servers whose "
+            "address is public shares that server's name as an indicator; list the "
+            "department's own DNS zones here (for example binhphuoc.gov.vn)"), warning=True))
     for loc, topic in _topics(config):
         if "." in topic and "_" in topic:
             warnings.append(config.problem(loc, (

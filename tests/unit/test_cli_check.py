@@ -168,7 +168,8 @@ def test_a_rule_asking_to_share_while_sharing_is_off_warns_at_check_and_at_start
     warned = [(entry["file"], entry["line"], entry["key"])
               for entry in logs if entry["event"] == "config_warning"]
     assert warned == [(f"{tmp_path}/rules/r.yml", 6, "socd.share")]
-    path = setup(tmp_path, CONFIG + "sharing:\n  identity: {name: So TTTT}\n", rule)
+    path = setup(tmp_path, CONFIG + "sharing:\n  identity: {name: So TTTT}\n"
+                 "  redact: {domains: [bp.gov.vn]}\n", rule)
     assert run_check(path)[::2] == (0, "")
 
 

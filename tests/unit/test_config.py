@@ -14,13 +14,14 @@ from pydantic import BaseModel
 
 from socd.config import (
     Config,
+    RawConfig,
     RulesConfig,
     load_config,
     read_config,
     validate_config,
 )
 from socd.configsource import env_value
-from socd.errors import ConfigError, in_order
+from socd.errors import ConfigError, Problem, in_order
 from socd.yamlfile import YamlFileError, duplicate_keys, read_yaml
 
 GOOD = """\
@@ -521,22 +522,24 @@ def test_sharing_is_on_with_its_section_and_needs_the_departments_name(
     section; ``enabled: false`` turns it off and needs nothing."""
     raw = read_config(write(tmp_path, GOOD), {})
     config = validate_config(raw)
-    assert config is not None and raw.problems == [] and config.sharing_active
+    assert config is not None and errors(raw) == [] and config.sharing_active
+    assert [(p.key, p.warning) for p in raw.problems] == [("sharing.redact.domains", True)]
+    assert "list the department's own DNS zones" in raw.problems[0].message
     assert config.sharing.tlp == "amber" and config.sharing.transactional == "auto"
     assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"} <= set(
         config.sharing.redact.networks)
     nameless = GOOD.replace('  identity: {name: "So TTTT Binh Phuoc"}\n', "")
     raw = read_config(write(tmp_path, nameless), {})
     assert validate_config(raw) is not None
-    assert [str(p) for p in raw.problems] == [
+    assert [str(p) for p in errors(raw)] == [
         f"{tmp_path}/socd.yaml:18: sharing.identity.name: the department's name is not set: "
         "name it as the national centre knows it (the creator of every shared sighting), or "
         "set sharing.enabled: false"]
     empty = GOOD.replace('{name: "So TTTT Binh Phuoc"}', '{name: " "}')
     raw = read_config(write(tmp_path, empty), {})
     assert validate_config(raw) is not None
-    assert [(p.line, p.key) for p in raw.problems] == [(21, "sharing.identity.name")]
-    assert "the department's name is empty" in raw.problems[0].message
+    assert [(p.line, p.key) for p in errors(raw)] == [(21, "sharing.identity.name")]
+    assert "the department's name is empty" in errors(raw)[0].message
     raw = read_config(write(tmp_path, nameless.replace(
         "  min_class: critical\n", "  min_class: critical\n  enabled: false\n")), {})
     config = validate_config(raw)
@@ -548,11 +551,17 @@ def test_sharing_is_on_with_its_section_and_needs_the_departments_name(
     assert config is not None and raw.problems == [] and not config.sharing_active
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk"})
     assert validate_config(raw) is not None
-    assert [p.key for p in raw.problems] == ["sharing.identity.name"]
+    assert [p.key for p in errors(raw)] == ["sharing.identity.name"]
     raw = read_config(write(tmp_path, without), {"SOCD_SHARING__MIN_CLASS": "high-risk",
-                                                 "SOCD_SHARING__IDENTITY__NAME": "So TTTT"})
+                                                 "SOCD_SHARING__IDENTITY__NAME": "So TTTT",
+                                                 "SOCD_SHARING__REDACT__DOMAINS": "bp.gov.vn"})
     config = validate_config(raw)
     assert config is not None and raw.problems == [] and config.sharing_active
+    assert config.sharing.redact.domains == ["bp.gov.vn"]
+
+
+def errors(raw: RawConfig) -> list[Problem]:
+    return [problem for problem in raw.problems if not problem.warning]
 
 
 def test_redacted_networks_are_address_ranges(tmp_path: Path) -> None:
