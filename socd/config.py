@@ -299,6 +299,17 @@ link-local, carrier-grade NAT (RFC 6598) and their IPv6 counterparts (RFC 4193 u
 RFC 4291 link-local)."""
 
 
+def _domain(value: str) -> str:
+    """A DNS name as :func:`socd.sharing.redact.dns_name` reads one (the same rule decides
+    what is redacted)."""
+    from socd.sharing.redact import dns_name  # the sharing package reads this module
+
+    if dns_name(value) is None:
+        raise ValueError(f"{value!r} is not a DNS name: write one such as binhphuoc.gov.vn "
+                         "(at least two labels of letters, digits and '-')")
+    return value
+
+
 class SharingIdentity(_Model):
     """The department, as a STIX 2.1 ``identity`` (STIX 2.1 §4.5): the sharer of every
     sighting (``created_by_ref``) and where it was sighted (``where_sighted_refs``)."""
@@ -318,7 +329,8 @@ class SharingRedaction(_Model):
     networks: Annotated[list[Network], BeforeValidator(_split_commas)] = Field(
         default_factory=lambda: list(INTERNAL_NETWORKS))
     """Addresses in these ranges are left out of every shared object."""
-    domains: Texts = Field(default_factory=list)
+    domains: Annotated[list[Annotated[str, AfterValidator(_domain)]],
+                       BeforeValidator(_split_commas)] = Field(default_factory=list)
     """DNS names equal to or under these (``internal.example.gov.vn``) are left out, and
     URLs on them."""
 

@@ -112,8 +112,6 @@ class SightingPublisher:
                 with _quiet_probe():
                     self._producer = await self._start(self._new_producer(True))
                 self.transactional = True
-            except KafkaConnectionError:
-                raise
             except KafkaError as exc:
                 if self._mode is True or isinstance(exc, TransactionalIdAuthorizationFailed):
                     raise SharingRefused(

@@ -564,6 +564,17 @@ def errors(raw: RawConfig) -> list[Problem]:
     return [problem for problem in raw.problems if not problem.warning]
 
 
+def test_redacted_domains_are_dns_names(tmp_path: Path) -> None:
+    """Checked when the file is read, by the rule that decides what is redacted."""
+    text = GOOD.replace("  min_class: critical\n", "  min_class: critical\n  redact: {domains: "
+                        "[binhphuoc.gov.vn, 'bad name', nodots]}\n")
+    found = problems(write(tmp_path, text))
+    assert sum("sharing.redact.domains.1" in p and "'bad name' is not a DNS name" in p
+               for p in found) == 1
+    assert sum("sharing.redact.domains.2" in p for p in found) == 1
+    assert not any("sharing.redact.domains.0" in p for p in found)
+
+
 def test_redacted_networks_are_address_ranges(tmp_path: Path) -> None:
     text = GOOD.replace("  min_class: critical\n",
                         "  min_class: critical\n  redact: {networks: [10.0.0.0/8, nowhere]}\n")
