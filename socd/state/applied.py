@@ -16,11 +16,14 @@ floor 0 and no range left out), so two sets are equal exactly when they hold the
 The union (:meth:`AppliedSet.merge`) is commutative, associative and idempotent: that is what
 makes out-of-order, duplicated and concurrent updates exact.
 
-**Size.** Per partition ``1 + 2 × r`` longs, ``r`` the ranges left above the floor. A range
-stays above the floor only while a batch below it has not landed: with floors taken from the
-committed offset, ``r`` is at most the batches in flight at once (``elasticsearch.max_in_flight``,
-at most 16), and 0 once the floor passes them — about 15 bytes of JSON per partition, folded.
-:meth:`AppliedSet.longs` gives the size of a value.
+**Size.** Per partition ``1 + 2 × r`` longs, ``r`` the ranges left above the floor
+(:meth:`AppliedSet.longs`). A range stays above the floor only while a batch below it has
+not landed, and ranges alternate with such gaps: when every update carries the sender's
+committed offset as its floor, ``r ≤ ⌊u / 2⌋`` for ``u`` the batches one process has
+fetched and not yet committed (of the order of ``elasticsearch.max_in_flight``), and
+``r = 0`` once an update with a floor past them lands — one long, about 15 bytes of JSON,
+per partition. A rebalance adds the old owner's in-flight batches for as long as they are
+late. Nothing is dropped to keep the bound: dropping a range would count its events again.
 
 **The Painless twin.** :data:`SCRIPT_SOURCE` (the file ``applied.painless`` beside this module)
 does what :func:`apply_update` does, inside Elasticsearch, on ``socd.suppression.applied`` and

@@ -204,3 +204,41 @@ def test_params_shape_and_script_avoids_what_noida_db_refuses() -> None:
     assert "compareTo" not in code and "?:" not in code and "entrySet" not in code
     assert not re.search(r"\[\s*'[^']*'\s*:", code)  # a map literal with entries
     assert "ctx._source.socd.suppression.docs_count += added" in SCRIPT_SOURCE
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 16), st.randoms(use_true_random=False))
+def test_ranges_above_the_floor_stay_within_half_the_batches_uncommitted(
+        window: int, rng: random.Random) -> None:
+    """The size bound of the module docstring: one process fetches batches in order, at most
+    ``window`` fetched and not committed, each sent with the committed offset as its floor
+    (or not sent when it holds no event of the document), landing in any order; commits
+    follow fetch order. The document never holds more than ⌊window / 2⌋ ranges above its
+    floor (a range needs a batch not landed below it), and none once everything landed."""
+    stored, fetched_to, committed = AppliedSet(), 0, 0
+    uncommitted: list[list[int]] = []  # [start, end, landed]
+    pending: list[tuple[list[int], Update | None]] = []
+    for _ in range(150):
+        if len(uncommitted) < window and (not pending or rng.random() < 0.5):
+            batch = [fetched_to, fetched_to + rng.randint(1, 5), 0]
+            fetched_to = batch[1]
+            uncommitted.append(batch)
+            update = Update(AppliedSet().raise_floor("t/0", committed).add(
+                "t/0", batch[0], batch[1]), {"t/0": (batch[0],)}) \
+                if rng.random() < 0.6 else None
+            pending.append((batch, update))
+        else:
+            batch, update = pending.pop(rng.randrange(len(pending)))
+            if update is not None:
+                stored, _ = apply_update(stored, update)
+            batch[2] = 1
+            while uncommitted and uncommitted[0][2]:
+                committed = uncommitted.pop(0)[1]
+            assert len(stored.ranges("t/0")) <= window // 2
+    while pending:
+        batch, update = pending.pop()
+        if update is not None:
+            stored, _ = apply_update(stored, update)
+    last = AppliedSet().raise_floor("t/0", fetched_to).add("t/0", fetched_to, fetched_to + 1)
+    stored, added = apply_update(stored, Update(last, {"t/0": (fetched_to,)}))
+    assert added == 1 and stored.to_json() == {"t/0": {"floor": fetched_to + 1, "ranges": []}}
