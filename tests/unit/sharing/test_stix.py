@@ -12,8 +12,9 @@ from typing import Any
 import orjson
 import pytest
 import stix2
+from pydantic import ValidationError
 
-from socd.config import SharingConfig
+from socd.config import SharingConfig, SharingIdentity, SharingRedaction
 from socd.errors import ConfigError
 from socd.sharing import NAMESPACE, SightingBuilder
 from socd.sharing.stix import identity_id, object_id
@@ -310,12 +311,18 @@ def test_a_bad_document_is_refused(builder: SightingBuilder) -> None:
 
 
 def test_bad_settings_are_named() -> None:
-    """No department name, or a redacted domain that is no DNS name: a ConfigError that
-    names the key."""
+    """No department name, or a redacted domain that is no DNS name: refused when the
+    settings are read (the domain by the same rule the redaction uses), and by the builder
+    too, with the key, for settings made without validation."""
     with pytest.raises(ConfigError, match=r"sharing\.identity\.name"):
         SightingBuilder(SharingConfig())
+    with pytest.raises(ValidationError, match=r"'not a name' is not a DNS name"):
+        sharing_config(redact={"domains": ["ok.example", "not a name"]})
+    unchecked = SharingConfig.model_construct(
+        identity=SharingIdentity(name="So TTTT"),
+        redact=SharingRedaction.model_construct(networks=[], domains=["not a name"]))
     with pytest.raises(ConfigError, match=r"sharing\.redact\.domains: 'not a name' is not"):
-        SightingBuilder(sharing_config(redact={"domains": ["ok.example", "not a name"]}))
+        SightingBuilder(unchecked)
 
 
 def test_bundle_parses_as_spec_objects(builder: SightingBuilder) -> None:
