@@ -17,6 +17,8 @@ start-up (:func:`startup_warnings`):
   none can become a threat). A warning, not an error: adding an input before its rules is a
   normal step (rules for more sensors come later, and a changed rule file is reloaded while
   socd runs), while a configuration that loads no rule at all is an error;
+* sharing on with no ``sharing.redact.domains`` (the department's own names would be shared
+  as indicators of attacks on its public servers);
 * a topic name that mixes ``.`` and ``_`` (Kafka's own warning).
 """
 
