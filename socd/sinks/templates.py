@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-TEMPLATE_VERSION = 4
+TEMPLATE_VERSION = 5
 
 ECS_FIELDS: dict[str, str] = {
     "@timestamp": "date",
@@ -178,6 +178,15 @@ SOCD_FIELDS: dict[str, str] = {
     "socd.status_history.by": "keyword",
     "socd.status_history.at": "date",
     "socd.status_history.comment": "keyword",
+    # suppression (docs/state.md): one alert per rule, key and window, the count exact; the
+    # fields of Elastic Security's kibana.alert.suppression.*
+    "socd.suppression.docs_count": "long",
+    "socd.suppression.start": "date",
+    "socd.suppression.end": "date",
+    "socd.suppression.terms.field": "keyword",
+    "socd.suppression.terms.value": "keyword",
+    "socd.suppression.applied": "object-stored",
+    "socd.suppression.order": "object-stored",
 }
 """socd's own verdict and notes (a custom namespace, outside ECS)."""
 
@@ -192,7 +201,9 @@ def _properties(fields: dict[str, str]) -> dict[str, Any]:
         for part in parts[:-1]:
             node = node.setdefault(part, {"properties": {}})["properties"]
         spec: dict[str, Any] = {"type": kind}
-        if name in _NOT_INDEXED:
+        if kind == "object-stored":  # kept in _source, never fields (no mapping explosion)
+            spec = {"type": "object", "enabled": False}
+        elif name in _NOT_INDEXED:
             spec.update(index=False, doc_values=False)
         elif kind == "keyword":
             spec["ignore_above"] = 1024
