@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from hypothesis import given, settings
@@ -70,7 +71,7 @@ def matches(query: dict[str, Any], doc: Doc) -> bool:
     raise AssertionError(f"query {kind} is not read here")
 
 
-def _order(bucket: dict[str, Any], key: str) -> Any:
+def _order(bucket: dict[str, Any], *, key: str) -> Any:
     """A bucket's sort value for one ``order`` entry: ``_count``, ``_key`` or the value of a
     single-value metric sub-aggregation."""
     if key == "_count":
@@ -83,7 +84,7 @@ def _order(bucket: dict[str, Any], key: str) -> Any:
 def _ordered(buckets: list[dict[str, Any]], order: list[dict[str, str]]) -> list[dict[str, Any]]:
     for entry in reversed(order):  # stable sorts, last key first
         ((key, way),) = entry.items()
-        buckets = sorted(buckets, key=lambda b, k=key: _order(b, k), reverse=way == "desc")
+        buckets = sorted(buckets, key=partial(_order, key=key), reverse=way == "desc")
     return buckets
 
 
@@ -128,8 +129,8 @@ def search(request: dict[str, Any], docs: list[Doc]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the rules, plainly
 
 def is_false_positive(doc: Doc) -> bool:
-    return doc["socd"].get("status") == "closed" and doc["socd"].get(
-        "status_reason") == "false_positive"
+    return bool(doc["socd"].get("status") == "closed"
+                and doc["socd"].get("status_reason") == "false_positive")
 
 
 def is_handled(doc: Doc) -> bool:
@@ -233,7 +234,8 @@ def test_the_request_counts_what_the_rules_say(docs: list[Doc]) -> None:
 
 def test_an_acknowledged_threat_is_not_handled_and_a_blocked_false_positive_is_no_threat(
 ) -> None:
-    """The table of cases: each document alone in the period, and what it counts as."""
+    """The table of cases: each document alone in the period, and what it counts as
+    (threats, handled, false positives); one alert whatever its count."""
     at = (START + timedelta(hours=1)).isoformat()
     cases: list[tuple[Doc, tuple[int, int, int]]] = [  # (threats, handled, false positives)
         ({}, (1, 0, 0)),
@@ -248,10 +250,19 @@ def test_an_acknowledged_threat_is_not_handled_and_a_blocked_false_positive_is_n
         ({"blocked": True}, (1, 1, 0)),
         ({"status": "closed", "status_reason": "false_positive", "blocked": True}, (0, 0, 1)),
         ({"status": "acknowledged", "status_reason": "false_positive"}, (1, 0, 0)),
+        # a suppressed alert: its handling is that of every threat it stands for
+        ({"count": 250}, (250, 0, 0)),
+        ({"count": 250, "status": "acknowledged"}, (250, 0, 0)),
+        ({"count": 7, "blocked": True}, (7, 7, 0)),
+        ({"count": 7, "status": "closed", "status_reason": "benign"}, (7, 7, 0)),
+        ({"count": 250, "status": "closed", "status_reason": "false_positive"}, (0, 0, 250)),
+        ({"count": 1, "status": "closed", "status_reason": "false_positive"}, (0, 0, 1)),
     ]
     for handling, want in cases:
         socd = {"class": "critical", "layer": 2,
-                **{k: v for k, v in handling.items() if k != "blocked"}}
+                **{k: v for k, v in handling.items() if k not in ("blocked", "count")}}
+        if "count" in handling:
+            socd["suppression"] = {"docs_count": handling["count"]}
         doc: Doc = {"@timestamp": at, "socd": socd}
         if handling.get("blocked"):
             doc["event"] = {"type": ["denied"]}
@@ -259,4 +270,6 @@ def test_an_acknowledged_threat_is_not_handled_and_a_blocked_false_positive_is_n
                                ZONE)
         found = (report.counts.threats, report.counts.handled, report.false_positives)
         assert found == want, handling
+        assert (report.counts.alerts, report.false_positive_alerts) == (
+            (1, 0) if want[0] else (0, 1)), handling
         assert report.by_layer["2"].handled == want[1]

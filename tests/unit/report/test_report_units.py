@@ -349,7 +349,7 @@ def test_empty_period_has_no_division_by_zero() -> None:
                    Counts())
     for fmt in ("text", "markdown", "json"):
         for lang in ("vi", "en"):
-            assert render(empty, fmt, lang)  # type: ignore[arg-type]
+            assert render(empty, fmt, lang)
     assert "0 mối nguy hại" in text(empty, "vi")
 
 
@@ -387,7 +387,7 @@ def test_headline_says_the_alerts_only_when_suppression_grouped_threats() -> Non
     assert headline(GROUPED, "en") == headline(EXAMPLE, "en") + (
         " These threats were grouped into 1,200 alerts.")
     for lang in ("vi", "en"):
-        sentence = headline(EXAMPLE, lang)  # type: ignore[arg-type]
+        sentence = headline(EXAMPLE, lang)
         assert "cảnh báo" not in sentence and "alert" not in sentence
     every = replace(GROUPED, counts=replace(GROUPED.counts, handled=4017))
     assert headline(every, "vi") == (
