@@ -65,6 +65,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "high_risk": "Mối nguy hại cao", "share": "Tỷ lệ", "total": "Tổng",
         "handled": "Đã xử lý", "not_handled": "Chưa xử lý",
         "fp_row": "Cảnh báo sai (không tính)",
+        "fp_row_grouped": "Mối nguy hại của cảnh báo sai (không tính)",
         "previous": "So với kỳ trước",
         "previous_period": "{first} – {last}",
         "this": "Kỳ này", "before": "Kỳ trước", "change": "Thay đổi",
@@ -98,6 +99,7 @@ _WORDS: dict[str, dict[str, str]] = {
         "high_risk": "High-risk", "share": "Share", "total": "Total",
         "handled": "Handled", "not_handled": "Not yet handled",
         "fp_row": "False positives (not counted)",
+        "fp_row_grouped": "Threats of false positive alerts (not counted)",
         "previous": "Change from the previous period",
         "previous_period": "{first} – {last}",
         "this": "This period", "before": "Previous period", "change": "Change",
@@ -177,14 +179,19 @@ def false_positives(report: Report, lang: Lang) -> str:
     written even when 0. When suppression grouped them into fewer alerts in either period, it
     gives the threats and the alerts apart: "Không tính 257 mối nguy hại trong 2 cảnh báo
     sai (...); kỳ trước: 1 mối nguy hại."."""
-    grouped = (report.false_positive_alerts != report.false_positives
-               or report.previous_false_positive_alerts != report.previous_false_positives)
-    return _WORDS[lang]["false_positives_grouped" if grouped else "false_positives"].format(
+    grouped = "_grouped" if _fp_grouped(report) else ""
+    return _WORDS[lang][f"false_positives{grouped}"].format(
         count=number(report.false_positives, lang),
         alerts=number(report.false_positive_alerts, lang),
         before=number(report.previous_false_positives, lang),
         count_s=_s(report.false_positives), alerts_s=_s(report.false_positive_alerts),
         before_s=_s(report.previous_false_positives))
+
+
+def _fp_grouped(report: Report) -> bool:
+    """Whether suppression grouped false positives into fewer alerts in either period."""
+    return (report.false_positive_alerts != report.false_positives
+            or report.previous_false_positive_alerts != report.previous_false_positives)
 
 
 def definitions(lang: Lang) -> str:
@@ -221,7 +228,8 @@ def tables(report: Report, lang: Lang) -> list[Table]:
                     number(getattr(before, key), lang),
                     _change(getattr(counts, key), getattr(before, key), lang)]
                    for key in ("threats", "alerts", "critical", "high_risk", "handled")]
-    change_rows.append([w["fp_row"], number(report.false_positives, lang),
+    fp_row = w["fp_row_grouped" if _fp_grouped(report) else "fp_row"]
+    change_rows.append([fp_row, number(report.false_positives, lang),
                         number(report.previous_false_positives, lang),
                         _change(report.false_positives, report.previous_false_positives,
                                 lang)])

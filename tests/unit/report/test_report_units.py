@@ -439,6 +439,11 @@ def test_json_defines_both_words_in_both_languages_and_counts_alerts() -> None:
 
 
 def test_change_table_has_the_alerts_row() -> None:
+    """Alerts next to threats; false positives named as threats when they were grouped."""
     rows = tables(GROUPED, "vi")[1][2]
     assert [r[0] for r in rows[:2]] == ["Mối nguy hại", "Cảnh báo"]
     assert rows[1][1:] == ["1.200", "3.570", "-66,39%"]
+    assert rows[-1] == ["Mối nguy hại của cảnh báo sai (không tính)", "1.234", "0", "—"]
+    assert tables(GROUPED, "en")[1][2][-1][0] == (
+        "Threats of false positive alerts (not counted)")
+    assert tables(EXAMPLE, "vi")[1][2][-1][0] == "Cảnh báo sai (không tính)"
