@@ -123,6 +123,20 @@ async def _seed(url: str, prefix: str, es: AsyncElasticsearch,
     await es.indices.refresh(index=f"{prefix}-alerts*")
 
 
+def _stdout(config: Path, *args: str) -> str:
+    """What ``socd report`` of the period prints, once it succeeded."""
+    result = _report(config, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _counts(threats: int, critical: int, high_risk: int, handled: int, not_handled: int,
+            alerts: int) -> dict[str, int]:
+    """The json's counts of a layer, in the order of its table."""
+    return {"threats": threats, "critical": critical, "high-risk": high_risk,
+            "handled": handled, "not_handled": not_handled, "alerts": alerts}
+
+
 def _report(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "socd", "report", "-c", str(config),
                            "--from", "2020-01-01", "--to", "2020-06-30", *args],
@@ -134,22 +148,13 @@ async def test_report_counts_by_local_calendar_days(
     await _seed(servers.elasticsearch, f"t{unique}", es)
     config = write_config(tmp_path / "socd.yaml", servers, unique, free_port())
 
-    result = _report(config, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = json.loads(_stdout(config, "--format", "json"))
     assert (data["threats"], data["critical"], data["high-risk"]) == (8, 5, 3)
     assert (data["handled"], data["not_handled"], data["false_positives"]) == (5, 3, 2)
     # no document suppressed: as many alerts as threats
     assert (data["alerts"], data["false_positive_alerts"]) == (8, 2)
-    assert data["by_layer"] == {
-        "1": {"threats": 1, "critical": 0, "high-risk": 1, "handled": 1, "not_handled": 0,
-              "alerts": 1},
-        "2": {"threats": 4, "critical": 3, "high-risk": 1, "handled": 2, "not_handled": 2,
-              "alerts": 4},
-        "3": {"threats": 2, "critical": 2, "high-risk": 0, "handled": 1, "not_handled": 1,
-              "alerts": 2},
-        "4": {"threats": 1, "critical": 0, "high-risk": 1, "handled": 1, "not_handled": 0,
-              "alerts": 1}}
+    assert data["by_layer"] == {"1": _counts(1, 0, 1, 1, 0, 1), "2": _counts(4, 3, 1, 2, 2, 4),
+                                "3": _counts(2, 2, 0, 1, 1, 2), "4": _counts(1, 0, 1, 1, 0, 1)}
     assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 2,
                                 "critical": 1, "high-risk": 1, "handled": 1,
                                 "not_handled": 1, "alerts": 2, "false_positives": 1,
@@ -174,9 +179,7 @@ async def test_report_counts_by_local_calendar_days(
     assert busy == {0: (2, 2, 0), 1: (1, 0, 1), 4: (1, 0, 1), 10: (2, 2, 0), 13: (1, 1, 0),
                     25: (1, 0, 1)}
 
-    text = _report(config, "--lang", "vi")
-    assert text.returncode == 0, text.stderr
-    lines = text.stdout.splitlines()
+    lines = _stdout(config, "--lang", "vi").splitlines()
     assert ("Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 8 mối nguy hại, trong đó có "
             "3 mối nguy hại cao, 5 mối đe dọa nghiêm trọng; đã xử lý 5 mối nguy hại "
             "(62,50%).") in lines
@@ -185,11 +188,10 @@ async def test_report_counts_by_local_calendar_days(
     layer2 = next(line for line in lines if line.strip().startswith("2 "))
     assert layer2.split() == ["2", "4", "3", "1", "2", "2", "50,00%"]
 
-    english = _report(config, "--lang", "en", "--format", "markdown")
-    assert english.returncode == 0, english.stderr
-    assert "| Total | 8 | 5 | 3 | 5 | 3 | 100.00% |" in english.stdout
+    english = _stdout(config, "--lang", "en", "--format", "markdown")
+    assert "| Total | 8 | 5 | 3 | 5 | 3 | 100.00% |" in english
     assert ("Not counted: 2 false positives (threats closed as false_positive); previous "
-            "period: 1.") in english.stdout
+            "period: 1.") in english
 
 
 async def test_a_period_without_threats_or_indices_reports_zero(
@@ -287,22 +289,14 @@ async def test_report_counts_threats_of_suppressed_alerts(
     await _seed(servers.elasticsearch, f"t{unique}", es, docs)
     config = write_config(tmp_path / "socd.yaml", servers, unique, free_port())
 
-    result = _report(config, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
+    data = json.loads(_stdout(config, "--format", "json"))
     assert (data["threats"], data["critical"], data["high-risk"], data["alerts"]) == (
         273, 259, 14, 7)
     assert (data["handled"], data["not_handled"]) == (21, 252)
     assert (data["false_positives"], data["false_positive_alerts"]) == (41, 2)
     assert data["by_layer"] == {
-        "1": {"threats": 1, "critical": 0, "high-risk": 1, "handled": 0, "not_handled": 1,
-              "alerts": 1},
-        "2": {"threats": 269, "critical": 257, "high-risk": 12, "handled": 19,
-              "not_handled": 250, "alerts": 3},
-        "3": {"threats": 2, "critical": 1, "high-risk": 1, "handled": 2, "not_handled": 0,
-              "alerts": 2},
-        "4": {"threats": 1, "critical": 1, "high-risk": 0, "handled": 0, "not_handled": 1,
-              "alerts": 1}}
+        "1": _counts(1, 0, 1, 0, 1, 1), "2": _counts(269, 257, 12, 19, 250, 3),
+        "3": _counts(2, 1, 1, 2, 0, 2), "4": _counts(1, 1, 0, 0, 1, 1)}
     assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 31,
                                 "critical": 30, "high-risk": 1, "handled": 30,
                                 "not_handled": 1, "alerts": 2, "false_positives": 5,
@@ -324,9 +318,7 @@ async def test_report_counts_threats_of_suppressed_alerts(
     assert busy == {0: (251, 251, 0, 2), 4: (1, 0, 1, 1), 10: (8, 7, 1, 2),
                     13: (1, 1, 0, 1), 25: (12, 0, 12, 1)}
 
-    text = _report(config, "--lang", "vi")
-    assert text.returncode == 0, text.stderr
-    lines = text.stdout.splitlines()
+    lines = _stdout(config, "--lang", "vi").splitlines()
     assert ("Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện 273 mối nguy hại, trong đó "
             "có 14 mối nguy hại cao, 259 mối đe dọa nghiêm trọng; đã xử lý 21 mối nguy hại "
             "(7,69%). Các mối nguy hại này được gộp thành 7 cảnh báo.") in lines
@@ -336,9 +328,8 @@ async def test_report_counts_threats_of_suppressed_alerts(
     layer2 = next(line for line in lines if line.strip().startswith("2 "))
     assert layer2.split() == ["2", "269", "257", "12", "19", "250", "98,53%"]
 
-    english = _report(config, "--lang", "en", "--format", "markdown")
-    assert english.returncode == 0, english.stderr
-    assert "| Total | 273 | 259 | 14 | 21 | 252 | 100.00% |" in english.stdout
-    assert "| Alerts | 7 | 2 | +250.00% |" in english.stdout
-    assert " These threats were grouped into 7 alerts." in english.stdout
-    assert "Alerts: documents in Elasticsearch;" in english.stdout
+    english = _stdout(config, "--lang", "en", "--format", "markdown")
+    assert "| Total | 273 | 259 | 14 | 21 | 252 | 100.00% |" in english
+    assert "| Alerts | 7 | 2 | +250.00% |" in english
+    assert " These threats were grouped into 7 alerts." in english
+    assert "Alerts: documents in Elasticsearch;" in english
