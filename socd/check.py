@@ -20,8 +20,8 @@ start-up (:func:`startup_warnings`):
 * sharing on with no ``sharing.redact.domains`` (the department's own names would be shared
   as indicators of attacks on its public servers);
 * a ``suppress.by`` field (of an input, or of a rule's ``socd:`` section) that the
-  connector of the input (of every input the rule meets) never writes: every threat would
-  have ``null`` there, so the key would not tell threats apart;
+  connector of the input (of every input the rule meets) never writes: no threat would have
+  it, so none would be suppressed;
 * a topic name that mixes ``.`` and ``_`` (Kafka's own warning).
 """
 
@@ -161,8 +161,7 @@ def _unwritten(by: Sequence[str], fields: frozenset[str] | None) -> list[str]:
 def _suppress_warnings(places: Places, rules: RuleSet,
                        sources: Iterable[InputSource]) -> list[Problem]:
     """A ``suppress.by`` field that the connector of the input (or of every input the
-    rule meets) never writes: every threat would have ``null`` there, so the key would not
-    tell the threats apart."""
+    rule meets) never writes: no threat would have it, so none would be suppressed."""
     warnings: list[Problem] = []
     written: dict[str, list[tuple[str, frozenset[str] | None]]] = {}
     """rule id → (input, fields its connector writes) of each input it meets"""
@@ -177,9 +176,9 @@ def _suppress_warnings(places: Places, rules: RuleSet,
             written.setdefault(rule.id, []).append((item.label, fields))
         if item.suppress is not None and (missing := _unwritten(item.suppress.by, fields)):
             warnings.append(places.problem(("inputs", index, "suppress", "by"), (
-                f"the {item.connector} connector never writes {', '.join(missing)}: every "
-                "threat would have null there, and the key would not tell threats apart; "
-                "name fields of the connector's mapping (connectors/README.md)"),
+                f"the {item.connector} connector never writes {', '.join(missing)}: no "
+                "threat would have it, so none would be suppressed; name fields of the "
+                "connector's mapping (connectors/README.md)"),
                 warning=True))
     suppressing = [rule for rule in rules.rules if rule.suppress]
     lines: dict[tuple[str, str], int] = {}
@@ -194,8 +193,8 @@ def _suppress_warnings(places: Places, rules: RuleSet,
             inputs = ", ".join(label for label, _ in met)
             warnings.append(Problem(rule.source, (
                 f"suppress.by names {shown}, which the connectors of the inputs this rule "
-                f"meets ({inputs}) never write: every threat would have null there, and the "
-                "key would not tell threats apart; name fields those connectors write"),
+                f"meets ({inputs}) never write: no threat would have it, so none would be "
+                "suppressed; name fields those connectors write"),
                 line=lines.get((rule.source, rule.id)), key="socd.suppress", warning=True))
     return warnings
 

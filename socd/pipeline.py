@@ -324,7 +324,7 @@ class Pipeline:
         suppression = verdict.rule.suppress
         if suppression is None:
             suppression = runtime.cfg.suppress
-        if suppression:
+        if suppression:  # None when the threat lacks a key field: a document of its own
             action.suppress = suppressed_threat(
                 suppression, verdict.rule.id, runtime.cfg.label, doc, doc_id, timestamp,
                 self._index_of)

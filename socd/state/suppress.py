@@ -19,9 +19,12 @@ The fields are those of Elastic Security's alert suppression
 (``kibana.alert.suppression.{docs_count,start,end,terms}``), under ``socd.suppression``:
 ``docs_count`` (threats counted), ``start``/``end`` (earliest and latest threat time),
 ``terms`` (``[{"field", "value"}]``, the key), and ``event.end`` = ``end``. The rest of the
-document is the earliest threat's, whatever the arrival order. A field missing from a threat
-is the value ``null`` of the key: such threats are suppressed together (Elastic's "suppress
-and group alerts for events with missing fields").
+document is the earliest threat's, whatever the arrival order.
+
+A threat that lacks one of the ``by`` fields is not suppressed: it is indexed as a document of
+its own (Elastic's "do not suppress alerts for events with missing fields"). Grouping such
+threats would put threats that have nothing in common (malware on two different hosts, when
+``by`` names a network field the endpoint events lack) behind one alert.
 """
 
 from __future__ import annotations
@@ -160,7 +163,8 @@ def _term_value(value: Any) -> str | None:
 
 def key_terms(suppression: Suppression, document: Mapping[str, Any]) -> tuple[
         tuple[str, str | None], ...]:
-    """``((field, value), …)`` of ``document`` for ``suppression.by``, in its order."""
+    """``((field, value), …)`` of ``document`` for ``suppression.by``, in its order; the
+    value of a field the document lacks (or holds as null) is None."""
     return tuple((name, _term_value(get(document)))
                  for name, get in zip(suppression.by, suppression.getters, strict=True))
 
@@ -242,8 +246,9 @@ def _order(action: IndexAction) -> tuple[int, int]:
 
 def suppressed_threat(suppression: Suppression, rule_id: str, input_name: str,
                       document: Mapping[str, Any], doc_id: str, time_text: str,
-                      index_of: Callable[[str], str]) -> SuppressedThreat:
-    """Where a suppressed threat goes: its alert's id and index, its time and tie.
+                      index_of: Callable[[str], str]) -> SuppressedThreat | None:
+    """Where a suppressed threat goes: its alert's id and index, its time and tie; None
+    when the threat lacks one of the ``by`` fields (then it is not suppressed).
 
     ``time_text``: the threat's ``@timestamp`` as socd writes it (``format_utc``, UTC with
     milliseconds); ``doc_id``: its own document id (hex); ``index_of(timestamp_text)``: the
@@ -254,6 +259,8 @@ def suppressed_threat(suppression: Suppression, rule_id: str, input_name: str,
         moment = moment.replace(tzinfo=UTC)
     time_ms = (moment - _EPOCH) // timedelta(milliseconds=1)
     terms = key_terms(suppression, document)
+    if any(value is None for _, value in terms):
+        return None
     start = suppression.window_start(time_ms)
     return SuppressedThreat(
         alert_id=alert_id(rule_id, input_name, start, terms),

@@ -161,3 +161,18 @@ socd:
     problem = raised.value.problems[0]
     assert problem.key == "socd.suppress" and problem.line == 9
     assert "not a duration" in problem.message
+
+
+def test_a_threat_lacking_a_key_field_is_not_suppressed() -> None:
+    """Malware on two hosts, under a key of network fields the endpoint events lack: two
+    documents, never one alert for both."""
+    by = Suppression(("source.ip", "destination.port"), timedelta(minutes=10))
+    for doc in ({"source": {"ip": "10.0.0.1"}}, {"destination": {"port": 445}},
+                {"source": {"ip": None}, "destination": {"port": 445}}):
+        assert suppressed_threat(by, "r", "ndr", doc, "0" * 32, "2026-04-01T05:00:00.000Z",
+                                 lambda text: "alerts") is None
+    found = suppressed_threat(by, "r", "ndr", {"source": {"ip": "10.0.0.1"},
+                                               "destination": {"port": 445}},
+                              "0" * 32, "2026-04-01T05:00:00.000Z", lambda text: "alerts")
+    assert found is not None and found.terms == (("source.ip", "10.0.0.1"),
+                                                 ("destination.port", "445"))
