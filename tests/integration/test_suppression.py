@@ -195,3 +195,76 @@ async def test_a_flood_through_two_processes_killed_and_restarted_gives_exact_al
     check_flood(again)
     assert sum(v for k, v in metrics.items() if k.startswith("socd_alerts_total")) == 0
     assert sum(v for k, v in metrics.items() if k.startswith("socd_threats_total")) == EVENTS
+
+
+def threat_action(n: int, when: str, source: str, extra: dict[str, Any]) -> Any:
+    """Threat ``n`` (offset n of partition n % 2) under a 1 h suppression by source.ip."""
+    from socd.event import Record
+    from socd.sinks.elasticsearch import encode_action
+    from socd.state.suppress import Suppression, suppressed_threat
+
+    doc = {"@timestamp": when, "source": {"ip": source}, "event": {"id": f"e{n}"},
+           "socd": {"class": "critical", "layer": 2, "input": "ndr",
+                    "rule": {"id": "r", "name": "R"}}, **extra}
+    doc_id = f"{n:032x}"
+    action = encode_action("x", doc_id, doc, Record("t", n % 2, n, b""), ("critical", "2", "s"))
+    action.suppress = suppressed_threat(Suppression(("source.ip",), timedelta(hours=1)), "r",
+                                        "ndr", doc, doc_id, when, lambda _: INDEX)
+    return action
+
+
+INDEX = "socd-suppress-script-test"
+
+
+async def test_the_script_keeps_the_earliest_threats_document_and_the_operators_fields(
+        es: AsyncElasticsearch) -> None:
+    """Batches of one alert landing in a seeded random order (the earliest threat's last),
+    some twice: the count is the
+    threats', start/end their min/max, the document the earliest threat's (fields it lacks
+    removed, socd.warnings included), and what an operator recorded (socd.status) kept;
+    a batch landing again is a noop."""
+    from socd.sinks.templates import alerts_template
+    from socd.state.suppress import SCRIPT_ID, SCRIPT_SOURCE, aggregate
+
+    await es.indices.put_index_template(**{**alerts_template("socd-suppress-script"),
+                                           "index_patterns": [INDEX]})
+    await es.put_script(id=SCRIPT_ID, script={"lang": "painless", "source": SCRIPT_SOURCE})
+    rng = random.Random(77)
+    times = [f"2026-04-01T05:{m:02d}:00.000Z" for m in rng.sample(range(60), 12)]
+    threats = [threat_action(n, when, "10.0.0.9",
+                             {"socd": {"class": "critical", "layer": 2, "input": "ndr",
+                                       "rule": {"id": "r", "name": "R"},
+                                       "warnings": [f"w{n}"]}} if n % 3 == 0 else
+                             {"destination": {"port": n}})
+               for n, when in enumerate(times)]
+    batches = [threats[i:i + 3] for i in range(0, 12, 3)]
+    first = times.index(min(times)) // 3  # the earliest threat's batch lands last
+    order = [*rng.sample([n for n in range(4) if n != first], 3), first,
+             *rng.sample(range(4), 2)]
+    try:
+        acknowledged = False
+        for step, n in enumerate(order):
+            items = aggregate(batches[n], {("t", 0): 0, ("t", 1): 0},
+                              {("t", 0): (n * 3, n * 3 + 3), ("t", 1): (n * 3, n * 3 + 3)})
+            response = await es.bulk(operations=b"".join(i.body for i in items), refresh=True)
+            result = response["items"][0]["update"]["result"]
+            assert result == ("noop" if n in order[:step] else
+                              "created" if step == 0 else "updated")
+            if step == 1 and not acknowledged:
+                await es.update(index=INDEX, id=items[0].doc_id, refresh=True,
+                                doc={"socd": {"status": "acknowledged", "status_by": "an"}})
+                acknowledged = True
+        seen = [threats[i] for n in set(order) for i in range(n * 3, n * 3 + 3)]
+        alert = (await es.get(index=INDEX, id=seen[0].suppress.alert_id))["_source"]
+        earliest = min(seen, key=lambda t: t.suppress.time_ms)
+        assert alert["@timestamp"] == earliest.suppress.time_text
+        assert alert["event"]["id"] == earliest.document()["event"]["id"]
+        assert ("destination" in alert) == ("destination" in earliest.document())
+        assert ("warnings" in alert["socd"]) == ("warnings" in earliest.document()["socd"])
+        suppression = alert["socd"]["suppression"]
+        assert suppression["docs_count"] == 12
+        assert suppression["start"] == min(times) and suppression["end"] == max(times)
+        assert alert["event"]["end"] == max(times)
+        assert (alert["socd"]["status"], alert["socd"]["status_by"]) == ("acknowledged", "an")
+    finally:
+        await es.indices.delete(index=INDEX, ignore_unavailable=True)
