@@ -219,10 +219,9 @@ INDEX = "socd-suppress-script-test"
 async def test_the_script_keeps_the_earliest_threats_document_and_the_operators_fields(
         es: AsyncElasticsearch) -> None:
     """Batches of one alert landing in a seeded random order (the earliest threat's last),
-    some twice: the count is the
-    threats', start/end their min/max, the document the earliest threat's (fields it lacks
-    removed, socd.warnings included), and what an operator recorded (socd.status) kept;
-    a batch landing again is a noop."""
+    some twice: the count is the threats', start/end their min/max, the document the
+    earliest threat's (fields it lacks removed, socd.warnings included), and what an
+    operator recorded (socd.status) kept; a batch landing again is a noop."""
     from socd.sinks.templates import alerts_template
     from socd.state.suppress import SCRIPT_ID, SCRIPT_SOURCE, aggregate
 
