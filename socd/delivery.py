@@ -11,6 +11,13 @@ What is guaranteed:
 * **Nothing is committed before it is durable.** A batch's offsets are committed only once
   its dead letters are acknowledged by Kafka (``acks=all``) and each of its documents is
   indexed or, refused for good, dead-lettered as ``index_rejected``.
+* **Suppressed threats counted once.** The threats of a batch under a ``suppress:`` setting
+  go as one update per alert (:meth:`Delivery._requests`), carrying their offsets and the
+  batch's fetched range above a *floor* per partition, the first offset of the oldest batch
+  not committed: the stored script counts only offsets not counted before, so the replays
+  and overtaking batches below leave every ``socd.suppression.docs_count`` exact
+  (:mod:`socd.state.suppress`, docs/state.md). An alert refused for good dead-letters each
+  of its threats.
 * **Nothing shared is lost.** With layer-4 sharing on, a batch's offsets are committed only
   once the sightings of its indexed shared threats are acknowledged on ``sharing.topic``.
   Where the broker has transactions, they are published in one transaction with the
