@@ -43,6 +43,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import statistics
 import sys
@@ -193,7 +194,10 @@ class StateSize:
     partitions: float
     """median partitions named in ``applied``"""
     ranges_left: int
-    """applied ranges above the floors, over every alert"""
+    """applied ranges above the floors, over every alert: a range stays when the alert's
+    last update landed before an earlier batch of its partition, and no later update of
+    that alert (its window over) brings a floor past it"""
+    alerts_with_ranges: int
 
 
 def _size(value: Any) -> int:
@@ -211,7 +215,9 @@ def state_size(alerts: list[dict[str, Any]], plain: list[dict[str, Any]]) -> Sta
         plain_bytes=statistics.median(_size(hit["_source"]) for hit in plain),
         partitions=statistics.median(len(s["applied"]) for s in suppressions),
         ranges_left=sum(len(part["ranges"]) for s in suppressions
-                        for part in s["applied"].values()))
+                        for part in s["applied"].values()),
+        alerts_with_ranges=sum(any(part["ranges"] for part in s["applied"].values())
+                               for s in suppressions))
 
 
 # --------------------------------------------------------------------------- phases
@@ -420,8 +426,8 @@ def print_table(data: Dataset, expected: Expected, rounds: list[Round],
                 medians: dict[str, float]) -> None:
     last = rounds[-1]
     many = f" (median of {len(rounds)} rounds)" if len(rounds) > 1 else ""
-    print(f"\n{data.events:,} events, all threats, {expected.keys} keys × {expected.windows} "
-          f"windows × {expected.rules} rule = {len(expected.alerts)} alerts{many}")
+    print(f"\n{data.events:,} events, all threats: {expected.keys} keys × {expected.windows} "
+          f"window(s) × {expected.rules} rule(s) = {len(expected.alerts)} alerts{many}")
     head = f"{'':<26}{'events/s':>10}{'÷ ceiling':>11}{'items/event':>13}{'requests':>10}"
     print(head)
     print("-" * len(head))
@@ -440,7 +446,8 @@ def print_table(data: Dataset, expected: Expected, rounds: list[Round],
     print(f"state per alert (median): applied {state.applied_bytes:.0f} B (max "
           f"{state.applied_bytes_max} B, {state.partitions:.0f} partitions), order "
           f"{state.order_bytes:.0f} B; the alert {state.alert_bytes:,.0f} B, a plain threat "
-          f"document {state.plain_bytes:,.0f} B; applied ranges left {state.ranges_left}")
+          f"document {state.plain_bytes:,.0f} B; applied ranges left {state.ranges_left} "
+          f"(in {state.alerts_with_ranges} of {state.alerts} alerts)")
     rec = last.recovery
     print(f"recovery after SIGKILL at {rec.counted_at_kill:,} events counted "
           f"({rec.committed_at_kill:,} committed), from the kill: new process up "
@@ -490,18 +497,24 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, pids: list[int],
     produce_s = await produce(endpoints.kafka, names["topic"], data.messages)
     print(f"produced in {produce_s:.1f} s", flush=True)
     rounds, problems = [], []
+    load = [os.getloadavg()[0]]
     for number in range(1, args.rounds + 1):
-        print(f"\nround {number} of {args.rounds}", flush=True)
+        print(f"\nround {number} of {args.rounds} (load average {os.getloadavg()[0]:.2f})",
+              flush=True)
         one, found = await one_round(number, args, endpoints, pids, workdir, data, config,
                                      expected, names, requests)
         rounds.append(one)
         problems += found
     medians = summarise(rounds, data.events)
+    load.append(os.getloadavg()[0])
     print_table(data, expected, rounds, medians)
+    print(f"load average (1 min) at the start and the end: {load[0]:.2f}, {load[1]:.2f} "
+          f"({os.cpu_count()} cores)")
     line = {"timestamp": stamp, "command": " ".join(sys.argv), "events": data.events,
             "keys": expected.keys, "windows": expected.windows,
             "alerts": len(expected.alerts), "rounds": len(rounds),
-            "servers": {"local": bool(pids), **asdict(endpoints)}, **medians,
+            "servers": {"local": bool(pids), **asdict(endpoints)}, "load_average": load,
+            "cpus": os.cpu_count(), **medians,
             "per_round": [one.figures(data.events) | {
                 "state": asdict(one.state), "recovery": asdict(one.recovery)}
                 for one in rounds],
@@ -517,8 +530,9 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, pids: list[int],
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.suppression",
                                      description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=30_000,
-                        help="events in the flood, all threats (default 30,000)")
+    parser.add_argument("--events", type=int, default=20_000,
+                        help="events in the flood, all threats (default 20,000: a round in "
+                             "2-3 minutes on a 2-core machine; 30,000 took 3-4.5)")
     parser.add_argument("--keys", type=int, default=20,
                         help="source addresses the flood comes from (default 20)")
     parser.add_argument("--rounds", type=int, default=1,
