@@ -349,10 +349,11 @@ class Round:
         }
 
 
-async def one_round(number: int, args: argparse.Namespace, endpoints: Endpoints,
-                    pids: list[int], workdir: Path, data: Dataset, config: Config,
-                    expected: Expected, names: dict[str, str], requests: list[bytes]
-                    ) -> tuple[Round, list[str]]:
+async def one_round(number: int, endpoints: Endpoints, pids: list[int], workdir: Path,
+                    data: Dataset, config: Config, expected: Expected, names: dict[str, str],
+                    requests: list[bytes]) -> tuple[Round, list[str]]:
+    """Ceiling, off, on and recovery, one after the other; the round and the problems
+    found (socd's exit status, counts, and every alert's docs_count)."""
     run = f"{names['run_id']}-{number}"
     rules = [ROOT / "rules"]
     problems: list[str] = []
@@ -501,7 +502,7 @@ async def bench(args: argparse.Namespace, endpoints: Endpoints, pids: list[int],
     for number in range(1, args.rounds + 1):
         print(f"\nround {number} of {args.rounds} (load average {os.getloadavg()[0]:.2f})",
               flush=True)
-        one, found = await one_round(number, args, endpoints, pids, workdir, data, config,
+        one, found = await one_round(number, endpoints, pids, workdir, data, config,
                                      expected, names, requests)
         rounds.append(one)
         problems += found
