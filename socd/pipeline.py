@@ -13,11 +13,12 @@ import contextlib
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from socd.classify.ruleset import Deferred
 from socd.clock import ClockSkew, show_duration
 from socd.config import Config, InputConfig
 from socd.errors import InputError
@@ -31,6 +32,7 @@ from socd.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from socd.classify import BoundRules, RuleSet, Verdict
+    from socd.classify.correlate import Correlation
 
 log = get_logger("socd.pipeline")
 
@@ -46,6 +48,9 @@ otherwise."""
 class Batch:
     """What one or more fetches produced; ``offsets`` are the next offsets to read."""
 
+    correlated: list[Correlated] = field(default_factory=list)
+    """Events that feed correlation rules, their verdicts waiting for the correlation windows
+    (:meth:`Pipeline.settled` turns them into ``actions``); empty once settled."""
     actions: list[IndexAction] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
@@ -54,10 +59,23 @@ class Batch:
 
     def merge(self, later: Batch) -> None:
         """Append a batch fetched after this one (its offsets are the newer ones)."""
+        self.correlated.extend(later.correlated)
         self.actions.extend(later.actions)
         self.dead.extend(later.dead)
         self.offsets.update(later.offsets)
         self.events.update(later.events)
+
+
+@dataclass(frozen=True, slots=True)
+class Correlated:
+    """An event of the batch that feeds correlation rules: what its threat document needs
+    once the correlations have answered (see :meth:`Pipeline.settled`)."""
+
+    runtime: InputRuntime
+    record: Record
+    doc: dict[str, Any]
+    deferred: Deferred
+    clock: Clock
 
 
 @dataclass(slots=True)
@@ -169,7 +187,11 @@ def _socd(doc: dict[str, Any]) -> dict[str, Any]:
 class Pipeline:
     """The per-event stages, bound to the configuration and the rules in force."""
 
-    def __init__(self, config: Config, rules: RuleSet) -> None:
+    def __init__(self, config: Config, rules: RuleSet, *, defer: bool = False) -> None:
+        """``defer``: events that feed correlation rules are left in ``Batch.correlated``
+        for a store of the windows to count (the daemon: :mod:`socd.state.settle`); without
+        it they are counted in memory as they are classified (offline tools)."""
+        self._defer = defer
         self._prefix = config.elasticsearch.index_prefix
         self._share_classes: frozenset[str] = (
             frozenset(SHARED_CLASSES[config.sharing.min_class]) if config.sharing_active
@@ -240,6 +262,7 @@ class Pipeline:
     def _process(self, records: Iterable[Record]) -> Batch:
         batch = Batch()
         clock = Clock(datetime.now(UTC))
+        defer = self._defer
         for record in records:
             runtime = self._inputs.get(record.topic)
             batch.offsets[(record.topic, record.partition)] = record.offset + 1
@@ -269,11 +292,26 @@ class Pipeline:
                 batch.dead.append(DeadLetter(record, "invalid_event",
                                              f"connector error: {exc!r}", runtime.connector))
                 continue
-            verdict = runtime.rules.classify(doc)
+            verdict = runtime.rules.triage(doc) if defer else runtime.rules.classify(doc)
             if verdict is None:
+                continue
+            if isinstance(verdict, Deferred):
+                batch.correlated.append(Correlated(runtime, record, doc, verdict, clock))
                 continue
             batch.actions.append(self._threat(runtime, record, doc, verdict, clock))
         return batch
+
+    def settled(self, batch: Batch, fired: Sequence[Sequence[Correlation]]) -> None:
+        """Turn ``batch.correlated`` into threats, given per event the correlations that
+        fired on it (in the same order); the list is emptied. No I/O."""
+        with collector_paused():
+            for event, correlations in zip(batch.correlated, fired, strict=True):
+                deferred = event.deferred
+                verdict = deferred.rules.decide(deferred, correlations)
+                if verdict is not None:
+                    batch.actions.append(self._threat(event.runtime, event.record, event.doc,
+                                                      verdict, event.clock))
+        batch.correlated.clear()
 
     def _threat(self, runtime: InputRuntime, record: Record, doc: dict[str, Any],
                 verdict: Verdict, clock: Clock) -> IndexAction:

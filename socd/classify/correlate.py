@@ -56,6 +56,7 @@ from typing import Any, Final, Literal
 
 from socd.classify.fields import MISSING, Getter
 from socd.classify.model import RuleInfo
+from socd.state.applied import AppliedSet
 
 Kind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
 """The correlation types socd evaluates."""
@@ -103,6 +104,50 @@ class _Group:
         self.data = data
 
 
+class StoredGroup(_Group):
+    """A group whose window is kept in a store (:mod:`socd.state.windows`): besides what the
+    type keeps, the offsets already counted in it and the offsets on which it fired.
+
+    ``applied``: the durable applied-offset set (:class:`~socd.state.applied.AppliedSet`).
+    ``counted``: per ``"topic/partition"``, offsets counted since the last durable write.
+    ``fired``: per partition, ``[offset, time]`` of the events on which the correlation fired
+    (pruned when the window is written once out of the timespan and committed).
+    ``latest``: the newest time ever seen (``newest`` starts afresh after a firing).
+    ``version``: ``(seq_no, primary_term)`` of the stored document; None when not yet stored.
+    """
+
+    __slots__ = ("applied", "counted", "fired", "latest", "version")
+
+    def __init__(self, data: Any) -> None:
+        super().__init__(data)
+        self.applied = AppliedSet()
+        self.counted: dict[str, list[int]] = {}
+        self.fired: dict[str, list[list[float]]] = {}
+        self.latest = float("-inf")
+        self.version: tuple[int, int] | None = None
+
+    def replayed(self, partition: str, offset: int) -> bool:
+        """Whether the event at ``offset`` was counted here already (durably, or earlier in
+        this batch)."""
+        if self.applied.contains(partition, offset):
+            return True
+        counted = self.counted.get(partition)
+        return counted is not None and offset in counted
+
+    def fired_at(self, partition: str, offset: int) -> bool:
+        """Whether the correlation fired on the event at ``offset`` (its recorded verdict)."""
+        return any(entry[0] == offset for entry in self.fired.get(partition, ()))
+
+
+def empty_data(kind: Kind, inputs: int) -> Any:
+    """What a group of a correlation of ``kind`` with ``inputs`` rules keeps when it starts."""
+    if kind == "event_count":
+        return []
+    if kind == "temporal_ordered":
+        return [None] * inputs
+    return {}
+
+
 class _Window:
     """The groups of one correlation rule, least recently touched first."""
 
@@ -137,6 +182,42 @@ class _Window:
             del groups[key]
         self._evict()
         return fired
+
+    def stored(self, key: Hashable) -> StoredGroup:
+        """The stored group ``key`` (loaded by the store; a fresh one when it is not there)."""
+        groups = self.groups
+        group = groups.get(key)
+        if group is None:
+            correlation = self.correlation
+            group = groups[key] = StoredGroup(
+                empty_data(correlation.kind, len(correlation.inputs)))
+        else:
+            groups.move_to_end(key)
+        return group  # type: ignore[return-value]
+
+    def step_stored(self, group: StoredGroup, when: float, position: int, value: Any) -> bool:
+        """:meth:`add` for a stored group: counted by the same step function; on firing the
+        group starts afresh but stays (with its applied and fired offsets); nothing evicted
+        (the store trims the cache after the batch is written)."""
+        if when > self.newest:
+            self.newest = when
+        if when > group.newest:
+            group.newest = when
+        if when > group.latest:
+            group.latest = when
+        correlation = self.correlation
+        fired = self.step(group, when, correlation, position, value)
+        if fired:
+            group.data = empty_data(correlation.kind, len(correlation.inputs))
+            group.newest = float("-inf")
+        return fired
+
+    def trim(self) -> int:
+        """Drop groups past ``max_groups`` (least recently touched first) and those older
+        than the timespan; how many were dropped."""
+        before = len(self.groups)
+        self._evict()
+        return before - len(self.groups)
 
     def _evict(self) -> None:
         groups = self.groups
@@ -251,7 +332,8 @@ class Correlator:
     Not thread-safe: one daemon event loop feeds it.
     """
 
-    __slots__ = ("_by_input", "_stamp", "_windows", "correlations", "feeds", "max_groups")
+    __slots__ = ("_by_input", "_reach", "_stamp", "_touched", "_windows", "correlations",
+                 "feeds", "max_groups")
 
     def __init__(
         self, correlations: Sequence[Correlation], *, max_groups: int = MAX_GROUPS
@@ -268,6 +350,8 @@ class Correlator:
         self.feeds: frozenset[str] = frozenset(self._by_input)
         """Ids of the rules whose matches the correlations count."""
         self._stamp: tuple[str | None, float] = (None, 0.0)
+        self._reach: dict[Inputs, Inputs] = {}
+        self._touched: dict[int, tuple[_Window, Hashable, StoredGroup]] = {}
 
     def observe(self, event: Mapping[str, Any], rule_ids: Iterable[str]) -> list[Correlation]:
         """Count one event that matched ``rule_ids``; the correlations that fire on it."""
@@ -324,6 +408,97 @@ class Correlator:
                         break
             inputs = self.inputs_of(pending) if pending else ()
         return fired
+
+    def count_at(self, event: Mapping[str, Any], inputs: Inputs, partition: str,
+                 offset: int) -> list[Correlation]:
+        """:meth:`count` against stored windows (:mod:`socd.state.windows` loads the groups
+        first): the event at ``offset`` of ``partition`` (``"topic/partition"``).
+
+        In a group that has counted that offset already (a replay, or a batch counted again
+        after a conflict) the event is not counted again: the correlation fires exactly when
+        it fired the first time (its recorded verdict). Otherwise it is counted by the same
+        step functions as :meth:`count`, the offset noted in ``counted`` (and in ``fired``
+        when it fires), and the group is listed for :meth:`take_touched`.
+        """
+        fired: list[Correlation] = []
+        when: float | None = None
+        touched = self._touched
+        while inputs:
+            pending: list[str] = []
+            for window, found in inputs:
+                correlation = window.correlation
+                if fired and correlation in fired:
+                    continue
+                met: dict[Hashable, bool] = {}  # group → whether this event is a replay there
+                for position in found:
+                    key = window.keys[position](event)
+                    if key is None:
+                        continue
+                    value: Any = None
+                    if correlation.value is not None:
+                        value = _key_part(correlation.value(event))
+                        if value is None:
+                            continue
+                    group = window.stored(key)
+                    replay = met.get(key)
+                    if replay is None:
+                        replay = met[key] = group.replayed(partition, offset)
+                        if not replay:
+                            group.counted.setdefault(partition, []).append(offset)
+                            touched[id(group)] = (window, key, group)
+                    if replay:
+                        if group.fired_at(partition, offset):
+                            fired.append(correlation)
+                            pending.append(correlation.info.id)
+                            break
+                        continue
+                    if when is None:
+                        when = self._time(event)
+                    if window.step_stored(group, when, position, value):
+                        group.fired.setdefault(partition, []).append([offset, when])
+                        fired.append(correlation)
+                        pending.append(correlation.info.id)
+                        break
+            inputs = self.inputs_of(pending) if pending else ()
+        return fired
+
+    def reach(self, inputs: Inputs) -> Inputs:
+        """Every window an event counting at ``inputs`` may reach, through chains of
+        correlations as if each fired (what a store loads before counting)."""
+        found = self._reach.get(inputs)
+        if found is not None:
+            return found
+        out: dict[int, tuple[_Window, set[int]]] = {}
+        todo = list(inputs)
+        while todo:
+            window, positions = todo.pop()
+            entry = out.get(id(window))
+            if entry is None:
+                out[id(window)] = (window, set(positions))
+                todo.extend(self.inputs_of([window.correlation.info.id]))
+            else:
+                entry[1].update(positions)
+        found = tuple((window, tuple(sorted(positions))) for window, positions in out.values())
+        if len(self._reach) >= 4096:
+            self._reach.clear()
+        self._reach[inputs] = found
+        return found
+
+    def take_touched(self) -> list[tuple[Correlation, Hashable, StoredGroup]]:
+        """The stored groups :meth:`count_at` counted events in since the last call, with
+        their correlation and key; the list starts empty again."""
+        touched = [(window.correlation, key, group)
+                   for window, key, group in self._touched.values()]
+        self._touched.clear()
+        return touched
+
+    def window_of(self, correlation: Correlation) -> _Window:
+        """The window (groups) of one of this correlator's correlations."""
+        return self._windows[self.correlations.index(correlation)]
+
+    def trim(self) -> int:
+        """Bound every window (``max_groups``, timespan): how many groups were dropped."""
+        return sum(window.trim() for window in self._windows)
 
     def _time(self, event: Mapping[str, Any]) -> float:
         """:func:`event_time`; the last timestamp text parsed is remembered (events come in

@@ -129,6 +129,9 @@ class ElasticsearchSink:
             await client.indices.put_index_template(**template)
             done.append(f"index template {template['name']} v{templates.TEMPLATE_VERSION} "
                         f"installed for {template['index_patterns'][0]}")
+            state = templates.state_template(prefix)
+            await client.indices.put_index_template(**state)
+            done.append(f"index template {state['name']} installed for correlation windows")
         except es_exc.ApiError as exc:
             if exc.meta.status in (401, 403):
                 raise refused(self._cfg, exc, "the set-up of the index template") from exc
