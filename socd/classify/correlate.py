@@ -215,9 +215,19 @@ class _Window:
     def trim(self) -> int:
         """Drop groups past ``max_groups`` (least recently touched first) and those older
         than the timespan; how many were dropped."""
-        before = len(self.groups)
-        self._evict()
-        return before - len(self.groups)
+        groups = self.groups
+        before = len(groups)
+        while len(groups) > self.max_groups:
+            groups.popitem(last=False)
+        cutoff = self.newest - self.correlation.seconds
+        while groups:
+            oldest = next(iter(groups.values()))
+            if isinstance(oldest, StoredGroup) and oldest.latest >= cutoff:
+                break  # its window started afresh after a firing: still in use
+            if oldest.newest >= cutoff:
+                break
+            groups.popitem(last=False)
+        return before - len(groups)
 
     def _evict(self) -> None:
         groups = self.groups

@@ -293,7 +293,7 @@ class WindowStore:
                         f"correlation window {doc['_id']} in {self.index} cannot be read "
                         f"({exc}): delete it (DELETE {self.index}/_doc/{doc['_id']}) to "
                         "start that window afresh") from exc
-            elif "error" in doc:
+            elif "error" in doc and _error_type(doc["error"]) != "index_not_found_exception":
                 raise SocdError(f"reading correlation window {doc['_id']} from "
                                 f"{self.index}: {doc['error']}")
             else:
@@ -438,3 +438,7 @@ def _item_action(status: int) -> Action:
     if status in (401, 403):
         return Action.REFUSED
     return Action.REJECT
+
+
+def _error_type(error: Any) -> str:
+    return str(error.get("type", "")) if isinstance(error, Mapping) else str(error)
