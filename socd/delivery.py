@@ -50,8 +50,12 @@ What is not guaranteed:
   and ``socd_threats_total`` have no such ids and may count a replayed message twice.
 * **Memory exactly at the bounds.** The bounds are checked before each fetch, so one fetch
   (``kafka.max_batch`` records) and the batch being gathered may go past them.
-* **Side effects of processing once.** A message processed again (a replay, or a batch
-  processed one message at a time after an error) meets the correlation rules again.
+* **Side effects of processing once**, beyond correlation windows: a message processed
+  again (a replay, or a batch processed one message at a time after an error) meets the
+  rules again. Correlation windows do not count it twice: the ``settle`` step (run on each
+  processed batch, in fetch order, before it is launched: :mod:`socd.state.settle`) keeps
+  them in Elasticsearch with the offsets they counted, and a replayed event gets the
+  verdict it got the first time.
 """
 
 from __future__ import annotations

@@ -36,12 +36,23 @@ A group holds at most N timestamps (``event_count``), N values (``value_count``)
 per named rule (``temporal``, ``temporal_ordered``): memory is bounded by
 ``max_groups × N`` small entries per correlation rule.
 
-**What survives.** Nothing: the state is in memory. A restart (or a crash and the replay that
-follows) starts every window empty; a rule reload keeps the state of the correlation rules
-whose definition did not change (:meth:`Correlator.adopt`) and starts the others empty. With
-several socd processes in one consumer group, each counts only the events of its own
-partitions: a group is seen whole only when its events share a partition (Kafka message key =
-the group-by value) or when one process reads the topic.
+**What survives.** In the daemon (``socd run``), everything: each group's window is a
+document in Elasticsearch (``<prefix>-state``, :mod:`socd.state.windows`), counted with
+:meth:`Correlator.count_at` by the same step functions, in fetch order, and written before
+the batch's documents and its commit. A restart or a rebalance reads a window on its first
+use; a replayed event (read again after a crash) is not counted again and gets the verdict
+it got the first time; several processes in one consumer group count each group in its one
+document (a write that lost a race is answered 409, and the group is read again and the
+batch counted on top). This process then keeps only a cache of the windows (``max_groups``
+per correlation rule). What is not guaranteed: when one group's events come from several
+partitions, which of them completes a count depends on how the partitions interleave (the
+counts are exact; the event chosen is the same when a group's events share a partition).
+
+Offline (``socd classify``, ``socd rules test``, coverage, benchmarks: no Elasticsearch),
+:meth:`Correlator.count` keeps the windows in memory only: a new process starts them empty.
+A rule reload keeps the windows of the correlation rules whose definition did not change
+(:meth:`Correlator.adopt`; in the daemon their documents are found again anyway: the
+document id is derived from the definition and the group).
 """
 
 from __future__ import annotations
@@ -121,7 +132,7 @@ class StoredGroup(_Group):
     def __init__(self, data: Any) -> None:
         super().__init__(data)
         self.applied = AppliedSet()
-        self.counted: dict[str, list[int]] = {}
+        self.counted: dict[str, set[int]] = {}
         self.fired: dict[str, list[list[float]]] = {}
         self.latest = float("-inf")
         self.version: tuple[int, int] | None = None
@@ -454,7 +465,7 @@ class Correlator:
                     if replay is None:
                         replay = met[key] = group.replayed(partition, offset)
                         if not replay:
-                            group.counted.setdefault(partition, []).append(offset)
+                            group.counted.setdefault(partition, set()).add(offset)
                             touched[id(group)] = (window, key, group)
                     if replay:
                         if group.fired_at(partition, offset):
