@@ -141,7 +141,7 @@ def state_bytes() -> dict[str, int]:
             group = StoredGroup(data)
             group.newest = group.latest = now + 19
             group.applied = AppliedSet().raise_floor("sensors.cyradar/3", 1_234_567)
-            group.fired = {"sensors.cyradar/3": [[1_234_000, now - 5]]}
+            group.fired = {"sensors.cyradar/3": {1_234_000: now - 5}}
             sizes[kind] = len(orjson.dumps(encode(correlation, ("10.9.0.17",), group,
                                                   now=now)))
     return sizes

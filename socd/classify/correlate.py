@@ -121,7 +121,7 @@ class StoredGroup(_Group):
 
     ``applied``: the durable applied-offset set (:class:`~socd.state.applied.AppliedSet`).
     ``counted``: per ``"topic/partition"``, offsets counted since the last durable write.
-    ``fired``: per partition, ``[offset, time]`` of the events on which the correlation fired
+    ``fired``: per partition, offset → time of the events on which the correlation fired
     (pruned when the window is written once out of the timespan and committed).
     ``latest``: the newest time ever seen (``newest`` starts afresh after a firing).
     ``version``: ``(seq_no, primary_term)`` of the stored document; None when not yet stored.
@@ -131,9 +131,9 @@ class StoredGroup(_Group):
 
     def __init__(self, data: Any) -> None:
         super().__init__(data)
-        self.applied = AppliedSet()
+        self.applied = _NOTHING_APPLIED
         self.counted: dict[str, set[int]] = {}
-        self.fired: dict[str, list[list[float]]] = {}
+        self.fired: dict[str, dict[int, float]] = {}
         self.latest = float("-inf")
         self.version: tuple[int, int] | None = None
 
@@ -147,7 +147,11 @@ class StoredGroup(_Group):
 
     def fired_at(self, partition: str, offset: int) -> bool:
         """Whether the correlation fired on the event at ``offset`` (its recorded verdict)."""
-        return any(entry[0] == offset for entry in self.fired.get(partition, ()))
+        fired = self.fired.get(partition)
+        return fired is not None and offset in fired
+
+
+_NOTHING_APPLIED = AppliedSet()
 
 
 def empty_data(kind: Kind, inputs: int) -> Any:
@@ -476,7 +480,7 @@ class Correlator:
                     if when is None:
                         when = self._time(event)
                     if window.step_stored(group, when, position, value):
-                        group.fired.setdefault(partition, []).append([offset, when])
+                        group.fired.setdefault(partition, {})[offset] = when
                         fired.append(correlation)
                         pending.append(correlation.info.id)
                         break

@@ -60,6 +60,7 @@ from elasticsearch import exceptions as es_exc
 
 from socd.classify.correlate import Correlation, Correlator, Inputs, StoredGroup, empty_data
 from socd.errors import SocdError
+from socd.pipeline import collector_paused
 from socd.sinks.elasticsearch.retry import Action, Backoff, request_action
 from socd.sinks.templates import state_index, state_template
 from socd.state.applied import AppliedSet
@@ -137,7 +138,7 @@ def encode(correlation: Correlation, key: Hashable, group: StoredGroup, *,
         "newest": _time(group.newest),
         "latest": _time(group.latest),
         "applied": group.applied.to_json(),
-        "fired": {p: [list(entry) for entry in entries]
+        "fired": {p: [[offset, when] for offset, when in entries.items()]
                   for p, entries in sorted(group.fired.items()) if entries},
         "expires": int((max(group.latest, now) + correlation.seconds) * 1000),
         "updated": int(now * 1000),
@@ -157,7 +158,7 @@ def decode(correlation: Correlation, source: Mapping[str, Any],
     fired = source.get("fired") or {}
     if not isinstance(fired, Mapping):
         raise ValueError("fired must be an object")
-    group.fired = {str(p): [[int(e[0]), float(e[1])] for e in entries]
+    group.fired = {str(p): {int(e[0]): float(e[1]) for e in entries}
                    for p, entries in fired.items()}
     group.version = version
     return group
@@ -171,11 +172,20 @@ def prune_fired(group: StoredGroup, seconds: float, committed: Mapping[str, int]
     cutoff = group.latest - seconds
     for partition, entries in list(group.fired.items()):
         below = committed.get(partition, 0)
-        kept = [entry for entry in entries if entry[1] >= cutoff or entry[0] >= below]
+        kept = {offset: when for offset, when in entries.items()
+                if when >= cutoff or offset >= below}
         if kept:
             group.fired[partition] = kept
         else:
             del group.fired[partition]
+
+
+_Write = tuple[Correlation, Hashable, StoredGroup, AppliedSet, bytes]
+"""A window to write: its correlation, key, group, applied offsets once written, body."""
+
+_WRITTEN = ["items.*._id", "items.*.status", "items.*._seq_no", "items.*._primary_term",
+            "items.*.error.type", "items.*.error.reason"]
+"""What socd reads of a bulk response of windows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +257,10 @@ class WindowStore:
         await self._ensure_template()
         while True:
             await self._load(correlator, events)
-            fired = [correlator.count_at(e.doc, e.inputs, e.partition, e.offset)
-                     for e in events]
-            touched = correlator.take_touched()
+            with collector_paused():  # many short-lived objects: see the function
+                fired = [correlator.count_at(e.doc, e.inputs, e.partition, e.offset)
+                         for e in events]
+                touched = correlator.take_touched()
             conflicted = await self._write(touched, ends, committed or {}) if touched else []
             if not conflicted:
                 break
@@ -304,19 +315,8 @@ class WindowStore:
                      ends: Mapping[str, int],
                      committed: Mapping[str, int]) -> list[tuple[Correlation, Hashable]]:
         """Write the changed groups; the (correlation, key) of those that conflicted."""
-        now = self._clock()
-        pending: dict[str, tuple[Correlation, Hashable, StoredGroup, AppliedSet, bytes]] = {}
-        for correlation, key, group in touched:
-            applied = group.applied
-            for partition in group.counted:
-                applied = applied.raise_floor(partition, ends[partition])
-            prune_fired(group, correlation.seconds, committed)
-            saved, group.applied = group.applied, applied
-            try:
-                body = orjson.dumps(encode(correlation, key, group, now=now))
-            finally:
-                group.applied = saved
-            pending[window_id(correlation, key)] = (correlation, key, group, applied, body)
+        with collector_paused():
+            pending = self._bodies(touched, ends, committed, self._clock())
         conflicted: list[tuple[Correlation, Hashable]] = []
         attempt = 0
         while pending:
@@ -333,8 +333,8 @@ class WindowStore:
             self.cost.writes += len(pending)
             # Pre-encoded NDJSON passes through the client's serializer unchanged.
             response = await self._retrying("write", lambda body=payload: self.client.bulk(
-                operations=body, refresh=False))  # type: ignore[misc]
-            retry: dict[str, tuple[Correlation, Hashable, StoredGroup, AppliedSet, bytes]] = {}
+                operations=body, refresh=False, filter_path=_WRITTEN))  # type: ignore[misc]
+            retry: dict[str, _Write] = {}
             why = ""
             for item in response.get("items", []):
                 result = next(iter(item.values()))
@@ -367,6 +367,33 @@ class WindowStore:
                             attempt=attempt, retry_in=round(delay, 3))
                 await self._sleep(delay)
         return conflicted
+
+    @staticmethod
+    def _bodies(touched: list[tuple[Correlation, Hashable, StoredGroup]],
+                ends: Mapping[str, int], committed: Mapping[str, int], now: float
+                ) -> dict[str, _Write]:
+        """Per document id, what to write: the group's document with its applied offsets
+        raised to the batch's end (taken into the group once written)."""
+        pending: dict[str, _Write] = {}
+        raised: dict[tuple[int, frozenset[str]], AppliedSet] = {}  # applied sets are values
+        for correlation, key, group in touched:
+            applied = group.applied
+            memo = (id(applied), frozenset(group.counted))
+            found = raised.get(memo)
+            if found is None:
+                for partition in memo[1]:
+                    applied = applied.raise_floor(partition, ends[partition])
+                raised[memo] = applied
+            else:
+                applied = found
+            prune_fired(group, correlation.seconds, committed)
+            saved, group.applied = group.applied, applied
+            try:
+                body = orjson.dumps(encode(correlation, key, group, now=now))
+            finally:
+                group.applied = saved
+            pending[window_id(correlation, key)] = (correlation, key, group, applied, body)
+        return pending
 
     async def _retrying(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """``call()`` until it answers: 429, 5xx, timeouts, connection errors and 401/403

@@ -212,7 +212,7 @@ def test_the_document_round_trip_keeps_every_part(tmp_path: Path) -> None:
     group = StoredGroup({("a", 1): 10.5, 22: 11.25})
     group.latest = 11.25
     group.applied = AppliedSet().raise_floor("t/0", 40).add("t/1", 7, 9)
-    group.fired = {"t/0": [[39, 11.25]]}
+    group.fired = {"t/0": {39: 11.25}}
     key: Hashable = ("10.0.0.1",)
     doc = orjson.loads(orjson.dumps(encode(correlation, key, group, now=100.0)))
     assert doc["expires"] == (100 + 600) * 1000 and doc["newest"] is None
@@ -245,8 +245,8 @@ def test_firings_are_forgotten_only_once_committed_and_out_of_the_timespan() -> 
     newest time, or at or above the committed offset of its partition."""
     group = StoredGroup([])
     group.latest = 1000.0
-    group.fired = {"t/0": [[5, 100.0], [50, 100.0], [60, 990.0]], "t/1": [[1, 100.0]]}
+    group.fired = {"t/0": {5: 100.0, 50: 100.0, 60: 990.0}, "t/1": {1: 100.0}}
     prune_fired(group, 600.0, {"t/0": 40})
-    assert group.fired == {"t/0": [[50, 100.0], [60, 990.0]], "t/1": [[1, 100.0]]}
+    assert group.fired == {"t/0": {50: 100.0, 60: 990.0}, "t/1": {1: 100.0}}
     prune_fired(group, 600.0, {"t/0": 70, "t/1": 2})
-    assert group.fired == {"t/0": [[60, 990.0]]}
+    assert group.fired == {"t/0": {60: 990.0}}
