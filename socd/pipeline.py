@@ -303,14 +303,23 @@ class Pipeline:
 
     def settled(self, batch: Batch, fired: Sequence[Sequence[Correlation]]) -> None:
         """Turn ``batch.correlated`` into threats, given per event the correlations that
-        fired on it (in the same order); the list is emptied. No I/O."""
+        fired on it (in the same order); the list is emptied. No I/O. An event whose document
+        cannot be made (socd's defect) becomes a ``processing_failed`` dead letter: its
+        windows are durable already, and reading it again would meet the same defect."""
         with collector_paused():
             for event, correlations in zip(batch.correlated, fired, strict=True):
-                deferred = event.deferred
-                verdict = deferred.rules.decide(deferred, correlations)
-                if verdict is not None:
-                    batch.actions.append(self._threat(event.runtime, event.record, event.doc,
-                                                      verdict, event.clock))
+                deferred, record = event.deferred, event.record
+                try:
+                    verdict = deferred.rules.decide(deferred, correlations)
+                    if verdict is not None:
+                        batch.actions.append(self._threat(event.runtime, record, event.doc,
+                                                          verdict, event.clock))
+                except Exception as exc:
+                    log.exception("processing_failed", topic=record.topic,
+                                  partition=record.partition, offset=record.offset)
+                    batch.dead.append(DeadLetter(record, "processing_failed",
+                                                 f"{type(exc).__name__}: {exc}",
+                                                 event.runtime.connector))
         batch.correlated.clear()
 
     def _threat(self, runtime: InputRuntime, record: Record, doc: dict[str, Any],

@@ -15,8 +15,12 @@ from elasticsearch import AsyncElasticsearch
 
 from socd.classify import BoundRules, RuleSet
 from socd.classify.ruleset import Deferred
+from socd.config import ElasticsearchConfig
+from socd.devservers import Endpoints
+from socd.sinks.elasticsearch import ElasticsearchSink
 from socd.sinks.elasticsearch.retry import Backoff
 from socd.state.windows import SWEEP_GRACE_S, Event, WindowStore, encode, window_id
+from socd.telemetry.metrics import Metrics
 from tests.integration.conftest import given_servers
 from tests.unit.classify.test_correlate import CORR, event
 from tests.unit.state.test_windows import KINDS, load
@@ -171,3 +175,19 @@ async def test_a_missing_index_is_swept_as_empty(es: AsyncElasticsearch, unique:
     """Before any window exists the sweep deletes nothing and raises nothing."""
     store = WindowStore(es, f"t{unique}", Backoff(0.05))
     assert await store.sweep() == 0
+
+
+async def test_socd_setup_installs_the_state_template(servers: Endpoints, unique: str) -> None:
+    """``socd setup`` (the sink's set-up) installs ``<prefix>-state`` beside the alerts
+    template: the windows' index gets its mapping whoever creates it first."""
+    sink = ElasticsearchSink(ElasticsearchConfig(hosts=[servers.elasticsearch],
+                                                 index_prefix=f"t{unique}"), Metrics())
+    await sink.start()
+    try:
+        done = await sink.setup()
+        assert any(f"t{unique}-state" in line for line in done)
+        found = await sink.client.indices.get_index_template(name=f"t{unique}-state")
+        template = found["index_templates"][0]["index_template"]
+        assert template["index_patterns"] == [f"t{unique}-state"]
+    finally:
+        await sink.stop()
