@@ -404,9 +404,16 @@ class WindowStore:
             try:
                 response = await call()
                 return response.body if hasattr(response, "body") else response
+            except es_exc.NotFoundError as exc:
+                if what == "template check":
+                    return {}
+                raise SocdError(f"Elasticsearch answered 404 to the correlation {what} on "
+                                f"{self.index}: {exc}") from exc
             except es_exc.ApiError as exc:
                 status = exc.meta.status
                 action = request_action(status)
+                if action is Action.REFUSED and what.startswith("template"):
+                    raise _Refused(f"{status} {exc.message}") from exc
                 if action is Action.REJECT or action is Action.SPLIT:
                     raise SocdError(f"Elasticsearch refused the correlation {what} on "
                                     f"{self.index}: {exc}") from exc
@@ -422,13 +429,29 @@ class WindowStore:
             await self._sleep(delay)
 
     async def _ensure_template(self) -> None:
-        """Install the ``<prefix>-state`` index template once per process (``socd setup``
-        installs it too; a new index then gets its mapping whichever comes first)."""
+        """Once per process: the ``<prefix>-state`` index template is there (``socd setup``
+        installs it), else it is installed now, so that the windows' index gets its mapping
+        whoever creates it first. Raises SocdError when Elasticsearch refuses (401/403)."""
         if self._template:
             return
         template = state_template(self._prefix)
-        await self._retrying("template", lambda: self.client.indices.put_index_template(
-            **template))
+        name = template["name"]
+        client = self.client
+        try:
+            found = await self._retrying("template check", lambda: client.indices.
+                                         get_index_template(name=name))
+            versions = [t["index_template"].get("version")
+                        for t in found.get("index_templates", [])]
+            if template["version"] not in versions:
+                await self._retrying("template", lambda: client.indices.put_index_template(
+                    **template))
+                log.info("setup", action=f"index template {name} installed for "
+                                         "correlation windows")
+        except _Refused as exc:
+            raise SocdError(
+                f"Elasticsearch refused the index template {name} ({exc}): run `socd setup` "
+                "with a user allowed to manage index templates, or give socd's user the "
+                "cluster privilege manage_index_templates") from None
         self._template = True
 
     # ------------------------------------------------------------------ expiry
@@ -457,6 +480,10 @@ class WindowStore:
             else:
                 if deleted:
                     log.info("correlation_windows_swept", deleted=deleted)
+
+
+class _Refused(Exception):
+    """Elasticsearch refused socd's credentials or privileges for the template."""
 
 
 def _item_action(status: int) -> Action:
