@@ -250,3 +250,34 @@ def test_firings_are_forgotten_only_once_committed_and_out_of_the_timespan() -> 
     assert group.fired == {"t/0": {50: 100.0, 60: 990.0}, "t/1": {1: 100.0}}
     prune_fired(group, 600.0, {"t/0": 70, "t/1": 2})
     assert group.fired == {"t/0": {60: 990.0}}
+
+
+def test_the_cache_keeps_max_groups_and_windows_that_started_afresh(tmp_path: Path) -> None:
+    """After a batch the cache keeps at most ``max_groups`` groups per correlation rule,
+    the least recently touched dropped first (their documents stay in the store); a group
+    whose window fired and started afresh is not taken for stale."""
+    base = tmp_path / "rules"
+    base.mkdir()
+    load(base, KINDS["event_count"])
+    rules, problems = RuleSet.load([base], strict=False, max_groups=2)
+    assert problems == [] and rules.correlator is not None
+    bound = rules.bind({"product": "test"})
+    correlator = rules.correlator
+    window = correlator.window_of(correlator.correlations[0])
+    for offset, ip in enumerate(["10.0.0.1"] * 3 + ["10.0.0.2", "10.0.0.3"]):
+        doc = event(offset, ip=ip)
+        item = bound.triage(doc)
+        assert isinstance(item, Deferred)
+        correlator.count_at(doc, item.inputs, PARTITION, offset)
+    assert len(window.groups) == 3
+    assert correlator.trim() == 1
+    assert list(window.groups) == [("10.0.0.2",), ("10.0.0.3",)]
+    correlator.take_touched()
+    for offset in range(5, 8):  # 10.0.0.4: three events, it fires on the third
+        doc = event(offset, ip="10.0.0.4")
+        item = bound.triage(doc)
+        assert isinstance(item, Deferred)
+        correlator.count_at(doc, item.inputs, PARTITION, offset)
+    assert correlator.trim() == 1
+    fresh = window.groups[("10.0.0.4",)]
+    assert isinstance(fresh, StoredGroup) and fresh.newest == -math.inf and fresh.data == []
