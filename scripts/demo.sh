@@ -149,11 +149,13 @@ urllib.request.urlopen(urllib.request.Request(es + "/socd-alerts*/_refresh", met
 this_run = {"range": {"event.ingested": {"gte": since}}}
 result = post("/socd-alerts*/_search", {"size": 1, "sort": [{"@timestamp": "desc"}], "query": this_run,
     "track_total_hits": True, "aggs": {
+    "suppressed": {"filter": {"exists": {"field": "socd.suppression.docs_count"}},
+                   "aggs": {"threats": {"sum": {"field": "socd.suppression.docs_count"}}}},
     "class": {"terms": {"field": "socd.class"}, "aggs": {"layer": {"terms": {"field": "socd.layer"}}}},
     "input": {"terms": {"field": "socd.input"}, "aggs": {"class": {"terms": {"field": "socd.class"}}}}}})
 hits = result["hits"]
 everything = post("/socd-alerts*/_count", {})["count"]
-print(f"\n==> Elasticsearch: threat documents this run indexed in socd-alerts* ({es})")
+print(f"\n==> Elasticsearch: alert documents this run indexed in socd-alerts* ({es})")
 for bucket in result["aggregations"]["class"]["buckets"]:
     layers = ", ".join(f"layer {b['key']}: {b['doc_count']}" for b in bucket["layer"]["buckets"])
     print(f"    {bucket['key']:<10} {bucket['doc_count']:>6}   ({layers})")
@@ -162,6 +164,18 @@ for bucket in result["aggregations"]["input"]["buckets"]:
     print(f"    from {bucket['key']:<17} {bucket['doc_count']:>5}   ({classes})")
 if everything > hits["total"]["value"]:
     print(f"    (socd-alerts* holds {everything} in all, with earlier runs)")
+suppressed = result["aggregations"]["suppressed"]
+if suppressed["doc_count"]:
+    print(f"    {suppressed['doc_count']} of these documents are suppressed alerts standing for "
+          f"{suppressed['threats']['value']:.0f} threats (inputs[].suppress; socd_threats_total "
+          "counts every threat)")
+    top = post("/socd-alerts*/_search", {"size": 3, "query": {"bool": {"filter": [this_run, {
+        "exists": {"field": "socd.suppression.docs_count"}}]}},
+        "sort": [{"socd.suppression.docs_count": "desc"}]})["hits"]["hits"]
+    for alert in top:
+        s = alert["_source"]["socd"]["suppression"]
+        key = ", ".join(f"{t['field']}={t['value']}" for t in s["terms"])
+        print(f"      {s['docs_count']:>4} threats  {key}  {s['start']} .. {s['end']}")
 if hits["hits"]:
     doc = hits["hits"][0]["_source"]
     doc["event"].pop("original", None)

@@ -19,6 +19,9 @@ start-up (:func:`startup_warnings`):
   socd runs), while a configuration that loads no rule at all is an error;
 * sharing on with no ``sharing.redact.domains`` (the department's own names would be shared
   as indicators of attacks on its public servers);
+* a ``suppress.by`` field (of an input, or of a rule's ``socd:`` section) that the
+  connector of the input (of every input the rule meets) never writes: no threat would have
+  it, so none would be suppressed;
 * a topic name that mixes ``.`` and ``_`` (Kafka's own warning).
 """
 
@@ -137,6 +140,62 @@ def rule_warnings(places: Places, rules: RuleSet, sources: Iterable[InputSource]
                 "input's logsource to the one its rules name"), warning=True))
     if not sharing:
         warnings.extend(_share_warnings([*rules.rules, *rules.correlations]))
+    if rules_loaded(rules):
+        warnings.extend(_suppress_warnings(places, rules, sources))
+    return warnings
+
+
+PIPELINE_FIELDS = frozenset({"@timestamp", "event.ingested", "event.kind"})
+"""Fields socd writes on every threat whatever the connector."""
+
+
+def _unwritten(by: Sequence[str], fields: frozenset[str] | None) -> list[str]:
+    """The ``by`` fields a connector writing ``fields`` never writes (none for a
+    passthrough connector, ``fields`` None)."""
+    if fields is None:
+        return []
+    return [name for name in by if name not in fields and name not in PIPELINE_FIELDS
+            and not name.startswith("socd.")]
+
+
+def _suppress_warnings(places: Places, rules: RuleSet,
+                       sources: Iterable[InputSource]) -> list[Problem]:
+    """A ``suppress.by`` field that the connector of the input (or of every input the
+    rule meets) never writes: no threat would have it, so none would be suppressed."""
+    warnings: list[Problem] = []
+    written: dict[str, list[tuple[str, frozenset[str] | None]]] = {}
+    """rule id → (input, fields its connector writes) of each input it meets"""
+    for index, item, logsource in sources:
+        try:
+            fields = build_normalizer(item.connector, sensor=item.sensor, timezone="UTC",
+                                      keep_original=False).fields
+            bound = rules.bind(logsource, pipelines=item.pipelines)
+        except (ConnectorError, KeyError):  # reported as errors
+            continue
+        for rule in bound.rules:
+            written.setdefault(rule.id, []).append((item.label, fields))
+        if item.suppress is not None and (missing := _unwritten(item.suppress.by, fields)):
+            warnings.append(places.problem(("inputs", index, "suppress", "by"), (
+                f"the {item.connector} connector never writes {', '.join(missing)}: no "
+                "threat would have it, so none would be suppressed; name fields of the "
+                "connector's mapping (connectors/README.md)"),
+                warning=True))
+    suppressing = [rule for rule in rules.rules if rule.suppress]
+    lines: dict[tuple[str, str], int] = {}
+    for source in dict.fromkeys(rule.source for rule in suppressing):
+        lines.update(_socd_key_lines(source, "suppress"))
+    for rule in suppressing:
+        assert rule.suppress  # for mypy: not None, not False
+        met = written.get(rule.id, [])
+        unwritten = {name for _, fields in met for name in _unwritten(rule.suppress.by, fields)}
+        if met and unwritten and all(_unwritten(rule.suppress.by, f) for _, f in met):
+            shown = ", ".join(sorted(unwritten))
+            inputs = ", ".join(label for label, _ in met)
+            warnings.append(Problem(rule.source, (
+                f"suppress.by names {shown}, which the connectors of the inputs this rule "
+                f"meets ({inputs}) never write: no threat would have it, so none would be "
+                "suppressed; name fields those connectors write"),
+                line=lines.get((rule.source, rule.id)), key="socd.suppress", warning=True))
     return warnings
 
 
@@ -265,7 +324,7 @@ def _share_warnings(rules: Sequence[RuleInfo]) -> list[Problem]:
     sharing = [rule for rule in rules if rule.share]
     lines: dict[tuple[str, str], int] = {}
     for source in dict.fromkeys(rule.source for rule in sharing):
-        lines.update(_share_lines(source))
+        lines.update(_socd_key_lines(source, "share"))
     return [Problem(rule.source, (
         "this rule asks for its threats to be shared with the national centre, but layer-4 "
         "sharing is off (no 'sharing' section in the configuration, or sharing.enabled is "
@@ -275,8 +334,8 @@ def _share_warnings(rules: Sequence[RuleInfo]) -> list[Problem]:
         for rule in sharing]
 
 
-def _share_lines(source: str) -> dict[tuple[str, str], int]:
-    """(file, rule id) → line of ``socd.share`` in each document of a rule file."""
+def _socd_key_lines(source: str, name: str) -> dict[tuple[str, str], int]:
+    """(file, rule id) → line of ``socd.<name>`` in each document of a rule file."""
     found: dict[tuple[str, str], int] = {}
     try:
         documents = list(yaml.compose_all(Path(source).read_text(encoding="utf-8"),
@@ -291,6 +350,6 @@ def _share_lines(source: str) -> dict[tuple[str, str], int]:
         if not isinstance(ident, yaml.ScalarNode) or not isinstance(section, yaml.MappingNode):
             continue
         for key, _ in section.value:
-            if isinstance(key, yaml.ScalarNode) and key.value == "share":
+            if isinstance(key, yaml.ScalarNode) and key.value == name:
                 found[(source, str(ident.value))] = key.start_mark.line + 1
     return found

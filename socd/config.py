@@ -34,6 +34,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SkipValidation,
     ValidationError,
     field_validator,
     model_validator,
@@ -42,6 +43,7 @@ from pydantic import (
 from socd.clock import ClockSkew, parse_duration
 from socd.configsource import Origin, apply_environment
 from socd.errors import ConfigError, Problem
+from socd.state.suppress import Suppression, parse_suppress
 from socd.yamlfile import YamlFileError, describe, error_key, parse_yaml
 
 Layer = Literal[1, 2, 3, 4]
@@ -147,6 +149,13 @@ class KafkaConfig(_Model):
         return value
 
 
+def _suppress(value: Any) -> Suppression | None:
+    """``inputs[].suppress``: a mapping, or false/null for none."""
+    if value is None or isinstance(value, Suppression):
+        return value
+    return parse_suppress(value) or None
+
+
 class InputConfig(_Model):
     topic: Topic
     connector: Annotated[str, Field(min_length=1)]
@@ -171,6 +180,10 @@ class InputConfig(_Model):
     max_clock_skew: ClockSkew = Field(default_factory=ClockSkew)
     """How far a threat's ``@timestamp`` may be ahead of or behind socd's clock (see
     :mod:`socd.clock`)."""
+    suppress: Annotated[SkipValidation[Suppression | None], BeforeValidator(_suppress)] = None
+    """``{by: [fields…], for: DURATION}``: the default suppression of this input's threats
+    (one alert per rule, key and window; see :mod:`socd.state.suppress`), for the rules
+    whose ``socd:`` section does not say ``suppress:``."""
 
     @property
     def label(self) -> str:

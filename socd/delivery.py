@@ -11,6 +11,13 @@ What is guaranteed:
 * **Nothing is committed before it is durable.** A batch's offsets are committed only once
   its dead letters are acknowledged by Kafka (``acks=all``) and each of its documents is
   indexed or, refused for good, dead-lettered as ``index_rejected``.
+* **Suppressed threats counted once.** The threats of a batch under a ``suppress:`` setting
+  go as one update per alert (:meth:`Delivery._requests`), carrying their offsets and the
+  batch's fetched range above a *floor* per partition, the first offset of the oldest batch
+  not committed: the stored script counts only offsets not counted before, so the replays
+  and overtaking batches below leave every ``socd.suppression.docs_count`` exact
+  (:mod:`socd.state.suppress`, docs/state.md). An alert refused for good dead-letters each
+  of its threats.
 * **Nothing shared is lost.** With layer-4 sharing on, a batch's offsets are committed only
   once the sightings of its indexed shared threats are acknowledged on ``sharing.topic``.
   Where the broker has transactions, they are published in one transaction with the
@@ -73,6 +80,7 @@ from socd.errors import SocdError
 from socd.event import DeadLetter, IndexAction, Record
 from socd.pipeline import Batch, Partition
 from socd.sinks.elasticsearch import Rejected
+from socd.state.suppress import aggregate
 from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics
 
@@ -189,6 +197,8 @@ class Limits:
 @dataclass(slots=True)
 class _InFlight:
     offsets: dict[Partition, int]
+    first: dict[Partition, int]
+    """The first offset the batch read of each partition."""
     task: asyncio.Task[None] = field(init=False)
     committed: bool = False
     """Its offsets were committed in a sharing transaction: not to be committed again."""
@@ -373,7 +383,8 @@ class Delivery:
                   error_type=type(error).__name__, error=str(error), exc_info=error)
         batch = Batch(dead=[DeadLetter(record, "processing_failed", detail,
                                        self._processor.connector_of(record.topic))],
-                      offsets={(record.topic, record.partition): record.offset + 1})
+                      offsets={(record.topic, record.partition): record.offset + 1},
+                      first={(record.topic, record.partition): record.offset})
         counted = self._processor.counted_as(record.topic)
         if counted is not None:
             batch.events[counted] += 1
@@ -385,10 +396,11 @@ class Delivery:
         """Start making ``batch`` durable; its offsets join the commit queue behind those
         of every batch launched before."""
         events = sum(batch.events.values())
-        body_bytes = sum(len(action.body) for action in batch.actions)
-        entry = _InFlight(batch.offsets)
+        entry = _InFlight(batch.offsets, batch.first)
+        actions = self._requests(batch, entry)
+        body_bytes = sum(len(action.body) for action in actions)
         task = entry.task = asyncio.create_task(
-            self._deliver(batch, entry, list(self._in_flight)))
+            self._deliver(batch, actions, entry, list(self._in_flight)))
         self._in_flight.append(entry)
         self._events += events
         self._bytes += body_bytes
@@ -401,31 +413,52 @@ class Delivery:
 
         task.add_done_callback(ended)
 
-    async def _deliver(self, batch: Batch, entry: _InFlight, ahead: list[_InFlight]) -> None:
-        """Make one batch durable: dead letters, documents, then the documents refused for
-        good as ``index_rejected`` dead letters; count the threats indexed; then share
-        those indexed that are to be shared. ``ahead``: the batches launched before it."""
+    def _requests(self, batch: Batch, entry: _InFlight) -> list[IndexAction]:
+        """The batch's bulk items: its threats, those under suppression gathered into one
+        update per alert (:func:`socd.state.suppress.aggregate`). Their floor, per
+        partition, is the first offset of the oldest batch not committed (``entry`` is in
+        the queue behind those): everything below it is durable in every alert."""
+        if not any(action.suppress is not None for action in batch.actions):
+            return batch.actions
+        floors: dict[Partition, int] = dict(batch.first)
+        for pending in (*self._in_flight, entry):
+            for position, offset in pending.first.items():
+                if position in floors and offset < floors[position]:
+                    floors[position] = offset
+        return aggregate(batch.actions, floors, batch.fetched())
+
+    async def _deliver(self, batch: Batch, actions: list[IndexAction], entry: _InFlight,
+                       ahead: list[_InFlight]) -> None:
+        """Make one batch durable: dead letters, documents (``actions``: its bulk items,
+        see :meth:`_requests`), then the threats refused for good as ``index_rejected``
+        dead letters; count the threats indexed and the alerts created; then share those
+        indexed that are to be shared. ``ahead``: the batches launched before it."""
         await self._send_dead(batch.dead)
-        if not batch.actions:
+        if not actions:
             return
         started = time.monotonic()
-        rejected = await self._documents.index(batch.actions)
+        rejected = await self._documents.index(actions)
         self._metrics.bulk_seconds.observe(time.monotonic() - started)
         refused = {id(action) for action, _ in rejected}
         await self._send_dead([
-            DeadLetter(action.record, "index_rejected", why,
-                       self._processor.connector_of(action.record.topic))
-            for action, why in rejected])
-        counts = Counter(action.labels for action in batch.actions if id(action) not in refused)
+            DeadLetter(threat.record, "index_rejected", why,
+                       self._processor.connector_of(threat.record.topic))
+            for action, why in rejected for threat in action.threats()])
+        indexed = [action for action in actions if id(action) not in refused]
+        threats = [threat for action in indexed for threat in action.threats()]
+        counts = Counter(threat.labels for threat in threats)
         for (threat_class, layer, sensor), count in counts.items():
             self._metrics.threats.labels(
                 **{"class": threat_class, "layer": layer, "sensor": sensor}).inc(count)
-        if self.first_indexed_at is None and len(refused) < len(batch.actions):
+        alerts = Counter(action.labels for action in indexed if action.created)
+        for (threat_class, layer, sensor), count in alerts.items():
+            self._metrics.alerts.labels(
+                **{"class": threat_class, "layer": layer, "sensor": sensor}).inc(count)
+        if self.first_indexed_at is None and indexed:
             self.first_indexed_at = time.monotonic()
             log.info("first_document_indexed")
         if self._sharing is not None:
-            chosen = [action for action in batch.actions
-                      if action.share and id(action) not in refused]
+            chosen = [threat for threat in threats if threat.share]
             if chosen:
                 await self._share(self._sharing, self._sharing.sightings(chosen), entry, ahead)
 

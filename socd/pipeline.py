@@ -28,6 +28,7 @@ from socd.normalize.convert import format_utc, parse_timestamp
 from socd.normalize.timeformats import Zones
 from socd.sinks.elasticsearch import encode_action
 from socd.sinks.templates import alerts_index
+from socd.state.suppress import suppressed_threat
 from socd.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ class Batch:
     actions: list[IndexAction] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
+    first: dict[Partition, int] = field(default_factory=dict)
+    """The first offset read of each partition: the batch read ``[first, offsets)``."""
     events: Counter[tuple[str, str]] = field(default_factory=Counter)
     """(input, sensor) → events consumed."""
 
@@ -63,7 +66,14 @@ class Batch:
         self.actions.extend(later.actions)
         self.dead.extend(later.dead)
         self.offsets.update(later.offsets)
+        for position, offset in later.first.items():
+            self.first.setdefault(position, offset)
         self.events.update(later.events)
+
+    def fetched(self) -> dict[Partition, tuple[int, int]]:
+        """``(first, next)`` offsets of each partition read."""
+        return {position: (self.first.get(position, end), end)
+                for position, end in self.offsets.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +275,10 @@ class Pipeline:
         defer = self._defer
         for record in records:
             runtime = self._inputs.get(record.topic)
-            batch.offsets[(record.topic, record.partition)] = record.offset + 1
+            position = (record.topic, record.partition)
+            if position not in batch.first:
+                batch.first[position] = record.offset
+            batch.offsets[position] = record.offset + 1
             if runtime is None:  # not subscribed; cannot happen unless Kafka misbehaves
                 continue
             batch.events[(runtime.cfg.label, runtime.cfg.sensor)] += 1
@@ -349,13 +362,23 @@ class Pipeline:
                 "ids": list(verdict.rule_ids),
             },
         }
-        return encode_action(
-            alerts_index(self._prefix, timestamp),
-            document_id(runtime.connector, doc, record),
-            doc, record,
+        doc_id = document_id(runtime.connector, doc, record)
+        action = encode_action(
+            alerts_index(self._prefix, timestamp), doc_id, doc, record,
             labels=(verdict.threat_class, str(layer), runtime.cfg.sensor),
             share=self._shares(verdict),
         )
+        suppression = verdict.rule.suppress
+        if suppression is None:
+            suppression = runtime.cfg.suppress
+        if suppression:  # None when the threat lacks a key field: a document of its own
+            action.suppress = suppressed_threat(
+                suppression, verdict.rule.id, runtime.cfg.label, doc, doc_id, timestamp,
+                self._index_of)
+        return action
+
+    def _index_of(self, timestamp: str) -> str:
+        return alerts_index(self._prefix, timestamp)
 
     def _shares(self, verdict: Verdict) -> bool:
         """Whether the threat goes to the national centre: its class is at or above

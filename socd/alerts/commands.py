@@ -14,9 +14,10 @@ from socd.errors import UsageError
 
 
 def summary(hit: Mapping[str, Any]) -> dict[str, Any]:
-    """One threat as ``list`` shows it (a JSON line): id, index, time, class, layer, the
+    """One alert as ``list`` shows it (a JSON line): id, index, time, class, layer, the
     handling fields, ``blocked`` (the sensor blocked it) and ``handled`` (blocked, or closed
-    by an operator), and what it is."""
+    by an operator), ``threats`` (the threats it stands for: ``socd.suppression.docs_count``
+    under suppression, else 1), and what it is."""
     source = hit.get("_source", {})
     socd = source.get("socd") or {}
     event = source.get("event") or {}
@@ -29,14 +30,15 @@ def summary(hit: Mapping[str, Any]) -> dict[str, Any]:
             "reason": socd.get("status_reason"), "by": socd.get("status_by"),
             "at": socd.get("status_at"), "comment": socd.get("status_comment"),
             "blocked": blocked, "handled": blocked or status == "closed",
+            "threats": (socd.get("suppression") or {}).get("docs_count", 1),
             "rule": rule.get("name") or (source.get("rule") or {}).get("name"),
             "observer": (source.get("observer") or {}).get("name"),
             "source.ip": (source.get("source") or {}).get("ip"),
             "destination.ip": (source.get("destination") or {}).get("ip")}
 
 
-COLUMNS = ("@timestamp", "id", "class", "layer", "status", "observer", "source.ip",
-           "destination.ip", "rule")
+COLUMNS = ("@timestamp", "id", "class", "layer", "threats", "status", "observer",
+           "source.ip", "destination.ip", "rule")
 
 
 def write_table(rows: Sequence[Mapping[str, Any]], out: TextIO) -> None:

@@ -14,7 +14,7 @@ import types
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import yaml
 from sigma import exceptions as sx
@@ -31,10 +31,13 @@ from socd.classify.sigmaconf import POLICY
 from socd.classify.toplevel import check_top_level
 from socd.errors import Problem
 
+if TYPE_CHECKING:
+    from socd.state.suppress import Suppression
+
 RULE_SUFFIXES = (".yml", ".yaml")
 """Files taken from a directory (searched recursively)."""
 
-SOCD_KEYS = ("layer", "share")
+SOCD_KEYS = ("layer", "share", "suppress")
 """The keys allowed under a rule's ``socd:`` section."""
 
 
@@ -242,7 +245,8 @@ def _check_rule(
             name, f"the rule has no level: add 'level:' ({', '.join(LEVELS)})",
             line=start, key="level",
         ))
-    layer, share = _socd_settings(name, rule.custom_attributes.get("socd"), lines, start, found)
+    layer, share, suppress = _socd_settings(name, rule.custom_attributes.get("socd"), lines,
+                                            start, found)
     if (found or wrong) and isinstance(rule, SigmaRule) and "detection" not in wrong:
         # the rule will not be compiled, where its condition is checked: check it here, so
         # its problems come with the others
@@ -262,7 +266,7 @@ def _check_rule(
     }
     info = RuleInfo(
         id=str(rule.id), title=rule.title, level=level, threat_class=threat_class_of(level),
-        layer=layer, share=share, source=name, logsource=logsource,
+        layer=layer, share=share, source=name, logsource=logsource, suppress=suppress,
     )
     return LoadedRule(info, rule, lines)
 
@@ -306,16 +310,18 @@ def _condition_problems(name: str, rule: SigmaRule,
 
 def _socd_settings(
     name: str, section: Any, lines: Lines, start: int | None, found: list[Problem]
-) -> tuple[int | None, bool | None]:
-    """Validate the ``socd:`` section: ``layer`` 1..4 and ``share`` true/false, nothing else."""
+) -> tuple[int | None, bool | None, Suppression | Literal[False] | None]:
+    """Validate the ``socd:`` section: ``layer`` 1..4, ``share`` true/false and ``suppress``
+    (``{by: [fields…], for: DURATION}`` or false), nothing else."""
     if section is None:
-        return None, None
+        return None, None, None
     if not isinstance(section, dict):
-        found.append(Problem(name, "'socd' must be a mapping with layer and/or share",
+        found.append(Problem(name, "'socd' must be a mapping with layer, share or suppress",
                              line=lines.get(("socd",), start), key="socd"))
-        return None, None
+        return None, None, None
     layer: int | None = None
     share: bool | None = None
+    suppress: Suppression | Literal[False] | None = None
     for key, value in section.items():
         line = lines.get(("socd", str(key)), start)
         where = f"socd.{key}"
@@ -331,12 +337,19 @@ def _socd_settings(
             else:
                 found.append(Problem(name, f"share must be true or false, not {value!r}",
                                      line=line, key=where))
+        elif key == "suppress":
+            from socd.state.suppress import parse_suppress  # it imports socd.classify
+
+            try:
+                suppress = parse_suppress(value)
+            except ValueError as exc:
+                found.append(Problem(name, f"suppress: {exc}", line=line, key=where))
         else:
             found.append(Problem(
                 name, f"unknown key '{key}' under socd: the allowed keys are "
                 f"{', '.join(SOCD_KEYS)}", line=line, key=where,
             ))
-    return layer, share
+    return layer, share, suppress
 
 
 def _located(name: str, error: sx.SigmaError, document: _Document | None) -> Problem:

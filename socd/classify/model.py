@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from socd.state.suppress import Suppression
 
 ThreatClass = Literal["critical", "high-risk"]
 """The two classes socd counts as threats."""
@@ -40,6 +43,9 @@ class RuleInfo:
     """The file the rule came from."""
     logsource: Mapping[str, str] = field(hash=False)
     """The logsource keys (product, category, service) the rule names, lowercased."""
+    suppress: Suppression | Literal[False] | None = None
+    """``socd.suppress``: one alert per key and window for the rule's threats; False: never
+    suppressed (not even by the input's default); None: the input's default."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -86,6 +86,11 @@ class Normalizer:
         self._keep_original = keep_original
         self._own_original = spec.passthrough  # a passthrough message may bring its own
         self._dns_names = dns_name_fields(spec)
+        self.fields: frozenset[str] | None = None if spec.passthrough else frozenset({
+            *(target for target, _ in spec.targets()), *(str(key) for key in spec.set),
+            "observer.name", "event.original"})
+        """The fields this connector may write (dotted names); None for a passthrough
+        connector, whose events bring their own."""
 
     def normalize(self, raw: bytes) -> dict[str, Any]:
         try:

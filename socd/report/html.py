@@ -9,7 +9,16 @@ from html import escape
 from math import ceil
 
 from socd.report.model import Counts, Report
-from socd.report.render import Lang, day, false_positives, headline, intro, number, tables
+from socd.report.render import (
+    Lang,
+    day,
+    definitions,
+    false_positives,
+    headline,
+    intro,
+    number,
+    tables,
+)
 
 CRITICAL, HIGH_RISK = "#b2182b", "#f4a582"
 """Bar colours: dark red and light orange, told apart in grey print too."""
@@ -128,6 +137,7 @@ def html(report: Report, lang: Lang) -> str:
            f"<h1>{escape(title)}</h1>", f"<p>{escape(period)}</p>",
            f'<p class="headline">{escape(headline(report, lang))}</p>',
            f'<p class="false-positives">{escape(false_positives(report, lang))}</p>',
+           f'<p class="definitions">{escape(definitions(lang))}</p>',
            f"<section><h2>{escape(w['weeks'])}</h2>{weeks_chart(report, lang)}</section>",
            f"<section><h2>{escape(w['layers'])}</h2>{layers_chart(report, lang)}</section>"]
     for name, headers, rows in tables(report, lang):

@@ -6,8 +6,11 @@ thousands with ``.`` and write decimals with ``,`` (4.017; 91,46%), dates are ``
 and the classes are *mối đe dọa nghiêm trọng* (critical) and *mối nguy hại cao* (high-risk),
 as the departments' half-year reports write them. English writes 4,017; 91.46%; 2020-06-30.
 
-What a threat is and when it is handled: :mod:`socd.report.model`. Every format says how many
-false positives were left out (:func:`false_positives`).
+What a threat is, what an alert is, and when a threat is handled: :mod:`socd.report.model`.
+Every format defines both words (:func:`definitions`) and says how many false positives were
+left out (:func:`false_positives`). When suppression grouped threats into fewer alerts, the
+headline says how many alerts they made; when it did not (as many alerts as threats), the
+headline is the departments' sentence, word for word.
 """
 
 from __future__ import annotations
@@ -23,6 +26,20 @@ from socd.report.model import LAYERS, Counts, Ranked, Report, change
 Lang = Literal["vi", "en"]
 Format = Literal["text", "markdown", "json", "html"]
 
+DEFINITIONS = {
+    "threats": {"vi": "sự kiện được phân loại nguy hại cao hoặc nghiêm trọng",
+                "en": "events classified high-risk or critical"},
+    "alerts": {"vi": "tài liệu trong Elasticsearch; một cảnh báo gộp các mối nguy hại cùng "
+                     "khoá trong một khoảng thời gian (socd.suppression.docs_count), cảnh báo "
+                     "không gộp là một mối nguy hại",
+               "en": "documents in Elasticsearch; one alert groups the threats of the same "
+                     "key in one time window (socd.suppression.docs_count), an alert that "
+                     "groups nothing is one threat"},
+}
+"""The json's ``definitions``: what ``threats`` and ``alerts`` count, in both languages (the
+json's keys do not depend on ``--lang``)."""
+
+
 _WORDS: dict[str, dict[str, str]] = {
     "vi": {
         "title": "Báo cáo mối nguy hại",
@@ -31,16 +48,24 @@ _WORDS: dict[str, dict[str, str]] = {
                     "trong đó có {high_risk} mối nguy hại cao, {critical} mối đe dọa "
                     "nghiêm trọng{handled}.",
         "handled_part": "; đã xử lý {handled} mối nguy hại ({share})",
+        "alerts_part": " Các mối nguy hại này được gộp thành {alerts} cảnh báo.",
+        "definitions": "Mối nguy hại: {threats}. Cảnh báo: {alerts}. Mọi con số của báo cáo "
+                       "đếm mối nguy hại.",
         "all_handled": "Trong kỳ từ {first} đến {last} đã phát hiện và xử lý {threats} mối "
                        "nguy hại, trong đó có {high_risk} mối nguy hại cao, {critical} mối đe "
                        "dọa nghiêm trọng.",
         "false_positives": "Không tính {count} cảnh báo sai (mối nguy hại được đóng với lý do "
                            "false_positive); kỳ trước: {before}.",
+        "false_positives_grouped": "Không tính {count} mối nguy hại trong {alerts} cảnh báo "
+                                   "sai (cảnh báo được đóng với lý do false_positive); kỳ "
+                                   "trước: {before} mối nguy hại.",
         "layers": "Theo lớp của mô hình 4 lớp (Chỉ thị 14/CT-TTg)",
-        "layer": "Lớp", "threats": "Mối nguy hại", "critical": "Mối đe dọa nghiêm trọng",
+        "layer": "Lớp", "threats": "Mối nguy hại", "alerts": "Cảnh báo",
+        "critical": "Mối đe dọa nghiêm trọng",
         "high_risk": "Mối nguy hại cao", "share": "Tỷ lệ", "total": "Tổng",
         "handled": "Đã xử lý", "not_handled": "Chưa xử lý",
         "fp_row": "Cảnh báo sai (không tính)",
+        "fp_row_grouped": "Mối nguy hại của cảnh báo sai (không tính)",
         "previous": "So với kỳ trước",
         "previous_period": "{first} – {last}",
         "this": "Kỳ này", "before": "Kỳ trước", "change": "Thay đổi",
@@ -57,16 +82,24 @@ _WORDS: dict[str, dict[str, str]] = {
         "headline": "From {first} to {last}, {threats} threat{threats_s} {threats_were} "
                     "detected, of which {high_risk} high-risk and {critical} critical{handled}.",
         "handled_part": "; {handled} of them {handled_were} handled ({share})",
+        "alerts_part": " These threats were grouped into {alerts} alert{alerts_s}.",
+        "definitions": "Threats: {threats}. Alerts: {alerts}. Every figure of the report "
+                       "counts threats.",
         "all_handled": "From {first} to {last}, {threats} threat{threats_s} {threats_were} "
                        "detected and handled, of which {high_risk} high-risk and {critical} "
                        "critical.",
         "false_positives": "Not counted: {count} false positive{count_s} (threats closed as "
                            "false_positive); previous period: {before}.",
+        "false_positives_grouped": "Not counted: {count} threat{count_s} in {alerts} false "
+                                   "positive alert{alerts_s} (alerts closed as "
+                                   "false_positive); previous period: {before} "
+                                   "threat{before_s}.",
         "layers": "By layer of the 4-layer model (Directive 14/CT-TTg)",
-        "layer": "Layer", "threats": "Threats", "critical": "Critical",
+        "layer": "Layer", "threats": "Threats", "alerts": "Alerts", "critical": "Critical",
         "high_risk": "High-risk", "share": "Share", "total": "Total",
         "handled": "Handled", "not_handled": "Not yet handled",
         "fp_row": "False positives (not counted)",
+        "fp_row_grouped": "Threats of false positive alerts (not counted)",
         "previous": "Change from the previous period",
         "previous_period": "{first} – {last}",
         "this": "This period", "before": "Previous period", "change": "Change",
@@ -105,7 +138,9 @@ def headline(report: Report, lang: Lang) -> str:
     "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện và xử lý 4.017 mối nguy hại, trong
     đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng."; else the threats detected
     and then the handled ones: "... 2.324 mối đe dọa nghiêm trọng; đã xử lý 3.674 mối nguy
-    hại (91,46%)."; with no threat at all, the threats only (0)."""
+    hại (91,46%)."; with no threat at all, the threats only (0). When suppression grouped the
+    threats into fewer alerts, one more sentence says how many: "Các mối nguy hại này được
+    gộp thành 1.200 cảnh báo."; when not, none."""
     counts = report.counts
     w = _WORDS[lang]
     handled = ""
@@ -118,11 +153,15 @@ def headline(report: Report, lang: Lang) -> str:
                 handled=number(counts.handled, lang),
                 share=_share(counts.handled, counts.threats, lang),
                 handled_were=_were(counts.handled))
-    return form.format(
+    sentence = form.format(
         first=day(report.period.first, lang), last=day(report.period.last, lang),
         threats=number(counts.threats, lang), high_risk=number(counts.high_risk, lang),
         critical=number(counts.critical, lang), handled=handled,
         threats_s=_s(counts.threats), threats_were=_were(counts.threats))
+    if counts.alerts == counts.threats:
+        return sentence
+    return sentence + w["alerts_part"].format(alerts=number(counts.alerts, lang),
+                                              alerts_s=_s(counts.alerts))
 
 
 def _s(count: int) -> str:
@@ -135,12 +174,32 @@ def _were(count: int) -> str:
 
 
 def false_positives(report: Report, lang: Lang) -> str:
-    """The sentence that says how many false positives (closed as ``false_positive``) were
-    left out of the figures, in this period and the previous one; written even when 0."""
-    return _WORDS[lang]["false_positives"].format(
+    """The sentence that says how many false positives (threats whose alert was closed as
+    ``false_positive``) were left out of the figures, in this period and the previous one;
+    written even when 0. When suppression grouped them into fewer alerts in either period, it
+    gives the threats and the alerts apart: "Không tính 257 mối nguy hại trong 2 cảnh báo
+    sai (...); kỳ trước: 1 mối nguy hại."."""
+    grouped = "_grouped" if _fp_grouped(report) else ""
+    return _WORDS[lang][f"false_positives{grouped}"].format(
         count=number(report.false_positives, lang),
+        alerts=number(report.false_positive_alerts, lang),
         before=number(report.previous_false_positives, lang),
-        count_s=_s(report.false_positives))
+        count_s=_s(report.false_positives), alerts_s=_s(report.false_positive_alerts),
+        before_s=_s(report.previous_false_positives))
+
+
+def _fp_grouped(report: Report) -> bool:
+    """Whether suppression grouped false positives into fewer alerts in either period."""
+    return (report.false_positive_alerts != report.false_positives
+            or report.previous_false_positive_alerts != report.previous_false_positives)
+
+
+def definitions(lang: Lang) -> str:
+    """The sentences that define threats and alerts (:data:`DEFINITIONS`), the same in every
+    report: "Mối nguy hại: sự kiện được phân loại nguy hại cao hoặc nghiêm trọng. Cảnh báo:
+    tài liệu trong Elasticsearch; ...". """
+    return _WORDS[lang]["definitions"].format(threats=DEFINITIONS["threats"][lang],
+                                              alerts=DEFINITIONS["alerts"][lang])
 
 
 def _share(part: int, whole: int, lang: Lang) -> str:
@@ -168,8 +227,9 @@ def tables(report: Report, lang: Lang) -> list[Table]:
     change_rows = [[w[key], number(getattr(counts, key), lang),
                     number(getattr(before, key), lang),
                     _change(getattr(counts, key), getattr(before, key), lang)]
-                   for key in ("threats", "critical", "high_risk", "handled")]
-    change_rows.append([w["fp_row"], number(report.false_positives, lang),
+                   for key in ("threats", "alerts", "critical", "high_risk", "handled")]
+    fp_row = w["fp_row_grouped" if _fp_grouped(report) else "fp_row"]
+    change_rows.append([fp_row, number(report.false_positives, lang),
                         number(report.previous_false_positives, lang),
                         _change(report.false_positives, report.previous_false_positives,
                                 lang)])
@@ -207,7 +267,8 @@ def intro(report: Report, lang: Lang) -> tuple[str, str]:
 def text(report: Report, lang: Lang) -> str:
     """The report as plain text for a terminal or an e-mail: aligned columns."""
     title, period = intro(report, lang)
-    lines = [title.upper(), period, "", headline(report, lang), false_positives(report, lang)]
+    lines = [title.upper(), period, "", headline(report, lang), false_positives(report, lang),
+             definitions(lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", name]
         lines += _aligned([headers, *rows])
@@ -229,7 +290,7 @@ def markdown(report: Report, lang: Lang) -> str:
     one table a section; cells escape ``|``."""
     title, period = intro(report, lang)
     lines = [f"# {title}", "", period, "", headline(report, lang), "",
-             false_positives(report, lang)]
+             false_positives(report, lang), "", definitions(lang)]
     for name, headers, rows in tables(report, lang):
         lines += ["", f"## {name}", "", _md_row(headers),
                   "|" + "|".join(["---", *["---:"] * (len(headers) - 1)]) + "|"]
@@ -248,30 +309,37 @@ def _classes_json(counts: Counts) -> dict[str, int]:
 
 def _counts_json(counts: Counts) -> dict[str, int]:
     return {**_classes_json(counts), "handled": counts.handled,
-            "not_handled": counts.not_handled}
+            "not_handled": counts.not_handled, "alerts": counts.alerts}
 
 
 def as_json(report: Report) -> dict[str, Any]:
     """The report as a JSON object: ``threats``, ``critical``, ``high-risk``, ``handled``,
-    ``not_handled`` (counts; false positives left out), ``false_positives`` (the documents
-    closed as false positives, left out), ``by_layer`` ("1".."4" → the same five counts),
-    ``from``/``to`` (ISO dates, inclusive), ``timezone``, ``previous`` (its ``from``/``to``,
-    counts and ``false_positives``), ``change`` (percent per count, null when the previous
-    count is 0) and ``top`` (``categories``, ``signatures``, ``sensors``, ``sources``: lists
-    of ``{"key", "threats"}``) and ``weeks`` (the period's 7-day spans from ``from``, the
-    last maybe shorter: ``from``, ``to``, ``threats``, ``critical``, ``high-risk``). Numbers
-    are JSON numbers, whatever the language."""
+    ``not_handled`` (counts of threats; false positives left out), ``alerts`` (the alert
+    documents those threats made: fewer when suppression grouped them),
+    ``false_positives`` (the threats closed as false positives, left out) and
+    ``false_positive_alerts`` (their alert documents), ``by_layer`` ("1".."4" → the same six
+    counts), ``from``/``to`` (ISO dates, inclusive), ``timezone``, ``previous`` (its
+    ``from``/``to``, counts, ``false_positives`` and ``false_positive_alerts``), ``change``
+    (percent per count, null when the previous count is 0), ``top`` (``categories``,
+    ``signatures``, ``sensors``, ``sources``: lists of ``{"key", "threats"}``, ranked by
+    threats), ``weeks`` (the period's 7-day spans from ``from``, the last maybe shorter:
+    ``from``, ``to``, ``threats``, ``critical``, ``high-risk``, ``alerts``) and
+    ``definitions`` (``threats`` and ``alerts``, each ``{"vi", "en"}``: what the words
+    mean). Numbers are JSON numbers, whatever the language."""
     counts, before = report.counts, report.previous
     return {
         "from": report.period.first.isoformat(), "to": report.period.last.isoformat(),
         "timezone": report.timezone,
         **_counts_json(counts),
         "false_positives": report.false_positives,
+        "false_positive_alerts": report.false_positive_alerts,
         "by_layer": {layer: _counts_json(report.by_layer[layer]) for layer in LAYERS},
         "previous": {"from": report.previous_period.first.isoformat(),
                      "to": report.previous_period.last.isoformat(), **_counts_json(before),
-                     "false_positives": report.previous_false_positives},
+                     "false_positives": report.previous_false_positives,
+                     "false_positive_alerts": report.previous_false_positive_alerts},
         "change": {"threats": change(counts.threats, before.threats),
+                   "alerts": change(counts.alerts, before.alerts),
                    "critical": change(counts.critical, before.critical),
                    "high-risk": change(counts.high_risk, before.high_risk),
                    "handled": change(counts.handled, before.handled),
@@ -280,7 +348,9 @@ def as_json(report: Report) -> dict[str, Any]:
         "top": {name: [{"key": r.key, "threats": r.threats} for r in getattr(report, name)]
                 for name in ("categories", "signatures", "sensors", "sources")},
         "weeks": [{"from": week.period.first.isoformat(), "to": week.period.last.isoformat(),
-                   **_classes_json(week.counts)} for week in report.weeks],
+                   **_classes_json(week.counts), "alerts": week.counts.alerts}
+                  for week in report.weeks],
+        "definitions": DEFINITIONS,
     }
 
 

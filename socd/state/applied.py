@@ -47,6 +47,7 @@ __all__ = [
     "APPLIED_FIELD",
     "COUNT_FIELD",
     "MAX_OFFSET",
+    "MERGE_SOURCE",
     "SCRIPT_SOURCE",
     "AppliedSet",
     "PartitionJson",
@@ -68,8 +69,15 @@ APPLIED_FIELD = "socd.suppression.applied"
 COUNT_FIELD = "socd.suppression.docs_count"
 """The counter the script adds an update's new events to."""
 
-SCRIPT_SOURCE: str = resources.files(__package__).joinpath("applied.painless").read_text("utf-8")
-"""The Painless source of the twin of :func:`apply_update` (see ``applied.painless``)."""
+MERGE_SOURCE: str = resources.files(__package__).joinpath("applied.painless").read_text("utf-8")
+"""The first part of every script that applies an update (``applied.painless``): it sets
+``added`` (the update's events not applied before) and ``merged`` (the applied set after the
+update, per partition) and writes nothing. A script that follows it writes the outcome."""
+
+SCRIPT_SOURCE: str = MERGE_SOURCE + resources.files(__package__).joinpath(
+    "applied-write.painless").read_text("utf-8")
+"""The Painless source of the twin of :func:`apply_update`: :data:`MERGE_SOURCE`, then
+``applied-write.painless`` (``noop`` when nothing is new, else the set and count written)."""
 
 
 class PartitionJson(TypedDict):

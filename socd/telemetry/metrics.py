@@ -5,13 +5,15 @@ set (input names and sensors from the config, classes, layers, reason codes), ne
 message content, nor partitions beyond those of the configured topics. The contract names
 (DESIGN.md) are ``socd_events_total{input,sensor}``, ``socd_threats_total{class,layer,sensor}``,
 ``socd_dead_letter_total{reason}``, ``socd_consumer_lag{topic,partition}`` and
-``socd_last_event_timestamp_seconds{input}``.
+``socd_last_event_timestamp_seconds{input}``; ``socd_alerts_total{class,layer,sensor}`` counts
+the alert documents the threats made (fewer under suppression).
 
 Series that alert rules read are created or removed on purpose (deploy/prometheus/):
 
-* every ``socd_threats_total`` series an input can produce exists at 0 from start-up (and
-  from the rule reload that makes it possible), since ``rate()`` and ``increase()`` ignore
-  a series' first sample: a threat that created its series would go unseen;
+* every ``socd_threats_total`` (and ``socd_alerts_total``) series an input can produce exists
+  at 0 from start-up (and from the rule reload that makes it possible), since ``rate()`` and
+  ``increase()`` ignore a series' first sample: a threat that created its series would go
+  unseen;
 * ``socd_last_event_timestamp_seconds`` of an input appears with its first message, never
   earlier: a start-up time would make a silent input look alive after every restart;
 * ``socd_consumer_lag`` of a partition appears once a fetch response has told its high
@@ -44,6 +46,13 @@ class Metrics:
                               ["input", "sensor"], registry=r)
         self.threats = Counter("socd_threats", "Threats classified and indexed.",
                                ["class", "layer", "sensor"], registry=r)
+        self.alerts = Counter(
+            "socd_alerts",
+            "Alert documents created in Elasticsearch: one per threat, except under a rule "
+            "or input with suppress:, where one alert per key and window stands for all its "
+            "threats (socd.suppression.docs_count). A document found already there (a "
+            "replay) is not counted again.",
+            ["class", "layer", "sensor"], registry=r)
         self.dead_letters = Counter("socd_dead_letter", "Messages sent to the dead-letter topic.",
                                     ["reason"], registry=r)
         self.indexed = Counter("socd_indexed_documents", "Documents Elasticsearch acknowledged.",
@@ -122,8 +131,9 @@ class Metrics:
         self.events.labels(input=input_name, sensor=sensor)
         for layer in sorted(set(layers)):
             for threat_class in THREAT_CLASSES:
-                self.threats.labels(**{"class": threat_class, "layer": str(layer),
-                                       "sensor": sensor})
+                labels = {"class": threat_class, "layer": str(layer), "sensor": sensor}
+                self.threats.labels(**labels)
+                self.alerts.labels(**labels)
 
     def declare_shared(self, layers: Iterable[int]) -> None:
         """Create ``socd_shared_total`` at zero for each class on each of ``layers``."""

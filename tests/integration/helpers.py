@@ -24,7 +24,10 @@ RULES = Path(__file__).resolve().parent.parent / "files" / "rules"
 
 def write_config(path: Path, servers: Endpoints, unique: str, metrics_port: int, *,
                  rules: Path = RULES, connector: str = "cyradar",
-                 elasticsearch: str | None = None, watch_rules: bool = True) -> Path:
+                 elasticsearch: str | None = None, watch_rules: bool = True,
+                 input_extra: str = "") -> Path:
+    """A socd configuration for the test's topic and servers; ``input_extra``: more keys of
+    the input, as YAML lines indented by four spaces (``"    suppress: {...}"``)."""
     path.write_text(f"""
 kafka:
   bootstrap_servers: "{servers.kafka}"
@@ -36,6 +39,7 @@ inputs:
     layer: 2
     sensor: cyradar-ndr
     max_clock_skew: {{past: 36500d}}  # the tests' events are dated 2026, whatever today is
+{input_extra}
 rules:
   paths: ["{rules}"]
   watch: {str(watch_rules).lower()}
@@ -146,9 +150,10 @@ async def produce(bootstrap: str, topic: str, messages: list[bytes],
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        for i, message in enumerate(messages):
-            await producer.send_and_wait(topic, message, key=str(i).encode(),
-                                         partition=partitions[i] if partitions else None)
+        sent = [await producer.send(topic, message, key=str(i).encode(),
+                                    partition=partitions[i] if partitions else None)
+                for i, message in enumerate(messages)]
+        await asyncio.gather(*sent)  # acknowledged (acks=all), in order per partition
     finally:
         await producer.stop()
 

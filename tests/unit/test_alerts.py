@@ -159,7 +159,13 @@ def test_table() -> None:
     out = io.StringIO()
     write_table([row], out)
     header, line = out.getvalue().splitlines()
-    assert header.split() == ["@timestamp", "id", "class", "layer", "status", "observer",
-                              "source.ip", "destination.ip", "rule"]
-    assert line.split() == [AT, "d1", "critical", "2", "closed:benign", "blocked", "-",
+    assert header.split() == ["@timestamp", "id", "class", "layer", "threats", "status",
+                              "observer", "source.ip", "destination.ip", "rule"]
+    assert line.split() == [AT, "d1", "critical", "2", "1", "closed:benign", "blocked", "-",
                             "10.0.0.5", "-", "C2", "beacon"]
+
+
+def test_a_suppressed_alert_shows_the_threats_it_stands_for() -> None:
+    row = summary(hit({"@timestamp": AT, "socd": {"class": "critical", "suppression": {
+        "docs_count": 250, "start": AT, "end": AT}}}))
+    assert row["threats"] == 250

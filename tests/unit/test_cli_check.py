@@ -173,6 +173,42 @@ def test_a_rule_asking_to_share_while_sharing_is_off_warns_at_check_and_at_start
     assert run_check(path)[::2] == (0, "")
 
 
+@pytest.mark.parametrize(("by", "warned"), [
+    ("[source.ip, destination.port]", []),
+    ("[source.adress]", ["source.adress"]),
+    ("[src_ip, source.ip]", ["src_ip"]),
+])
+def test_a_suppression_key_the_connector_never_writes_is_a_warning(
+        tmp_path: Path, by: str, warned: list[str]) -> None:
+    """``suppress.by`` naming a field the input's connector never writes (a typo, a raw
+    vendor name): a warning on the input's key and on the rule's line (exit 0); the
+    connector's own fields say nothing."""
+    config = CONFIG.replace("    sensor: ndr\n",
+                            f"    sensor: ndr\n    suppress: {{by: {by}, for: 10m}}\n")
+    rule = RULE.replace("status: test\n",
+                        f"status: test\nsocd:\n  suppress: {{by: {by}, for: 1h}}\n")
+    status, _, err = run_check(setup(tmp_path, config, rule))
+    assert status == 0
+    lines = err.splitlines()
+    if not warned:
+        assert lines == []
+        return
+    assert lines[0] == "socd: 2 warnings:"
+    assert lines[1].startswith(f"  {tmp_path}/rules/r.yml:5: socd.suppress: warning: "
+                               f"suppress.by names {warned[0]}, which the connectors of the "
+                               "inputs this rule meets (sensors.cyradar) never write")
+    assert lines[2].startswith(f"  {tmp_path}/socd.yaml:8: inputs.0.suppress.by: warning: "
+                               f"the cyradar connector never writes {warned[0]}:")
+
+
+def test_a_wrong_suppression_stops_start_up_with_its_key(tmp_path: Path) -> None:
+    config = CONFIG.replace("    sensor: ndr\n",
+                            "    sensor: ndr\n    suppress: {by: [], for: 10m}\n")
+    status, _, err = run_check(setup(tmp_path, config))
+    assert status == 2
+    assert "socd.yaml:8: inputs.0.suppress: by: name at least one field" in err
+
+
 def test_sharing_without_the_departments_name_is_an_error(tmp_path: Path) -> None:
     path = setup(tmp_path, CONFIG + "sharing:\n  min_class: high-risk\n")
     status, _, err = run_check(path)

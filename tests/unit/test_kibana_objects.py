@@ -14,8 +14,15 @@ Kibana cannot run here, so these tests hold the file to what Kibana's own code r
 * by-value Lens panels keep their data-view references in
   ``embeddableConfig.attributes.references`` *and* on the dashboard as
   ``<panelIndex>:<name>`` (what the dashboard's reference extraction writes);
-* every field a panel or search uses exists in socd's index template, with a type
-  Elasticsearch can aggregate (or sort) where it is aggregated (or sorted).
+* every field a panel or search uses exists in socd's index template (or is a runtime field
+  of the data view), with a type Elasticsearch can aggregate (or sort) where it is
+  aggregated (or sorted);
+* threats are counted as ``socd report`` counts them (README, "Threats and alerts"): the
+  sum of the data view's runtime field ``socd.threats`` (an alert's
+  ``socd.suppression.docs_count``, 1 for a document without it), never the documents, which
+  are the *alerts*. Lens's ``sum`` has no ``missing`` value, and top values cannot be ranked
+  by a formula column (``isSortableByColumn`` in Lens's terms operation refuses a column
+  with ``references``), hence the runtime field.
 """
 
 from __future__ import annotations
@@ -101,9 +108,20 @@ def template_fields() -> dict[str, dict[str, Any]]:
     return out
 
 
+def runtime_fields() -> dict[str, dict[str, Any]]:
+    """The data view's runtime fields: name → ``{"type", "script": {"source"}}``."""
+    (data_view,) = [o for o in load_saved_objects(FILE) if o["type"] == "index-pattern"]
+    found: dict[str, dict[str, Any]] = json.loads(data_view["attributes"]["runtimeFieldMap"])
+    return found
+
+
 def field_type(name: str) -> tuple[str, bool]:
-    """(type, aggregatable) of a field socd's documents carry."""
+    """(type, aggregatable) of a field socd's documents carry, or of a runtime field of the
+    data view (aggregatable: Elasticsearch computes it at search time)."""
     fields = template_fields()
+    runtime = runtime_fields()
+    if name in runtime:
+        return str(runtime[name]["type"]), True
     if name in fields:
         spec = fields[name]
         kind = str(spec["type"])
@@ -319,7 +337,7 @@ def test_lens_data_types_match_the_template(objects: list[dict[str, Any]]) -> No
             continue
         for _, layer in lens_layers(panel):
             for column in layer["columns"].values():
-                if column["operationType"] in ("terms", "date_histogram"):
+                if column["operationType"] in ("terms", "date_histogram", "sum"):
                     kind, _ = field_type(column["sourceField"])
                     assert column["dataType"] == LENS_DATA_TYPES[kind], column["label"]
 
@@ -395,3 +413,96 @@ def test_two_prefixes_coexist(first: str, second: str) -> None:
     ids_a, ids_b = {o["id"] for o in a}, {o["id"] for o in b}
     assert len(ids_a) == len(objects)
     assert (ids_a == ids_b) if first == second else not (ids_a & ids_b)
+
+
+# --- threats and alerts -----------------------------------------------------------------
+
+
+def lens_columns(objects: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any],
+                                                                  dict[str, Any], str]]:
+    """(panel, layer, column id) of every Lens column of the dashboard."""
+    (dashboard,) = [o for o in objects if o["type"] == "dashboard"]
+    for panel in panels(dashboard):
+        if panel["type"] == "lens":
+            for _, layer in lens_layers(panel):
+                for column_id in layer["columns"]:
+                    yield panel, layer, column_id
+
+
+def test_the_threats_runtime_field_counts_a_plain_document_as_one() -> None:
+    """``socd.threats`` is a long: the alert's ``docs_count`` when the document has one, else
+    1 — also where the index has no mapping for it (indices made before template v5), which
+    ``doc[...]`` alone would refuse. It shadows no field of the template."""
+    runtime = runtime_fields()
+    assert set(runtime) == {"socd.threats"}
+    field = runtime["socd.threats"]
+    assert field["type"] == "long"
+    source = field["script"]["source"]
+    docs_count = "socd.suppression.docs_count"
+    assert field_type(docs_count) == ("long", True)
+    assert f"String f = '{docs_count}';" in source
+    assert "if (doc.containsKey(f) && doc[f].size() > 0) { emit(doc[f].value); }" in source
+    assert source.endswith("else { emit(1L); }")
+    assert "socd.threats" not in template_fields()
+
+
+def test_threat_counts_sum_the_alerts_counts(objects: list[dict[str, Any]]) -> None:
+    """Every metric of the dashboard but the alerts and the sensors is a sum of
+    ``socd.threats``; every count of documents is labelled Alerts."""
+    metrics = 0
+    for panel, layer, column_id in lens_columns(objects):
+        column = layer["columns"][column_id]
+        if column["isBucketed"] or column["operationType"] == "unique_count":
+            continue
+        metrics += 1
+        if column["operationType"] == "count":
+            assert column["label"] == "Alerts", (panel["title"], column["label"])
+        else:
+            assert (column["operationType"], column["sourceField"]) == ("sum", "socd.threats"), (
+                panel["title"], column["label"])
+            assert column["label"] != "Alerts"
+    assert metrics == 18  # 15 threat figures and 3 alert counts
+
+
+def test_top_values_rank_by_threats(objects: list[dict[str, Any]]) -> None:
+    """A top list (terms) ranks by the threats it holds, not by its alert documents."""
+    ranked = 0
+    for panel, layer, column_id in lens_columns(objects):
+        order = layer["columns"][column_id].get("params", {}).get("orderBy", {})
+        if order.get("type") == "column":
+            by = layer["columns"][order["columnId"]]
+            assert (by["operationType"], by["sourceField"]) == ("sum", "socd.threats"), (
+                panel["title"])
+            ranked += 1
+    assert ranked >= 10
+
+
+def test_alerts_are_shown_with_their_counts(objects: list[dict[str, Any]]) -> None:
+    """Each saved search (the alerts tables) shows the suppressed alert's count, first and
+    last threat; the Threats metric gives the alerts as its secondary figure, and each top
+    table an Alerts column next to Threats."""
+    suppression = ["socd.suppression.docs_count", "socd.suppression.start",
+                   "socd.suppression.end"]
+    searches = [o for o in objects if o["type"] == "search"]
+    assert len(searches) == 4
+    for search in searches:
+        columns = search["attributes"]["columns"]
+        at = columns.index(suppression[0])
+        assert columns[at:at + 3] == suppression, search["id"]
+        assert "socd.suppression.docs_count threats" in search["attributes"]["description"]
+    (dashboard,) = [o for o in objects if o["type"] == "dashboard"]
+    by_title = {p["title"]: p for p in panels(dashboard)}
+    metric = by_title["Threats"]["embeddableConfig"]["attributes"]["state"]
+    (_, layer), = metric["datasourceStates"]["formBased"]["layers"].items()
+    secondary = layer["columns"][metric["visualization"]["secondaryMetricAccessor"]]
+    primary = layer["columns"][metric["visualization"]["metricAccessor"]]
+    assert (secondary["label"], secondary["operationType"]) == ("Alerts", "count")
+    assert (primary["label"], primary["operationType"]) == ("Threats", "sum")
+    tables = [p for p in by_title.values() if p["type"] == "lens" and
+              p["embeddableConfig"]["attributes"]["visualizationType"] == "lnsDatatable"]
+    assert len(tables) == 2
+    for table in tables:
+        (_, layer), = lens_layers(table)
+        shown = [layer["columns"][c["columnId"]]["label"] for c in
+                 table["embeddableConfig"]["attributes"]["state"]["visualization"]["columns"]]
+        assert shown[1:3] == ["Threats", "Alerts"], table["title"]

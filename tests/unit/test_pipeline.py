@@ -325,3 +325,46 @@ def test_threat_layers_of_the_shipped_test_rules() -> None:
     stage = pipeline()
     [runtime] = stage.inputs
     assert stage.threat_layers(runtime) == {1, 2}
+
+
+def suppressing_event(i: int, source: str | None) -> bytes:
+    found = {"alert_id": f"s-{i}", "detected_at": "2026-03-01T06:00:00+07:00",
+             "severity": 9, "category": "apt_c2"}
+    if source is not None:
+        found["src"] = {"ip": source}
+    return orjson.dumps(found)
+
+
+def test_an_inputs_suppression_gives_threats_their_alert() -> None:
+    """Under the input's suppress: threats of one source in one window share an alert id
+    (in the index of the window's start), another source has its own, and a threat
+    without the key field is a document of its own; the batch records the first offset of
+    each partition it read."""
+    batch = pipeline(suppress={"by": ["source.ip"], "for": "1h"}).process(records(
+        suppressing_event(1, "10.0.0.1"), suppressing_event(2, "10.0.0.1"),
+        suppressing_event(3, "10.0.0.2"), suppressing_event(4, None)))
+    assert [a.suppress is not None for a in batch.actions] == [True, True, True, False]
+    ids = [a.suppress.alert_id for a in batch.actions if a.suppress is not None]
+    assert ids[0] == ids[1] != ids[2]
+    assert {a.suppress.index for a in batch.actions if a.suppress} == {"p-alerts-2026.02"}
+    assert batch.first == {("in", 0): 100} and batch.offsets == {("in", 0): 104}
+    assert pipeline().process(records(suppressing_event(1, "10.0.0.1"))).actions[0] \
+        .suppress is None
+
+
+def test_a_rules_suppress_false_wins_over_the_inputs(tmp_path: Path) -> None:
+    rule = tmp_path / "r.yml"
+    rule.write_text("""title: every apt_c2
+id: 5f0a6c1e-2d6f-4d6f-9a53-0000000000aa
+logsource: {product: cyradar}
+detection:
+  s: {rule.category: apt_c2}
+  condition: s
+level: critical
+socd:
+  suppress: false
+""")
+    cfg = config(suppress={"by": ["source.ip"], "for": "1h"})
+    rules, _ = RuleSet.load([rule])
+    batch = Pipeline(cfg, rules).process(records(suppressing_event(1, "10.0.0.1")))
+    assert batch.actions[0].suppress is None

@@ -68,15 +68,16 @@ def reason_of(status: int, error: Any) -> str:
 
 def bulk_outcome(actions: Sequence[IndexAction], body: Mapping[str, Any]) -> Outcome:
     """Sort ``actions`` by the items of their bulk response ``body`` (the parsed JSON,
-    filtered to ``errors`` and ``items.*.status``/``error``).
+    filtered to ``errors`` and ``items.*.status``/``error``), and mark those created.
 
     ``"errors": false`` makes every document durable without reading the items. A response
     whose items do not match the documents one for one (a proxy's answer, a truncated
     body) settles nothing: every document is sent again.
     """
-    if not body.get("errors"):
-        return Outcome(durable=len(actions))
     items = body.get("items")
+    if not body.get("errors"):
+        _mark_created(actions, items)
+        return Outcome(durable=len(actions))
     if not isinstance(items, list) or len(items) != len(actions):
         found = len(items) if isinstance(items, list) else 0
         return Outcome(retry=list(actions), retry_reason=(
@@ -88,9 +89,11 @@ def bulk_outcome(actions: Sequence[IndexAction], body: Mapping[str, Any]) -> Out
             result = {}
         status = int(result.get("status", 500))
         error = result.get("error")
-        verdict = item_action(status, error.get("type", "") if isinstance(error, Mapping) else "")
+        verdict = item_action(status, error.get("type", "") if isinstance(error, Mapping)
+                              else "", action.op)
         if verdict is Action.DURABLE:
             outcome.durable += 1
+            action.created = status == 201
             continue
         reason = reason_of(status, error)
         if verdict is Action.REJECT:
@@ -100,3 +103,19 @@ def bulk_outcome(actions: Sequence[IndexAction], body: Mapping[str, Any]) -> Out
         outcome.retry_reason = outcome.retry_reason or reason
         outcome.refused = outcome.refused or verdict is Action.REFUSED
     return outcome
+
+
+def _mark_created(actions: Sequence[IndexAction], items: Any) -> None:
+    """Set ``created`` on each action whose item answered ``201`` (a new document: a
+    ``create``, or an update that inserted its alert); the others answered ``200``
+    (an alert updated, or ``noop``). Without items one for one, a ``create`` of a response
+    without errors was created and an update is taken as not (the alert count may then
+    miss it, never count it twice)."""
+    if isinstance(items, list) and len(items) == len(actions):
+        for action, item in zip(actions, items, strict=True):
+            result = next(iter(item.values()), None) if isinstance(item, Mapping) else None
+            status = result.get("status") if isinstance(result, Mapping) else None
+            action.created = status == 201 if status is not None else action.op == "create"
+        return
+    for action in actions:
+        action.created = action.op == "create"

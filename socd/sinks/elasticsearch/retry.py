@@ -14,8 +14,10 @@ since an offset is committed only once its document is durable)::
                                           one document: REJECT
     401, 403 credentials, privileges      REFUSED: RETRY, logged as    REFUSED (the same)
                                           an error naming the keys
-    409 version_conflict_engine_exception -                            durable: socd's create
-                                                                       found its own document
+    409 version_conflict_engine_exception -                            create: durable (socd's
+                                                                       create found its own
+                                                                       document); update (an
+                                                                       alert): RETRY
     other 4xx (400 mapper_parsing_exception, document_parsing_exception, 404 index_not_found,
       …)                                  REJECT every document        REJECT that document
                                           with the reason              with the reason
@@ -75,15 +77,19 @@ ALREADY_THERE = "version_conflict_engine_exception"
 """The error of a ``create`` whose ``_id`` exists in the index (409): written before."""
 
 
-def item_action(status: int, error_type: str = "") -> Action:
+def item_action(status: int, error_type: str = "", op: str = "create") -> Action:
     """What one item of a bulk response with ``status`` (and the ``error_type`` of its
-    error, if any) gets. socd creates documents under deterministic ids, so a 409
-    ``version_conflict_engine_exception`` means this very document is already there (a
-    delivery that was not committed, a retry after a timeout the server completed): it is
-    durable."""
-    if status < 300 or (status == 409 and error_type == ALREADY_THERE):
+    error, if any) gets; ``op``: the item's action (``create`` or ``update``).
+
+    socd creates documents under deterministic ids, so a 409
+    ``version_conflict_engine_exception`` to a ``create`` means this very document is
+    already there (a delivery that was not committed, a retry after a timeout the server
+    completed): it is durable. The same 409 to an ``update`` (a suppressed alert) means
+    that concurrent writers kept it busy past its ``retry_on_conflict``: nothing was
+    written, and it is sent again."""
+    if status < 300 or (status == 409 and error_type == ALREADY_THERE and op == "create"):
         return Action.DURABLE
-    if status == 429 or status >= 500 or status == 408:
+    if status == 429 or status >= 500 or status == 408 or (status == 409 and op == "update"):
         return Action.RETRY
     if status in (401, 403):
         return Action.REFUSED

@@ -32,6 +32,7 @@ from socd.sinks.elasticsearch.request import halves
 from socd.sinks.elasticsearch.retry import Action, Backoff
 from socd.sinks.elasticsearch.service import RequestFailure, send_bulk
 from socd.sinks.elasticsearch.size import RequestSize
+from socd.state import suppress
 from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics
 
@@ -103,7 +104,8 @@ class ElasticsearchSink:
         return await check_health(self.client, self._cfg)
 
     async def setup(self) -> list[str]:
-        """Install (or update) the index template and, where supported, the ILM policy.
+        """Install (or update) the index template, the stored script of alert suppression
+        and, where supported, the ILM policy.
 
         Returns what was done, one line each. Safe to run again. Raises CredentialsRefused
         (401/403) or SinkError.
@@ -129,6 +131,9 @@ class ElasticsearchSink:
             await client.indices.put_index_template(**template)
             done.append(f"index template {template['name']} v{templates.TEMPLATE_VERSION} "
                         f"installed for {template['index_patterns'][0]}")
+            await client.put_script(id=suppress.SCRIPT_ID, script={
+                "lang": "painless", "source": suppress.SCRIPT_SOURCE})
+            done.append(f"stored script {suppress.SCRIPT_ID} installed (alert suppression)")
             state = templates.state_template(prefix)
             await client.indices.put_index_template(**state)
             done.append(f"index template {state['name']} installed for correlation windows")
@@ -141,7 +146,8 @@ class ElasticsearchSink:
         return done
 
     async def template_installed(self) -> bool:
-        """Whether socd's index template, of this version, is in place. Raises
+        """Whether socd's index template, of this version, and its stored script (alert
+        suppression) are in place. Raises
         CredentialsRefused (401/403) or SinkError (unreachable: retriable)."""
         name = f"{self._cfg.index_prefix}-alerts"
         try:
@@ -160,7 +166,16 @@ class ElasticsearchSink:
                             f"{shown_hosts(self._cfg)}: {exc}") from exc
         found = response.body.get("index_templates", [])
         version = found[0]["index_template"].get("version") if found else None
-        return version == templates.TEMPLATE_VERSION
+        if version != templates.TEMPLATE_VERSION:
+            return False
+        try:
+            await self.client.get_script(id=suppress.SCRIPT_ID)
+        except es_exc.NotFoundError:
+            return False
+        except (es_exc.ApiError, es_exc.TransportError) as exc:
+            raise SinkError(f"cannot read the stored script {suppress.SCRIPT_ID} at "
+                            f"{shown_hosts(self._cfg)}: {exc}") from exc
+        return True
 
     # ------------------------------------------------------------------ indexing
 

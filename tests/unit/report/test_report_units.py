@@ -115,43 +115,70 @@ def test_request_asks_for_aggregations_only_over_both_periods() -> None:
     assert request["aggs"]["current"]["aggs"]["sources"]["terms"]["field"] == "source.ip"
 
 
-def _buckets(*pairs: tuple[object, int], **sub: object) -> dict[str, object]:
-    return {"buckets": [{"key": key, "doc_count": n, **sub} for key, n in pairs]}
+def _tally(alerts: int, threats: int | None = None) -> dict[str, object]:
+    """A bucket of ``alerts`` documents standing for ``threats`` (default: as many): one of
+    them without ``docs_count`` (one threat), the others summing to the rest."""
+    threats = alerts if threats is None else threats
+    plain = min(alerts, 1)
+    return {"doc_count": alerts, "docs_count": {"value": float(threats - plain)},
+            "single": {"doc_count": plain}}
 
 
-def _classes(critical: int, high: int, handled: int = 0) -> dict[str, object]:
-    return {"class": _buckets(("critical", critical), ("high-risk", high)),
-            "handled": {"doc_count": handled}}
+def _buckets(*rows: tuple[object, int, int]) -> dict[str, object]:
+    """Terms buckets of (key, alerts, threats)."""
+    return {"buckets": [{"key": key, **_tally(n, t)} for key, n, t in rows]}
+
+
+def _classes(critical: tuple[int, int], high: tuple[int, int],
+             handled: tuple[int, int] = (0, 0)) -> dict[str, object]:
+    return {"class": _buckets(("critical", *critical), ("high-risk", *high)),
+            "handled": _tally(*handled)}
 
 
 def test_answer_becomes_the_model() -> None:
+    """Threats are the sums of ``docs_count`` plus the documents without one; alerts the
+    documents: 7 alerts standing for 300 threats."""
     body = {"aggregations": {
-        "current": {"doc_count": 7, **_classes(3, 4, 6),
-                    "layer": {"buckets": [{"key": 2, "doc_count": 5, **_classes(3, 2, 4)},
-                                          {"key": 3, "doc_count": 2,
-                                           "class": _buckets(("high-risk", 2)),
-                                           "handled": {"doc_count": 2}}]},
-                    "categories": _buckets(("scan", 2), ("malware", 2), ("dos", 3)),
-                    "signatures": _buckets(), "sensors": _buckets(("s1", 7)),
-                    "sources": {"buckets": [{"key": "10.0.0.1", "doc_count": 1}]},
-                    "weeks": {"buckets": {str(i): {"doc_count": 0, "class": _buckets()}
+        "current": {**_tally(7, 300), **_classes((3, 250), (4, 50), (6, 290)),
+                    "layer": {"buckets": [
+                        {"key": 2, **_tally(5, 290), **_classes((3, 250), (2, 40), (4, 280))},
+                        {"key": 3, **_tally(2, 10), "class": _buckets(("high-risk", 2, 10)),
+                         "handled": _tally(2, 10)}]},
+                    "categories": _buckets(("scan", 2, 2), ("malware", 2, 2), ("dos", 3, 3)),
+                    "signatures": _buckets(), "sensors": _buckets(("s1", 7, 300)),
+                    "sources": _buckets(("10.0.0.1", 1, 1), ("10.0.0.2", 1, 250)),
+                    "weeks": {"buckets": {str(i): {**_tally(0), "class": _buckets()}
                                           for i in range(1, 26)}
-                              | {"0": {"doc_count": 7,
-                                       "class": _buckets(("critical", 3), ("high-risk", 4))}}}},
-        "previous": {"doc_count": 2, "class": _buckets(("critical", 2)),
-                     "handled": {"doc_count": 1}},
-        "false_positives": {"doc_count": 3}, "previous_false_positives": {"doc_count": 0}}}
+                              | {"0": {**_tally(7, 300), **_classes((3, 250), (4, 50))}}}},
+        "previous": {**_tally(2), "class": _buckets(("critical", 2, 2)),
+                     "handled": _tally(1)},
+        "false_positives": _tally(3, 20), "previous_false_positives": _tally(0)}}
     found = read_response(body, HALF, HCM)
-    assert found.counts == Counts(7, 3, 4, 6)
-    assert found.by_layer == {"1": Counts(), "2": Counts(5, 3, 2, 4), "3": Counts(2, 0, 2, 2),
-                              "4": Counts()}
+    assert found.counts == Counts(300, 250, 50, 290, suppressed=293)
+    assert found.counts.alerts == 7
+    assert found.by_layer == {"1": Counts(), "2": Counts(290, 250, 40, 280, suppressed=285),
+                              "3": Counts(10, 0, 10, 10, suppressed=8), "4": Counts()}
     assert found.previous == Counts(2, 2, 0, 1)
-    assert (found.false_positives, found.previous_false_positives) == (3, 0)
+    assert (found.false_positives, found.previous_false_positives) == (20, 0)
+    assert (found.false_positive_alerts, found.previous_false_positive_alerts) == (3, 0)
     assert [r.key for r in found.categories] == ["dos", "malware", "scan"]
-    assert found.sources == [Ranked("10.0.0.1", 1)]
+    assert found.sources == [Ranked("10.0.0.2", 250), Ranked("10.0.0.1", 1)]
     assert len(found.weeks) == 26
-    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)), Counts(7, 3, 4))
+    assert found.weeks[0] == Week(Period(date(2020, 1, 1), date(2020, 1, 7)),
+                                  Counts(300, 250, 50, suppressed=293))
     assert found.weeks[-1].period == Period(date(2020, 6, 24), date(2020, 6, 30))
+
+
+def test_top_lists_are_ranked_by_threats_on_the_server_too() -> None:
+    """The terms aggregations are ordered by the sum of ``docs_count`` with a missing one
+    counted as 1, then by key, so that a source of one alert of 250 threats is ranked above
+    one of 10 plain alerts before the list is cut."""
+    current = build_request("socd", HALF, HCM)["aggs"]["current"]["aggs"]
+    for name in ("categories", "signatures", "sensors", "sources"):
+        terms = current[name]
+        assert terms["terms"]["order"] == [{"rank": "desc"}, {"_key": "asc"}]
+        assert terms["aggs"]["rank"] == {"sum": {"field": "socd.suppression.docs_count",
+                                                 "missing": 1}}
 
 
 def test_an_answer_without_aggregations_is_an_error() -> None:
@@ -304,11 +331,13 @@ def test_json_contract() -> None:
     assert (data["threats"], data["critical"], data["high-risk"]) == (4017, 2324, 1693)
     assert (data["handled"], data["not_handled"], data["false_positives"]) == (3674, 343, 1234)
     assert data["by_layer"]["2"] == {"threats": 2517, "critical": 1624, "high-risk": 893,
-                                     "handled": 2174, "not_handled": 343}
+                                     "handled": 2174, "not_handled": 343, "alerts": 2517}
+    assert (data["alerts"], data["false_positive_alerts"]) == (4017, 1234)
     assert set(data["by_layer"]) == {"1", "2", "3", "4"}
     assert data["previous"] == {"from": "2019-07-03", "to": "2019-12-31", "threats": 3570,
                                 "critical": 2324, "high-risk": 1246, "handled": 3000,
-                                "not_handled": 570, "false_positives": 0}
+                                "not_handled": 570, "false_positives": 0,
+                                "alerts": 3570, "false_positive_alerts": 0}
     assert data["change"]["critical"] == 0.0
     assert data["change"]["handled"] == pytest.approx(22.466667)
     assert data["change"]["false_positives"] is None
@@ -320,7 +349,7 @@ def test_empty_period_has_no_division_by_zero() -> None:
                    Counts())
     for fmt in ("text", "markdown", "json"):
         for lang in ("vi", "en"):
-            assert render(empty, fmt, lang)  # type: ignore[arg-type]
+            assert render(empty, fmt, lang)
     assert "0 mối nguy hại" in text(empty, "vi")
 
 
@@ -340,3 +369,81 @@ def test_english_says_one_thing_in_the_singular() -> None:
     assert "1 of them was handled" in headline(double, "en")
     assert false_positives(double, "en").startswith("Not counted: 2 false positives (")
     assert "1 mối nguy hại" in headline(single, "vi")
+
+
+# ---------------------------------------------------------------- threats and alerts
+
+# The same half year with suppression on: the 4,017 threats made 1,200 alerts, and the
+# 1,234 false positives 2 alerts (the previous period's 0 none).
+GROUPED = replace(EXAMPLE, counts=replace(EXAMPLE.counts, suppressed=4017 - 1200),
+                  suppressed_false_positives=1234 - 2)
+
+
+def test_headline_says_the_alerts_only_when_suppression_grouped_threats() -> None:
+    """The departments' sentence, then one more naming the alerts; none when every threat
+    is one alert (the department's form, word for word)."""
+    assert headline(GROUPED, "vi") == headline(EXAMPLE, "vi") + (
+        " Các mối nguy hại này được gộp thành 1.200 cảnh báo.")
+    assert headline(GROUPED, "en") == headline(EXAMPLE, "en") + (
+        " These threats were grouped into 1,200 alerts.")
+    for lang in ("vi", "en"):
+        sentence = headline(EXAMPLE, lang)
+        assert "cảnh báo" not in sentence and "alert" not in sentence
+    every = replace(GROUPED, counts=replace(GROUPED.counts, handled=4017))
+    assert headline(every, "vi") == (
+        "Trong kỳ từ 01/01/2020 đến 30/06/2020 đã phát hiện và xử lý 4.017 mối nguy hại, "
+        "trong đó có 1.693 mối nguy hại cao, 2.324 mối đe dọa nghiêm trọng. Các mối nguy hại "
+        "này được gộp thành 1.200 cảnh báo.")
+    one = replace(GROUPED, counts=Counts(250, 250, 0, 0, suppressed=249))
+    assert headline(one, "en").endswith(" These threats were grouped into 1 alert.")
+
+
+def test_false_positives_give_threats_and_alerts_apart_when_grouped() -> None:
+    assert false_positives(GROUPED, "vi") == (
+        "Không tính 1.234 mối nguy hại trong 2 cảnh báo sai (cảnh báo được đóng với lý do "
+        "false_positive); kỳ trước: 0 mối nguy hại.")
+    assert false_positives(GROUPED, "en") == (
+        "Not counted: 1,234 threats in 2 false positive alerts (alerts closed as "
+        "false_positive); previous period: 0 threats.")
+    before = replace(EXAMPLE, false_positives=1, previous_false_positives=7,
+                     previous_suppressed_false_positives=6)  # grouped the period before
+    assert false_positives(before, "en") == (
+        "Not counted: 1 threat in 1 false positive alert (alerts closed as false_positive); "
+        "previous period: 7 threats.")
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+@pytest.mark.parametrize(("lang", "words"), [
+    ("vi", ["Mối nguy hại: sự kiện được phân loại nguy hại cao hoặc nghiêm trọng.",
+            "Cảnh báo: tài liệu trong Elasticsearch; một cảnh báo gộp các mối nguy hại cùng "
+            "khoá trong một khoảng thời gian"]),
+    ("en", ["Threats: events classified high-risk or critical.",
+            "Alerts: documents in Elasticsearch; one alert groups the threats of the same key "
+            "in one time window"])])
+def test_every_format_defines_threats_and_alerts(fmt: str, lang: str, words: list[str]
+                                                  ) -> None:
+    """Suppressed or not: the words are defined in every report."""
+    for report in (EXAMPLE, GROUPED):
+        out = render(report, fmt, lang)  # type: ignore[arg-type]
+        assert all(word in out for word in words), (fmt, lang)
+
+
+def test_json_defines_both_words_in_both_languages_and_counts_alerts() -> None:
+    data = json.loads(render(GROUPED, "json", "en"))
+    assert set(data["definitions"]) == {"threats", "alerts"}
+    assert all(set(d) == {"vi", "en"} for d in data["definitions"].values())
+    assert (data["threats"], data["alerts"]) == (4017, 1200)
+    assert (data["false_positives"], data["false_positive_alerts"]) == (1234, 2)
+    assert data["previous"]["alerts"] == 3570
+    assert data["change"]["alerts"] == pytest.approx((1200 - 3570) * 100 / 3570)
+
+
+def test_change_table_has_the_alerts_row() -> None:
+    """Alerts next to threats; false positives named as threats when they were grouped."""
+    rows = tables(GROUPED, "vi")[1][2]
+    assert [r[0] for r in rows[:2]] == ["Mối nguy hại", "Cảnh báo"]
+    assert rows[1][1:] == ["1.200", "3.570", "-66,39%"]
+    assert rows[-1] == ["Mối nguy hại của cảnh báo sai (không tính)", "1.234", "0", "—"]
+    assert tables(GROUPED, "en")[1][2][-1][0] == (
+        "Threats of false positive alerts (not counted)")
+    assert tables(EXAMPLE, "vi")[1][2][-1][0] == "Cảnh báo sai (không tính)"
