@@ -2,7 +2,8 @@
 
 For every batch, in this order::
 
-    fetch ─► process ─► [dead letters acknowledged] ─► [documents durable]
+    fetch ─► process ─► [correlation windows durable (``settle``)]
+          ─► [dead letters acknowledged] ─► [documents durable]
           ─► rejected documents dead-lettered ─► threats counted
           ─► [sightings of the shared threats acknowledged] ─► offsets committed
 
