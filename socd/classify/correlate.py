@@ -357,8 +357,8 @@ class Correlator:
     Not thread-safe: one daemon event loop feeds it.
     """
 
-    __slots__ = ("_by_input", "_reach", "_stamp", "_touched", "_windows", "correlations",
-                 "feeds", "max_groups")
+    __slots__ = ("_by_input", "_reach", "_stamp", "_touched", "_window_of", "_windows",
+                 "correlations", "feeds", "max_groups")
 
     def __init__(
         self, correlations: Sequence[Correlation], *, max_groups: int = MAX_GROUPS
@@ -368,6 +368,7 @@ class Correlator:
         self.correlations = tuple(correlations)
         self.max_groups = max_groups
         self._windows = [_Window(c, max_groups) for c in self.correlations]
+        self._window_of = {id(w.correlation): w for w in self._windows}
         self._by_input: dict[str, list[tuple[_Window, int]]] = {}
         for window in self._windows:
             for position, rule_id in enumerate(window.correlation.inputs):
@@ -518,8 +519,9 @@ class Correlator:
         return touched
 
     def window_of(self, correlation: Correlation) -> _Window:
-        """The window (groups) of one of this correlator's correlations."""
-        return self._windows[self.correlations.index(correlation)]
+        """The window (groups) of one of this correlator's correlations (KeyError for
+        another's)."""
+        return self._window_of[id(correlation)]
 
     def trim(self) -> int:
         """Bound every window (``max_groups``, timespan): how many groups were dropped."""

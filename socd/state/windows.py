@@ -277,15 +277,16 @@ class WindowStore:
         """Read the groups the events may reach that the cache lacks; missing ones start
         empty (written with ``create``)."""
         wanted: dict[str, tuple[Correlation, Hashable]] = {}
+        seen: set[tuple[int, Hashable]] = set()
         for event in events:
             for window, positions in correlator.reach(event.inputs):
                 groups = window.groups
                 for position in positions:
                     key: Hashable = window.keys[position](event.doc)
-                    if key is None or key in groups:
+                    if key is None or key in groups or (id(window), key) in seen:
                         continue
-                    wanted.setdefault(window_id(window.correlation, key),
-                                      (window.correlation, key))
+                    seen.add((id(window), key))
+                    wanted[window_id(window.correlation, key)] = (window.correlation, key)
         if not wanted:
             return
         ids = list(wanted)
