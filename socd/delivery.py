@@ -2,7 +2,8 @@
 
 For every batch, in this order::
 
-    fetch ─► process ─► [dead letters acknowledged] ─► [documents durable]
+    fetch ─► process ─► [correlation windows durable (``settle``)]
+          ─► [dead letters acknowledged] ─► [documents durable]
           ─► rejected documents dead-lettered ─► threats counted
           ─► [sightings of the shared threats acknowledged] ─► offsets committed
 
@@ -57,8 +58,12 @@ What is not guaranteed:
   and ``socd_threats_total`` have no such ids and may count a replayed message twice.
 * **Memory exactly at the bounds.** The bounds are checked before each fetch, so one fetch
   (``kafka.max_batch`` records) and the batch being gathered may go past them.
-* **Side effects of processing once.** A message processed again (a replay, or a batch
-  processed one message at a time after an error) meets the correlation rules again.
+* **Side effects of processing once**, beyond correlation windows: a message processed
+  again (a replay, or a batch processed one message at a time after an error) meets the
+  rules again. Correlation windows do not count it twice: the ``settle`` step (run on each
+  processed batch, in fetch order, before it is launched: :mod:`socd.state.settle`) keeps
+  them in Elasticsearch with the offsets they counted, and a replayed event gets the
+  verdict it got the first time.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -211,7 +216,11 @@ class Delivery:
     def __init__(self, source: Source, documents: DocumentSink, letters: LetterSink,
                  processor: Processor, metrics: Metrics, limits: Limits,
                  stopping: asyncio.Event, *, sharing: SightingSink | None = None,
-                 stall_s: float = STALL_S) -> None:
+                 stall_s: float = STALL_S,
+                 settle: Callable[[Batch], Awaitable[None]] | None = None) -> None:
+        """``settle``: called on each processed batch, in fetch order, before it is
+        delivered (the correlation windows: :class:`socd.state.settle.Settler`)."""
+        self._settle = settle
         self._source = source
         self._documents = documents
         self._letters = letters
@@ -262,7 +271,7 @@ class Delivery:
                 records = await self._fetch_unless_stopping(
                     int(LINGER_S * 1000), target - len(pending.actions))
             if records:
-                batch = self._process(records)
+                batch = await self._processed(records)
                 if pending is None:
                     pending, pending_since = batch, time.monotonic()
                 else:
@@ -306,7 +315,7 @@ class Delivery:
                 self._source.pause(True)
                 records = await self._fetch_unless_stopping(0)
                 if records:  # from partitions a rebalance has just assigned: never dropped
-                    self.launch(self._process(records))
+                    self.launch(await self._processed(records))
                 await asyncio.wait({head}, timeout=POLL_WHILE_PAUSED_S)
             self._source.pause(False)
         finally:
@@ -333,6 +342,14 @@ class Delivery:
         return fetch.result()
 
     # ------------------------------------------------------------------ processing
+
+    async def _processed(self, records: list[Record]) -> Batch:
+        """:meth:`_process`, then the batch settled (its correlation windows durable) when a
+        ``settle`` step is given."""
+        batch = self._process(records)
+        if self._settle is not None:
+            await self._settle(batch)
+        return batch
 
     def _process(self, records: list[Record]) -> Batch:
         """The batch of ``records``, its events counted. When processing raises (a defect,
