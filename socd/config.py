@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,16 +35,15 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SkipValidation,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from socd.clock import ClockSkew, parse_duration
+from socd.clock import ClockSkew, Duration, parse_duration
 from socd.configsource import Origin, apply_environment
 from socd.errors import ConfigError, Problem
-from socd.state.suppress import Suppression, parse_suppress
+from socd.state.suppress import Suppression, check_by, check_window
 from socd.yamlfile import YamlFileError, describe, error_key, parse_yaml
 
 Layer = Literal[1, 2, 3, 4]
@@ -149,11 +149,32 @@ class KafkaConfig(_Model):
         return value
 
 
-def _suppress(value: Any) -> Suppression | None:
-    """``inputs[].suppress``: a mapping, or false/null for none."""
-    if value is None or isinstance(value, Suppression):
-        return value
-    return parse_suppress(value) or None
+def _by(value: list[str]) -> list[str]:
+    check_by(value)
+    return value
+
+
+def _window(value: timedelta) -> timedelta:
+    check_window(value)
+    return value
+
+
+class SuppressConfig(_Model):
+    """``inputs[].suppress``: one alert per rule, key and window (:mod:`socd.state.suppress`)."""
+
+    by: Annotated[Texts, AfterValidator(_by)]
+    """The key: 1 to 8 ECS field names."""
+    for_: Annotated[Duration, AfterValidator(_window), Field(alias="for")]
+    """The window's length: 1 s to 31 d."""
+
+    @property
+    def suppression(self) -> Suppression:
+        return Suppression(tuple(self.by), self.for_)
+
+
+def _no_suppress(value: Any) -> Any:
+    """``suppress: false`` (or null) on an input: none."""
+    return None if value is False else value
 
 
 class InputConfig(_Model):
@@ -180,7 +201,7 @@ class InputConfig(_Model):
     max_clock_skew: ClockSkew = Field(default_factory=ClockSkew)
     """How far a threat's ``@timestamp`` may be ahead of or behind socd's clock (see
     :mod:`socd.clock`)."""
-    suppress: Annotated[SkipValidation[Suppression | None], BeforeValidator(_suppress)] = None
+    suppress: Annotated[SuppressConfig | None, BeforeValidator(_no_suppress)] = None
     """``{by: [fields…], for: DURATION}``: the default suppression of this input's threats
     (one alert per rule, key and window; see :mod:`socd.state.suppress`), for the rules
     whose ``socd:`` section does not say ``suppress:``."""

@@ -218,6 +218,7 @@ LIST_KEYS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sharing", "identity", "sectors"): ("government-regional", "government-local"),
     ("sharing", "redact", "networks"): ("10.0.0.0/8", "192.168.0.0/16"),
     ("sharing", "redact", "domains"): ("internal.example", "corp.example"),
+    ("inputs", "0", "suppress", "by"): ("source.ip", "destination.port"),
 }
 """Every list-of-strings key, with two valid items."""
 
@@ -243,6 +244,8 @@ def _with(path: tuple[str, ...], value: Any) -> str:
         key = "admins" if key == "NAME" else key
         node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
     node["admins" if path[-1] == "NAME" else path[-1]] = value
+    if path[-2:] == ("suppress", "by"):
+        node["for"] = "10m"  # required beside it
     return yaml.safe_dump(data, sort_keys=False)
 
 
