@@ -167,7 +167,11 @@ def parse_suppress(value: Any) -> Suppression | Literal[False]:
         by = [by]
     if not isinstance(by, list) or not all(isinstance(name, str) for name in by):
         raise ValueError(f"by: {by!r} is not a list of field names: {form}")
-    return Suppression(tuple(by), parse_duration(value["for"]))
+    try:
+        window = parse_duration(value["for"])
+    except ValueError as exc:
+        raise ValueError(f"for: {exc}") from None
+    return Suppression(tuple(by), window)
 
 
 def _term_value(value: Any) -> str | None:
