@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,3 +158,37 @@ def test_no_key_of_an_event_can_replace_an_ecs_key(
                                       "event.dataset", "event.action", "error.type",
                                       "error.message", "error.stack_trace"}
     json.loads(json.dumps(shaped))  # one JSON object, whatever the values
+
+
+README = Path(__file__).parents[3] / "README.md"
+JQ_PROBLEMS = ('select(.["log.level"] == "error" or .["log.level"] == "warning")\n'
+               '           | {t: .["@timestamp"], what: .message, error: .["error.message"], socd}')
+JQ_ACTIONS = '.["event.action"] // empty'
+
+
+def test_the_jq_examples_of_the_readme_work(stream: io.StringIO) -> None:
+    """The README's jq programs, run by jq on real lines: the problems with their error
+    text and socd's keys; the event names of socd's own lines only."""
+    jq = shutil.which("jq")
+    if jq is None:
+        pytest.skip("jq is not installed")
+    text = README.read_text(encoding="utf-8")
+    assert JQ_PROBLEMS in text and JQ_ACTIONS in text
+    log = get_logger("socd.app")
+    log.info("started", inputs=2)
+    log.warning("elasticsearch_unavailable", hosts="http://es:9200", attempt=1,
+                error="connection refused")
+    logging.getLogger("aiokafka.conn").warning("Unable to connect to %s", "k1:9092")
+    logging.getLogger().handlers[0].flush()
+    source = stream.getvalue()
+
+    def run(program: str) -> str:
+        return subprocess.run([jq, "-c", program], input=source, capture_output=True,
+                              text=True, check=True, timeout=30).stdout
+
+    problems = [json.loads(line) for line in run(JQ_PROBLEMS).splitlines()]
+    assert [(p["what"], p["error"]) for p in problems] == [
+        ("elasticsearch_unavailable", "connection refused"),
+        ("Unable to connect to k1:9092", None)]
+    assert problems[0]["socd"] == {"hosts": "http://es:9200", "attempt": 1}
+    assert run(JQ_ACTIONS).split() == ['"started"', '"elasticsearch_unavailable"']
