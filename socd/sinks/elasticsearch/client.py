@@ -25,10 +25,16 @@ def make_client(cfg: ElasticsearchConfig) -> AsyncElasticsearch:
     }
     if cfg.ca_certs:
         options["ca_certs"] = str(cfg.ca_certs)
+    if cfg.ssl_assert_fingerprint:
+        # elastic-transport then trusts the certificate whose (or whose chain's) SHA-256
+        # fingerprint this is, instead of checking the chain against CAs.
+        options["ssl_assert_fingerprint"] = cfg.ssl_assert_fingerprint
+    if cfg.client_cert and cfg.client_key:
+        options.update(client_cert=str(cfg.client_cert), client_key=str(cfg.client_key))
     if cfg.api_key:
-        options["api_key"] = cfg.api_key
+        options["api_key"] = cfg.api_key.get_secret_value()
     elif cfg.username is not None and cfg.password is not None:
-        options["basic_auth"] = (cfg.username, cfg.password)
+        options["basic_auth"] = (cfg.username, cfg.password.get_secret_value())
     return AsyncElasticsearch(cfg.hosts, **options)
 
 

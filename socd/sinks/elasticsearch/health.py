@@ -10,6 +10,8 @@ healthy on a 2xx answer):
 * 403 — authenticated, but the role may not read the cluster's health (the ``monitor``
   privilege): reachable (``"unknown"``); the index template check that follows tells whether
   socd may do what it needs (:func:`refused` then names the privileges);
+* a TLS handshake that fails (certificate not trusted, fingerprint not matching):
+  :class:`~socd.errors.TlsRefused`, naming the settings; trying again cannot help;
 * 429, 5xx, connection errors, timeouts — :class:`~socd.errors.SinkError` (retriable): the
   caller waits and tries again;
 * any other status (a server without this API) — reachable (``"unknown"``).
@@ -17,11 +19,13 @@ healthy on a 2xx answer):
 
 from __future__ import annotations
 
+import re
+
 from elasticsearch import AsyncElasticsearch
 from elasticsearch import exceptions as es_exc
 
 from socd.config import ElasticsearchConfig
-from socd.errors import CredentialsRefused, SinkError
+from socd.errors import CredentialsRefused, SinkError, TlsRefused
 from socd.sinks.elasticsearch.client import shown_hosts
 from socd.sinks.elasticsearch.service import api_reason
 
@@ -45,11 +49,37 @@ async def check_health(client: AsyncElasticsearch, cfg: ElasticsearchConfig) -> 
         if status == 429 or status >= 500:
             raise SinkError(f"{shown_hosts(cfg)}: {api_reason(exc)}") from exc
         return "unknown"
+    except es_exc.SSLError as exc:
+        raise tls_refused(cfg, exc) from exc
     except es_exc.TransportError as exc:
         raise SinkError(f"cannot reach {shown_hosts(cfg)}: {type(exc).__name__}: {exc}"
                         ) from exc
     body = response.body
     return str(body.get("status", "unknown")) if isinstance(body, dict) else "unknown"
+
+
+def tls_refused(cfg: ElasticsearchConfig, exc: es_exc.SSLError) -> TlsRefused:
+    """The error for a TLS handshake that failed: the certificate is not trusted, or the
+    fingerprint does not match. It names the settings to correct; trying again cannot help."""
+    text = str(exc)
+    if cfg.ssl_assert_fingerprint and "ingerprint" in text:
+        fix = ("its certificate does not have the fingerprint elasticsearch."
+               "ssl_assert_fingerprint gives: correct the fingerprint (the SHA-256 of the "
+               "cluster's certificate or of its CA)")
+    elif "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
+        found = _VERIFY.search(text)
+        reason = found.group(1).strip() if found else "verify failed"
+        fix = (f"its TLS certificate is not trusted ({reason}): set elasticsearch.ca_certs to "
+               f"the CA that signed it (now {cfg.ca_certs or 'the system CAs'}) or "
+               "elasticsearch.ssl_assert_fingerprint")
+    else:
+        fix = ("the TLS handshake failed: check that elasticsearch.hosts are https:// "
+               "addresses, elasticsearch.ca_certs, and elasticsearch.client_cert/client_key "
+               "where the cluster requires a client certificate")
+    return TlsRefused(f"Elasticsearch at {shown_hosts(cfg)}: {fix}")
+
+
+_VERIFY = re.compile(r"certificate verify failed: ([^(\]'\"]+)")
 
 
 def refused(cfg: ElasticsearchConfig, exc: es_exc.ApiError, doing: str) -> CredentialsRefused:

@@ -1,0 +1,116 @@
+"""TLS settings → :class:`ssl.SSLContext`, checked at start-up with the key to correct.
+
+* Kafka (``kafka.security_protocol`` SSL or SASL_SSL): :func:`kafka_context` — the CA file
+  ``kafka.ssl_cafile`` (else the system's CAs), the client certificate ``kafka.ssl_certfile``
+  with ``kafka.ssl_keyfile`` (and ``kafka.ssl_key_password``), host names checked unless
+  ``kafka.ssl_check_hostname: false``.
+* Elasticsearch: elasticsearch-py builds its own context from ``ca_certs``, ``client_cert``,
+  ``client_key`` and ``ssl_assert_fingerprint``; :func:`tls_problems` loads the same files
+  first, so that a missing or malformed one is a configuration problem, not a failure at the
+  first request.
+* ``/metrics`` over HTTPS: :func:`metrics_context` (``metrics.certfile``, ``metrics.keyfile``).
+
+:func:`tls_problems` is run by :func:`socd.config.validate_config` (so by ``check-config``
+and by ``run`` before any server is touched).
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from socd.errors import Problem
+
+if TYPE_CHECKING:
+    from socd.config import Config, KafkaConfig, MetricsConfig
+
+
+class TlsFileError(ValueError):
+    """A TLS file cannot be used; ``key`` is the setting that names it (``kafka.ssl_cafile``)."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+def tls_reason(exc: BaseException) -> str:
+    """An OpenSSL or OS error in plain words (no Python repr)."""
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason).replace("_", " ").lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return type(exc).__name__
+
+
+def _load_cafile(context: ssl.SSLContext, key: str, path: Path) -> None:
+    try:
+        context.load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFileError(key, f"cannot load the CA file {path} ({tls_reason(exc)}): give a PEM "
+                           "file of the CA certificate(s)") from None
+
+
+def _load_chain(context: ssl.SSLContext, keys: tuple[str, str], cert: Path, key: Path,
+                password: str | None = None) -> None:
+    try:
+        context.load_cert_chain(str(cert), str(key), password=password)
+    except (OSError, ssl.SSLError) as exc:
+        raise TlsFileError(keys[0], (
+            f"cannot load the certificate {cert} with the key {key} ({tls_reason(exc)}): give "
+            f"PEM files, the key matching the certificate ({keys[1]})")) from None
+
+
+def kafka_context(cfg: KafkaConfig) -> ssl.SSLContext:
+    """The client context for Kafka's SSL and SASL_SSL. Raises :class:`TlsFileError`."""
+    if cfg.ssl_cafile is None:
+        context = ssl.create_default_context()
+    else:  # the CA file only, as create_default_context(cafile=...) would
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        _load_cafile(context, "kafka.ssl_cafile", cfg.ssl_cafile)
+    context.check_hostname = cfg.ssl_check_hostname
+    if cfg.ssl_certfile is not None and cfg.ssl_keyfile is not None:
+        password = cfg.ssl_key_password.get_secret_value() if cfg.ssl_key_password else None
+        _load_chain(context, ("kafka.ssl_certfile", "kafka.ssl_keyfile"),
+                    cfg.ssl_certfile, cfg.ssl_keyfile, password)
+    return context
+
+
+def metrics_context(cfg: MetricsConfig) -> ssl.SSLContext | None:
+    """The server context of ``/metrics`` over HTTPS, or None for plain HTTP. Raises
+    :class:`TlsFileError`."""
+    if cfg.certfile is None or cfg.keyfile is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    _load_chain(context, ("metrics.certfile", "metrics.keyfile"), cfg.certfile, cfg.keyfile)
+    return context
+
+
+def tls_problems(config: Config) -> list[Problem]:
+    """Every TLS file of the configuration that cannot be loaded, as a problem on its key."""
+    problems: list[Problem] = []
+
+    def check(build: Callable[[], object]) -> None:
+        try:
+            build()
+        except TlsFileError as exc:
+            problems.append(config.problem(tuple(exc.key.split(".")), exc.message))
+
+    if config.kafka.security_protocol in ("SSL", "SASL_SSL"):
+        check(lambda: kafka_context(config.kafka))
+    es = config.elasticsearch
+
+    def es_files() -> None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if es.ca_certs is not None:
+            _load_cafile(context, "elasticsearch.ca_certs", es.ca_certs)
+        if es.client_cert is not None and es.client_key is not None:
+            _load_chain(context, ("elasticsearch.client_cert", "elasticsearch.client_key"),
+                        es.client_cert, es.client_key)
+
+    check(es_files)
+    check(lambda: metrics_context(config.metrics))
+    return problems
