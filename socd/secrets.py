@@ -73,8 +73,7 @@ def apply_secret_files(data: dict[str, Any], environ: Mapping[str, str],
             continue
         if named is not None:
             path, problem = _resolve(named, credentials, base)
-            if problem is None:
-                assert path is not None
+            if path is not None:
                 secret, problem = read_secret(path)
                 if secret is not None:
                     data.setdefault(section, body)[key] = secret

@@ -60,6 +60,8 @@ def client_options(cfg: KafkaConfig) -> dict[str, Any]:
 
 
 _PROBE_TIMEOUT_S = 3.0
+_ALERT_WAIT_S = 0.5
+"""How long a TLS probe waits for the broker's alert after the handshake."""
 """How long :func:`unreachable` waits for one broker's TCP connection before saying so."""
 
 
@@ -88,7 +90,7 @@ async def _probe(server: str, timeout_s: float,
     ``context``: a TLS connection, whose failure names the TLS setting to check)."""
     host, _, port = server.rpartition(":")
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
             host.strip("[]"), int(port), ssl=context), timeout_s)
     except ssl.SSLCertVerificationError as exc:
         return _TlsReason(
@@ -108,6 +110,23 @@ async def _probe(server: str, timeout_s: float,
             "client certificate (kafka.ssl_certfile and kafka.ssl_keyfile) or not speak TLS")
     except (OSError, TimeoutError) as exc:
         return os_reason(exc)
+    if context is not None:
+        # TLS 1.3: a server that requires a client certificate says so after the handshake,
+        # with an alert the client reads next; a broker waiting for a request sends nothing.
+        try:
+            closed = await asyncio.wait_for(reader.read(1), _ALERT_WAIT_S) == b""
+        except TimeoutError:
+            closed = False
+        except (ssl.SSLError, OSError) as exc:
+            closed = True
+            detail = tls_reason(exc)
+        else:
+            detail = "closed after the handshake"
+        if closed:
+            writer.close()
+            return _TlsReason(
+                f"the broker ended the TLS connection ({detail}): it requires a client "
+                "certificate it trusts: set kafka.ssl_certfile and kafka.ssl_keyfile")
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()

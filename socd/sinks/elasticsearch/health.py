@@ -19,8 +19,9 @@ healthy on a 2xx answer):
 
 from __future__ import annotations
 
-import re
+import ssl
 
+from aiohttp import ServerFingerprintMismatch
 from elasticsearch import AsyncElasticsearch
 from elasticsearch import exceptions as es_exc
 
@@ -49,37 +50,49 @@ async def check_health(client: AsyncElasticsearch, cfg: ElasticsearchConfig) -> 
         if status == 429 or status >= 500:
             raise SinkError(f"{shown_hosts(cfg)}: {api_reason(exc)}") from exc
         return "unknown"
-    except es_exc.SSLError as exc:
-        raise tls_refused(cfg, exc) from exc
     except es_exc.TransportError as exc:
+        if tls_failure(exc) is not None:
+            raise tls_refused(cfg, exc) from exc
         raise SinkError(f"cannot reach {shown_hosts(cfg)}: {type(exc).__name__}: {exc}"
                         ) from exc
     body = response.body
     return str(body.get("status", "unknown")) if isinstance(body, dict) else "unknown"
 
 
-def tls_refused(cfg: ElasticsearchConfig, exc: es_exc.SSLError) -> TlsRefused:
-    """The error for a TLS handshake that failed: the certificate is not trusted, or the
-    fingerprint does not match. It names the settings to correct; trying again cannot help."""
-    text = str(exc)
-    if cfg.ssl_assert_fingerprint and "ingerprint" in text:
+def tls_failure(exc: BaseException) -> BaseException | None:
+    """The TLS failure behind a transport error (a certificate not trusted, a fingerprint
+    that does not match), found along its causes; None when it is no TLS failure."""
+    found: BaseException | None = None
+    seen: BaseException | None = exc
+    for _ in range(8):  # elastic-transport → aiohttp → ssl: a few links at most
+        if seen is None:
+            break
+        if isinstance(seen, (ssl.SSLError, es_exc.SSLError, ServerFingerprintMismatch)):
+            found = seen  # the deepest one says most (ssl's own verify message)
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
+def tls_refused(cfg: ElasticsearchConfig, exc: BaseException) -> TlsRefused:
+    """The error for a TLS handshake that failed (:func:`tls_failure`): it names the
+    settings to correct; trying again cannot help."""
+    cause = tls_failure(exc) or exc
+    if isinstance(cause, ServerFingerprintMismatch):
         fix = ("its certificate does not have the fingerprint elasticsearch."
                "ssl_assert_fingerprint gives: correct the fingerprint (the SHA-256 of the "
-               "cluster's certificate or of its CA)")
-    elif "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text:
-        found = _VERIFY.search(text)
-        reason = found.group(1).strip() if found else "verify failed"
-        fix = (f"its TLS certificate is not trusted ({reason}): set elasticsearch.ca_certs to "
-               f"the CA that signed it (now {cfg.ca_certs or 'the system CAs'}) or "
-               "elasticsearch.ssl_assert_fingerprint")
+               "cluster's certificate, as `openssl x509 -noout -fingerprint -sha256` prints "
+               "it)")
+    elif isinstance(cause, ssl.SSLCertVerificationError):
+        fix = (f"its TLS certificate is not trusted ({cause.verify_message}): set "
+               "elasticsearch.ca_certs to the CA that signed it (now "
+               f"{cfg.ca_certs or 'the system CAs'}) or elasticsearch.ssl_assert_fingerprint")
     else:
-        fix = ("the TLS handshake failed: check that elasticsearch.hosts are https:// "
-               "addresses, elasticsearch.ca_certs, and elasticsearch.client_cert/client_key "
-               "where the cluster requires a client certificate")
+        reason = cause.reason if isinstance(cause, ssl.SSLError) and cause.reason else None
+        fix = (f"the TLS handshake failed{f' ({reason.lower()})' if reason else ''}: check "
+               "that elasticsearch.hosts are https:// addresses, elasticsearch.ca_certs, and "
+               "elasticsearch.client_cert/client_key where the cluster requires a client "
+               "certificate")
     return TlsRefused(f"Elasticsearch at {shown_hosts(cfg)}: {fix}")
-
-
-_VERIFY = re.compile(r"certificate verify failed: ([^(\]'\"]+)")
 
 
 def refused(cfg: ElasticsearchConfig, exc: es_exc.ApiError, doing: str) -> CredentialsRefused:
