@@ -17,7 +17,13 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    CommitFailedError,
+    InvalidSessionTimeoutError,
+    KafkaError,
+    SaslAuthenticationFailed,
+)
 
 from socd.config import KafkaConfig
 from socd.errors import ConfigError, Problem, SinkError
@@ -58,6 +64,12 @@ def client_options(cfg: KafkaConfig) -> dict[str, Any]:
                        sasl_plain_password=password)
     return options
 
+
+START_FAILURES: tuple[type[Exception], ...] = (KafkaError, KeyError)
+"""What a Kafka client's ``start()`` raises when it cannot start, for :func:`unreachable`:
+aiokafka's errors, and the KeyError of aiokafka 0.14's SCRAM client when the broker ends
+the exchange with an error (RFC 5802 §7 ``e=``: an unknown user or a wrong password)
+instead of its signature ``v=``."""
 
 _PROBE_TIMEOUT_S = 3.0
 _ALERT_WAIT_S = 0.5
@@ -133,7 +145,7 @@ async def _probe(server: str, timeout_s: float,
     return None
 
 
-async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
+async def unreachable(cfg: KafkaConfig, exc: Exception, purpose: str) -> str:
     """One line for a Kafka client that could not start: the servers
     (``kafka.bootstrap_servers``), the reason per server in plain words, and what to check.
 
@@ -154,6 +166,14 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
     if cfg.security_protocol in ("SSL", "SASL_SSL"):
         with contextlib.suppress(TlsFileError):
             context = kafka_context(cfg)
+    refused = (SaslAuthenticationFailed, AuthenticationFailedError)
+    if cfg.security_protocol.startswith("SASL_") and (
+            not isinstance(exc, KafkaError) or isinstance(exc, refused)):
+        return (f"cannot start {purpose}: kafka.bootstrap_servers = [{', '.join(servers)}]: "
+                f"the brokers refused the SASL authentication ({cfg.sasl_mechanism} as "
+                f"{cfg.sasl_username!r}): check kafka.sasl_username and kafka.sasl_password "
+                "(or its file, or the credential socd-kafka-sasl-password), and that the "
+                "brokers know this user for this mechanism")
     reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S, context) for s in servers))
     failed = [f"{s}: {r}" for s, r in zip(servers, reasons, strict=True) if r is not None]
     listed = ", ".join(servers)
@@ -241,7 +261,7 @@ class KafkaSource:
         consumer.subscribe(self._topics, listener=_Listener(self))
         try:
             await consumer.start()  # aiokafka waits here for the first assignment
-        except KafkaError as exc:
+        except START_FAILURES as exc:
             await consumer.stop()
             raise SinkError(await unreachable(self._cfg, exc, "the consumer of the input "
                                               "topics")) from exc
