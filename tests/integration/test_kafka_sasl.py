@@ -25,21 +25,13 @@ import pytest
 import yaml
 from elasticsearch import AsyncElasticsearch
 
-from socd.devservers import Endpoints, LocalServers, _tansu_binary, free_port
-from tests.integration.conftest import given_servers, make_topics
+from socd.devservers import Endpoints, _tansu_binary, free_port
+from tests.integration.conftest import make_topics
 from tests.integration.helpers import daemon, produce, wait_for_count, write_config
 
 pytestmark = pytest.mark.integration
 
 PASSWORD = "sasl-SENTINEL-7f3a"
-
-
-@pytest.fixture(scope="module")
-def noida_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    if given_servers() is not None:
-        pytest.skip("servers given by SOCD_TEST_*: this test needs noida-db's Kafka (SASL)")
-    with LocalServers(tmp_path_factory.mktemp("sasl"), kafka="noida") as endpoints:
-        yield endpoints
 
 
 def _config(tmp_path: Path, servers: Endpoints, unique: str, kafka: dict[str, object]) -> Path:
