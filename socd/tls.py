@@ -38,8 +38,9 @@ class TlsFileError(ValueError):
 
 def tls_reason(exc: BaseException) -> str:
     """An OpenSSL or OS error in plain words (no Python repr)."""
-    if isinstance(exc, ssl.SSLError) and exc.reason:
-        return str(exc.reason).replace("_", " ").lower()
+    reason = getattr(exc, "reason", None)  # set by OpenSSL's errors only
+    if isinstance(exc, ssl.SSLError) and reason:
+        return str(reason).replace("_", " ").lower()
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return type(exc).__name__
@@ -103,14 +104,13 @@ def tls_problems(config: Config) -> list[Problem]:
         check(lambda: kafka_context(config.kafka))
     es = config.elasticsearch
 
-    def es_files() -> None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        if es.ca_certs is not None:
-            _load_cafile(context, "elasticsearch.ca_certs", es.ca_certs)
-        if es.client_cert is not None and es.client_key is not None:
-            _load_chain(context, ("elasticsearch.client_cert", "elasticsearch.client_key"),
-                        es.client_cert, es.client_key)
-
-    check(es_files)
+    if es.ca_certs is not None:
+        check(lambda: _load_cafile(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+                                   "elasticsearch.ca_certs", es.ca_certs))  # type: ignore[arg-type]
+    if es.client_cert is not None and es.client_key is not None:
+        check(lambda: _load_chain(
+            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
+            ("elasticsearch.client_cert", "elasticsearch.client_key"),
+            es.client_cert, es.client_key))  # type: ignore[arg-type]
     check(lambda: metrics_context(config.metrics))
     return problems

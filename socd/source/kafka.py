@@ -106,7 +106,8 @@ async def _probe(server: str, timeout_s: float,
             host.strip("[]"), int(port), ssl=context), timeout_s)
     except ssl.SSLCertVerificationError as exc:
         return _TlsReason(
-            f"its TLS certificate is not trusted ({exc.verify_message}): set kafka.ssl_cafile "
+            f"its TLS certificate is not trusted ({exc.verify_message or 'verify failed'}): set "
+            "kafka.ssl_cafile "
             "to the CA that signed the brokers' certificates (and check "
             "kafka.ssl_check_hostname)")
     except ssl.SSLError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -34,7 +35,10 @@ def make_client(cfg: ElasticsearchConfig) -> AsyncElasticsearch:
     if cfg.api_key:
         options["api_key"] = cfg.api_key.get_secret_value()
     elif cfg.username is not None and cfg.password is not None:
-        options["basic_auth"] = (cfg.username, cfg.password.get_secret_value())
+        # Encoded here as UTF-8 (RFC 7617 §2.1, as Elasticsearch decodes it): the client
+        # encodes a (user, password) pair as ASCII and fails on any other character.
+        pair = f"{cfg.username}:{cfg.password.get_secret_value()}".encode()
+        options["basic_auth"] = base64.b64encode(pair).decode("ascii")
     return AsyncElasticsearch(cfg.hosts, **options)
 
 

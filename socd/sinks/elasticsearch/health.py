@@ -83,11 +83,12 @@ def tls_refused(cfg: ElasticsearchConfig, exc: BaseException) -> TlsRefused:
                "cluster's certificate, as `openssl x509 -noout -fingerprint -sha256` prints "
                "it)")
     elif isinstance(cause, ssl.SSLCertVerificationError):
-        fix = (f"its TLS certificate is not trusted ({cause.verify_message}): set "
+        fix = (f"its TLS certificate is not trusted "
+               f"({getattr(cause, 'verify_message', None) or 'verify failed'}): set "
                "elasticsearch.ca_certs to the CA that signed it (now "
                f"{cfg.ca_certs or 'the system CAs'}) or elasticsearch.ssl_assert_fingerprint")
     else:
-        reason = cause.reason if isinstance(cause, ssl.SSLError) and cause.reason else None
+        reason = getattr(cause, "reason", None)
         fix = (f"the TLS handshake failed{f' ({reason.lower()})' if reason else ''}: check "
                "that elasticsearch.hosts are https:// addresses, elasticsearch.ca_certs, and "
                "elasticsearch.client_cert/client_key where the cluster requires a client "
