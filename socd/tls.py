@@ -91,7 +91,8 @@ def metrics_context(cfg: MetricsConfig) -> ssl.SSLContext | None:
 
 
 def tls_problems(config: Config) -> list[Problem]:
-    """Every TLS file of the configuration that cannot be loaded, as a problem on its key."""
+    """Every TLS file of the configuration that cannot be loaded, as a problem on its key;
+    and, as warnings, the passwords the settings would send unencrypted."""
     problems: list[Problem] = []
 
     def check(build: Callable[[], object]) -> None:
@@ -104,13 +105,33 @@ def tls_problems(config: Config) -> list[Problem]:
         check(lambda: kafka_context(config.kafka))
     es = config.elasticsearch
 
-    if es.ca_certs is not None:
+    ca, cert, key = es.ca_certs, es.client_cert, es.client_key
+    if ca is not None:
         check(lambda: _load_cafile(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
-                                   "elasticsearch.ca_certs", es.ca_certs))  # type: ignore[arg-type]
-    if es.client_cert is not None and es.client_key is not None:
-        check(lambda: _load_chain(
-            ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT),
-            ("elasticsearch.client_cert", "elasticsearch.client_key"),
-            es.client_cert, es.client_key))  # type: ignore[arg-type]
+                                   "elasticsearch.ca_certs", ca))
+    if cert is not None and key is not None:
+        check(lambda: _load_chain(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT), (
+            "elasticsearch.client_cert", "elasticsearch.client_key"), cert, key))
     check(lambda: metrics_context(config.metrics))
-    return problems
+    return problems + _clear_text_warnings(config)
+
+
+def _clear_text_warnings(config: Config) -> list[Problem]:
+    """Passwords that would cross the network unencrypted: warnings, not errors (a
+    loopback address or a network socd's operators trust may make them acceptable)."""
+    warnings: list[Problem] = []
+    kafka, metrics = config.kafka, config.metrics
+    if kafka.security_protocol == "SASL_PLAINTEXT" and kafka.sasl_mechanism == "PLAIN":
+        warnings.append(config.problem(("kafka", "security_protocol"), (
+            "SASL PLAIN over SASL_PLAINTEXT sends the password unencrypted: use SASL_SSL, "
+            "or a SCRAM mechanism"), warning=True))
+    if metrics.username is not None and metrics.certfile is None:
+        warnings.append(config.problem(("metrics", "username"), (
+            "basic authentication over plain HTTP sends the password unencrypted: set "
+            "metrics.certfile and metrics.keyfile"), warning=True))
+    if any(host.startswith("http://") for host in config.elasticsearch.hosts) and (
+            config.elasticsearch.password is not None or config.elasticsearch.api_key):
+        warnings.append(config.problem(("elasticsearch", "hosts"), (
+            "credentials over http:// cross the network unencrypted: use https:// hosts"),
+            warning=True))
+    return warnings
