@@ -72,9 +72,9 @@ the exchange with an error (RFC 5802 §7 ``e=``: an unknown user or a wrong pass
 instead of its signature ``v=``."""
 
 _PROBE_TIMEOUT_S = 3.0
+"""How long :func:`unreachable` waits for one broker's TCP connection before saying so."""
 _ALERT_WAIT_S = 0.5
 """How long a TLS probe waits for the broker's alert after the handshake."""
-"""How long :func:`unreachable` waits for one broker's TCP connection before saying so."""
 
 
 def os_reason(exc: BaseException) -> str:
@@ -106,9 +106,8 @@ async def _probe(server: str, timeout_s: float,
             host.strip("[]"), int(port), ssl=context), timeout_s)
     except ssl.SSLCertVerificationError as exc:
         return _TlsReason(
-            f"its TLS certificate is not trusted ({exc.verify_message or 'verify failed'}): set "
-            "kafka.ssl_cafile "
-            "to the CA that signed the brokers' certificates (and check "
+            f"its TLS certificate is not trusted ({exc.verify_message or 'verify failed'}): "
+            "set kafka.ssl_cafile to the CA that signed the brokers' certificates (and check "
             "kafka.ssl_check_hostname)")
     except ssl.SSLError as exc:
         return _TlsReason(
