@@ -348,7 +348,9 @@ def test_environment_numbers_and_switches_are_yaml(tmp_path: Path) -> None:
     assert (config.inputs[0].layer, config.rules.watch) == (3, False)
     assert config.elasticsearch.request_timeout == 2.5
     assert config.kafka.group_id == "0123"
-    assert (config.elasticsearch.username, config.elasticsearch.password) == ("yes", "0777")
+    assert config.elasticsearch.password is not None
+    assert (config.elasticsearch.username,
+            config.elasticsearch.password.get_secret_value()) == ("yes", "0777")
 
 
 def test_environment_value_not_utf8_is_named(tmp_path: Path) -> None:
