@@ -3,7 +3,9 @@
 # (Debian/Ubuntu package prometheus) and amtool and prometheus-alertmanager (package
 # prometheus-alertmanager) for the tests of deploy/prometheus/; chromium (package chromium)
 # for the screenshot of the html period report; stunnel4 (package stunnel4) to put TLS in
-# front of the local Kafka and Elasticsearch (tests/integration/test_tls.py). Does nothing
+# front of the local Kafka and Elasticsearch (tests/integration/test_tls.py); docker-compose
+# (package docker-compose: `config` validates deploy/compose/ without a Docker daemon,
+# tests/unit/test_compose.py) unless `docker compose` is there. Does nothing
 # when they are present, so it
 # is cheap to run before every test run.
 #
@@ -26,6 +28,8 @@ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>
   || missing+=(chromium)
 command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 \
   || missing+=(stunnel4)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
+  || missing+=(docker-compose)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
