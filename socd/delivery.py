@@ -60,7 +60,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -225,12 +225,34 @@ class Delivery:
         """The error of the first batch that failed; nothing after it is ever committed."""
         self.first_indexed_at: float | None = None
         """``time.monotonic()`` when the first document became durable."""
+        self._turned_at = time.monotonic()
+        self._waits = 0
 
     @property
     def in_flight(self) -> list[asyncio.Task[None]]:
         """The deliveries not yet committed, oldest first (the daemon cancels those left
         when the drain is cut off)."""
         return [pending.task for pending in self._in_flight]
+
+    # ------------------------------------------------------------------ progress
+
+    def stuck_for(self, now: float) -> float:
+        """Seconds (``time.monotonic()`` clock) since the fetch loop last turned or ended a
+        wait by design; 0 while in such a wait: a fetch (a rebalance holds it as long as the
+        group takes), a stall (Elasticsearch slow or down: deliveries retry with backoff,
+        the partitions are paused), a drain (the same deliveries). What this leaves is a
+        commit, and socd's own code: the systemd watchdog reads it (:mod:`socd.app`)."""
+        return 0.0 if self._waits else max(now - self._turned_at, 0.0)
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """A wait by design (see :meth:`stuck_for`); nests."""
+        self._waits += 1
+        try:
+            yield
+        finally:
+            self._waits -= 1
+            self._turned_at = time.monotonic()
 
     # ------------------------------------------------------------------ the fetch loop
 
@@ -244,6 +266,7 @@ class Delivery:
         pending: Batch | None = None
         pending_since = 0.0
         while not self._stopping.is_set():
+            self._turned_at = time.monotonic()
             if not self._commit_lock.locked():  # a sharing transaction may hold it long
                 await self.commit_finished()
             if self._full():
@@ -280,6 +303,10 @@ class Delivery:
         down), pause the partitions and poll, so that the consumer stays in its group.
         Pausing makes aiokafka discard what it prefetched, which is why it is not done at
         once."""
+        with self._waiting():
+            await self._wait_for_head()
+
+    async def _wait_for_head(self) -> None:
         head = self._in_flight[0].task
         stop = asyncio.ensure_future(self._stopping.wait())
         try:  # a stop request ends the wait: the drain takes over
@@ -315,7 +342,8 @@ class Delivery:
         fetch = asyncio.ensure_future(self._source.fetch(timeout_ms, max_records))
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+            with self._waiting():
+                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
         if not fetch.done():
@@ -522,5 +550,6 @@ class Delivery:
         """Finish every batch in flight and commit (shutdown, and before a rebalance takes
         partitions away). Raises the error of a failed batch."""
         if self._in_flight:
-            await asyncio.wait(self.in_flight)
+            with self._waiting():
+                await asyncio.wait(self.in_flight)
         await self.commit_finished()
