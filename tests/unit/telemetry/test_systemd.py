@@ -11,7 +11,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -84,6 +84,16 @@ def _settle(listener: Listener, count: int) -> list[str]:
     while len(listener.received) < count and time.monotonic() < deadline:
         time.sleep(0.01)
     return listener.messages()
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    """Until ``condition()`` holds (checked between the loop's other work)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("not reached in time")
 
 
 # ------------------------------------------------------------------ the datagrams
@@ -231,8 +241,7 @@ async def test_pings_go_every_half_of_the_watchdog_with_status_lines(
                                     status_every_s=0.6)
     assert supervisor.ping_every_s == 0.5
     task = asyncio.create_task(supervisor.run())
-    while len(sends.pings) < 5:
-        await asyncio.sleep(0.05)
+    await _until(lambda: len(sends.pings) >= 5)
     task.cancel()
     await asyncio.wait({task})
     gaps = [b - a for a, b in zip(sends.pings, sends.pings[1:], strict=False)]
@@ -255,8 +264,7 @@ async def test_a_blocked_event_loop_sends_no_ping(
     supervisor = systemd.Supervisor(lambda: "running", lambda: None, watchdog_s=watchdog_s,
                                     status_every_s=60)
     task = asyncio.create_task(supervisor.run())
-    while len(sends.pings) < 3:
-        await asyncio.sleep(0.02)
+    await _until(lambda: len(sends.pings) >= 3)
     blocked: list[float] = []
 
     def block() -> None:  # the test hook: a callback that never yields
@@ -267,8 +275,7 @@ async def test_a_blocked_event_loop_sends_no_ping(
     asyncio.get_running_loop().call_soon(block)
     await asyncio.sleep(0)  # the block runs before this returns
     count_after_block = len(sends.pings)
-    while len(sends.pings) < count_after_block + 2:
-        await asyncio.sleep(0.02)
+    await _until(lambda: len(sends.pings) >= count_after_block + 2)
     task.cancel()
     await asyncio.wait({task})
     start, end = blocked
@@ -308,8 +315,7 @@ async def test_without_a_watchdog_only_status_is_sent(listener: Listener) -> Non
     supervisor = systemd.Supervisor(lambda: "running", lambda: None, watchdog_s=None,
                                     status_every_s=0.05)
     task = asyncio.create_task(supervisor.run())
-    while len(listener.received) < 3:
-        await asyncio.sleep(0.02)
+    await _until(lambda: len(listener.received) >= 3)
     task.cancel()
     await asyncio.wait({task})
     assert listener.named("WATCHDOG") == []
