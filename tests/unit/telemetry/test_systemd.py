@@ -6,13 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import os
-import socket
-import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from hypothesis import given
@@ -21,69 +16,18 @@ from hypothesis import strategies as st
 from socd.telemetry import systemd
 from socd.telemetry.logging import configure
 from socd.telemetry.metrics import Metrics
+from tests.systemd_listener import Listener, listening
 
 VIETNAMESE = "Mối đe dọa nghiêm trọng: 3; mối nguy hại cao: 7 — cảm biến Sở TT&TT Bình Phước"
-
-
-@dataclass
-class Listener:
-    """systemd's side: a bound datagram socket, read by a thread that stamps each datagram
-    with ``time.monotonic()`` on arrival (the event loop may be blocked meanwhile)."""
-
-    sock: socket.socket
-    address: str
-    received: list[tuple[float, str]] = field(default_factory=list)
-
-    def messages(self) -> list[str]:
-        return [text for _, text in self.received]
-
-    def named(self, name: str) -> list[tuple[float, dict[str, str]]]:
-        """The datagrams that carry ``name``, each as its assignments."""
-        parsed = [(at, dict(line.split("=", 1) for line in text.split("\n")))
-                  for at, text in self.received]
-        return [(at, fields) for at, fields in parsed if name in fields]
-
-
-def _listen(sock: socket.socket, listener: Listener, stop: threading.Event) -> None:
-    sock.settimeout(0.05)
-    while not stop.is_set():
-        try:
-            data = sock.recv(65536)
-        except TimeoutError:
-            continue
-        listener.received.append((time.monotonic(), data.decode("utf-8")))
 
 
 @pytest.fixture(params=["path", "abstract"])
 def listener(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
              ) -> Iterator[Listener]:
     """A socket at a path, or in the abstract namespace (``@name``), named by NOTIFY_SOCKET."""
-    with tempfile.TemporaryDirectory() as directory, \
-            socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        if request.param == "path":
-            address = os.path.join(directory, "notify")  # short: AF_UNIX paths ≤ 107 bytes
-            sock.bind(address)
-        else:
-            address = f"@socd-test-{os.getpid()}-{id(sock)}"
-            sock.bind("\0" + address[1:])
-        monkeypatch.setenv("NOTIFY_SOCKET", address)
-        found = Listener(sock, address)
-        stop = threading.Event()
-        thread = threading.Thread(target=_listen, args=(sock, found, stop), daemon=True)
-        thread.start()
-        try:
-            yield found
-        finally:
-            stop.set()
-            thread.join()
-
-
-def _settle(listener: Listener, count: int) -> list[str]:
-    """The datagrams once ``count`` have arrived (the reader is a thread)."""
-    deadline = time.monotonic() + 10
-    while len(listener.received) < count and time.monotonic() < deadline:
-        time.sleep(0.01)
-    return listener.messages()
+    with listening(request.param) as found:
+        monkeypatch.setenv("NOTIFY_SOCKET", found.address)
+        yield found
 
 
 async def _until(condition: Callable[[], bool], timeout: float = 30) -> None:
@@ -113,7 +57,7 @@ def test_each_notification_arrives_as_one_utf8_datagram(listener: Listener, call
     Vietnamese text intact (UTF-8)."""
     assert callable(call)
     assert call() is True
-    assert _settle(listener, 1) == [expected]
+    assert listener.settle(1) == [expected]
 
 
 def test_reloading_carries_the_monotonic_clock(listener: Listener) -> None:
@@ -122,7 +66,7 @@ def test_reloading_carries_the_monotonic_clock(listener: Listener) -> None:
     before = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
     systemd.reloading()
     after = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
-    _settle(listener, 1)
+    listener.settle(1)
     [(_, fields)] = listener.named("RELOADING")
     assert fields["RELOADING"] == "1" and fields["STATUS"] == "reloading the rules"
     assert before <= int(fields["MONOTONIC_USEC"]) <= after
@@ -248,7 +192,7 @@ async def test_pings_go_every_half_of_the_watchdog_with_status_lines(
     # Each gap is measured from the sends, a few lines after the supervisor reads the clock:
     # the margin is for those lines, not for the schedule, which never pings early.
     assert min(gaps) >= 0.5 - 0.05
-    _settle(listener, len(sends.pings) + 2)
+    listener.settle(len(sends.pings) + 2)
     assert len(listener.named("WATCHDOG")) == len(sends.pings)
     statuses = listener.named("STATUS")
     assert statuses and {fields["STATUS"] for _, fields in statuses} == {VIETNAMESE}
@@ -280,7 +224,7 @@ async def test_a_blocked_event_loop_sends_no_ping(
     await asyncio.wait({task})
     start, end = blocked
     assert [at for at in sends.pings if start <= at < end] == []
-    _settle(listener, len(sends.pings))
+    listener.settle(len(sends.pings))
     assert [at for at, _ in listener.named("WATCHDOG") if start < at < end] == []
     last = max(at for at in sends.pings if at < start)
     reaction = last + watchdog_s - start  # systemd's kill, from the moment the loop blocked
@@ -303,7 +247,7 @@ async def test_a_stuck_pipeline_withholds_the_pings_and_says_so(
     assert [supervisor.ping() for _ in range(3)] == [False] * 3
     stuck[0] = None
     assert supervisor.ping() is True
-    _settle(listener, 2)
+    listener.settle(2)
     assert listener.messages() == ["WATCHDOG=1", "WATCHDOG=1"]
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert [(line["event"], line.get("reason", line.get("was"))) for line in logged] == [
