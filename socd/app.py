@@ -96,10 +96,10 @@ SHUTDOWN_WORST_CASE_S = sum(seconds for _, seconds in SHUTDOWN_BUDGET)
 START_MARGIN_S = 30.0
 """Added to the next Elasticsearch try's wait and timeout in the start-up's
 ``EXTEND_TIMEOUT_USEC`` while Elasticsearch cannot be reached."""
-PROGRESS_TIMEOUT_S = 90.0
-"""How long the fetch loop may go without turning, outside its waits by design (a fetch, a
-stall, a drain), before the systemd watchdog pings stop: more than twice Kafka's request
-timeout (40 s), so that a commit retried once after a timeout is not taken for a wedge."""
+PROGRESS_TIMEOUT_S = 60.0
+"""How long the fetch loop may go without turning, outside its waits by design on Kafka and
+Elasticsearch (:meth:`socd.delivery.Delivery.stuck_for`), before the systemd watchdog pings
+stop: far above the work of one turn (processing one fetch takes well under a second)."""
 
 _T = TypeVar("_T")
 
@@ -226,8 +226,8 @@ class Daemon:
             return None
         stuck = self._delivery.stuck_for(time.monotonic())
         if stuck > PROGRESS_TIMEOUT_S:
-            return (f"the fetch loop has not turned for {stuck:.0f} s, nor waited for Kafka "
-                    "or Elasticsearch meanwhile")
+            return (f"the fetch loop has not turned for {stuck:.0f} s, nor been waiting for "
+                    "Kafka or Elasticsearch")
         return None
 
     async def _start_unless_stopped(self) -> bool:

@@ -238,10 +238,12 @@ class Delivery:
 
     def stuck_for(self, now: float) -> float:
         """Seconds (``time.monotonic()`` clock) since the fetch loop last turned or ended a
-        wait by design; 0 while in such a wait: a fetch (a rebalance holds it as long as the
-        group takes), a stall (Elasticsearch slow or down: deliveries retry with backoff,
-        the partitions are paused), a drain (the same deliveries). What this leaves is a
-        commit, and socd's own code: the systemd watchdog reads it (:mod:`socd.app`)."""
+        wait by design; 0 while in such a wait, however long: a fetch (a rebalance holds it
+        as long as the group takes), a commit (Kafka down: aiokafka retries until it
+        answers), a stall (Elasticsearch slow or down: deliveries retry with backoff, the
+        partitions are paused), a drain (the same deliveries). Those waits are left to the
+        clients' own timeouts and retries; what grows this is the fetch loop held anywhere
+        else. The systemd watchdog reads it (:mod:`socd.app`)."""
         return 0.0 if self._waits else max(now - self._turned_at, 0.0)
 
     @contextlib.contextmanager
@@ -538,7 +540,8 @@ class Delivery:
         if not offsets:
             return
         started = time.monotonic()
-        await self._source.commit(offsets)
+        with self._waiting():  # Kafka down: aiokafka retries until the coordinator answers
+            await self._source.commit(offsets)
         self._committed(started)
 
     def _committed(self, started: float) -> None:

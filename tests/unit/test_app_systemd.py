@@ -104,15 +104,23 @@ async def _stop(wired: Wired, task: asyncio.Task[None]) -> None:
     await asyncio.wait({task})
 
 
-async def test_a_fetch_or_a_stall_is_a_wait_by_design() -> None:
-    """While the fetch loop waits on a fetch (a rebalance may hold it for minutes) or for
-    Elasticsearch (partitions paused), it is not stuck, however long that lasts."""
+async def test_waits_on_kafka_and_elasticsearch_are_waits_by_design() -> None:
+    """While the fetch loop waits on a fetch (a rebalance may hold it for minutes), on a
+    commit (Kafka down: aiokafka retries), or for Elasticsearch (partitions paused), it is
+    not stuck, however long that lasts: socd is alive and waiting."""
     fetching = Wired(_FetchHangs())
     task = await _run(fetching)
     assert isinstance(fetching.source, _FetchHangs)
     await fetching.source.fetching.wait()
     assert fetching.delivery.stuck_for(time.monotonic() + 3600) == 0
     await _stop(fetching, task)
+
+    committing = _CommitHangs([records(0, 3)])
+    wired = Wired(committing)  # type: ignore[arg-type]
+    task = await _run(wired)
+    await committing.committing.wait()
+    assert wired.delivery.stuck_for(time.monotonic() + 3600) == 0
+    await _stop(wired, task)
 
     stalled = Wired(FakeSource([records(0, 5)]), documents=FakeDocuments(hold=True),
                     limits=Limits(slots=1), stall_s=0.01)
@@ -123,35 +131,49 @@ async def test_a_fetch_or_a_stall_is_a_wait_by_design() -> None:
     await _stop(stalled, task)
 
 
-async def test_a_commit_that_never_ends_makes_the_loop_stuck(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A commit Kafka never answers is no wait by design: the time since the loop last
-    turned grows, and past PROGRESS_TIMEOUT_S the daemon withholds the watchdog with the
-    reason; never while it is stopping (shutdown's waits are bounded and told)."""
-    source = _CommitHangs([records(0, 3)])
-    wired = Wired(source)  # type: ignore[arg-type]
-    task = await _run(wired)
-    await source.committing.wait()
-    now = time.monotonic()
-    assert wired.delivery.stuck_for(now + 100) >= 100
+class _Held:
+    """A delivery whose fetch loop has been held ``seconds`` outside any wait by design."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def stuck_for(self, now: float) -> float:
+        return self.seconds
+
+
+@pytest.mark.parametrize(("held", "stopping", "withheld"), [
+    (0.0, False, False),
+    (app.PROGRESS_TIMEOUT_S, False, False),
+    (app.PROGRESS_TIMEOUT_S + 1, False, True),
+    (app.PROGRESS_TIMEOUT_S + 1, True, False),  # shutdown: bounded phases, told to systemd
+])
+def test_the_watchdog_is_withheld_past_the_progress_timeout(
+        tmp_path: Path, held: float, stopping: bool, withheld: bool) -> None:
+    """A fetch loop held past PROGRESS_TIMEOUT_S stops the pings, with the reason; never
+    while socd is stopping."""
     write(tmp_path / "r.yml")
     daemon = Daemon(config(tmp_path), Metrics())
-    daemon._delivery = wired.delivery
-    monkeypatch.setattr(app, "PROGRESS_TIMEOUT_S", 0.05)
-    await until(lambda: daemon._stuck() is not None)
-    assert "has not turned for" in (daemon._stuck() or "")
-    daemon._stopping.set()
-    assert daemon._stuck() is None
-    await _stop(wired, task)
+    assert daemon._stuck() is None  # before the start: systemd's start timeout rules
+    daemon._delivery = _Held(held)  # type: ignore[assignment]
+    if stopping:
+        daemon._stopping.set()
+    reason = daemon._stuck()
+    assert (reason is not None) == withheld
+    if reason is not None:
+        assert reason.startswith(f"the fetch loop has not turned for {held:.0f} s")
 
 
-async def test_a_turning_loop_is_not_stuck() -> None:
-    """An idle loop (no records) turns every fetch: never stuck for long."""
-    wired = Wired()
-    task = await _run(wired)
-    await until(lambda: wired.source.calls >= 3)
-    assert wired.delivery.stuck_for(time.monotonic()) < app.PROGRESS_TIMEOUT_S
-    await _stop(wired, task)
+async def test_each_turn_of_the_loop_counts_as_progress() -> None:
+    """An idle loop (no records) turns at every fetch: its progress is dated after it ran,
+    while a delivery that never ran stays dated at its creation."""
+    idle, never = Wired(), Wired()
+    await asyncio.sleep(0.05)
+    started = time.monotonic()
+    task = await _run(idle)
+    await until(lambda: idle.source.calls >= 3)
+    await _stop(idle, task)
+    assert idle.delivery.stuck_for(started) == 0
+    assert never.delivery.stuck_for(started) >= 0.05
 
 
 async def test_supervision_starts_only_under_systemd(
