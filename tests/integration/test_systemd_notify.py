@@ -4,10 +4,12 @@ real AF_UNIX socket, as systemd reads them."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import orjson
@@ -113,3 +115,33 @@ async def test_no_ready_while_elasticsearch_cannot_be_reached(
                            for f in waiting)
     assert all(int(f["EXTEND_TIMEOUT_USEC"]) > 30_000_000 for f in waiting)
     assert listener.named("WATCHDOG") == []  # the watchdog counts from READY=1
+
+
+async def test_a_frozen_socd_stops_pinging(
+        servers: Endpoints, unique: str, topics: tuple[str, str], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """socd frozen (SIGSTOP: its event loop, like every thread, does nothing) for longer than
+    the watchdog timeout: no WATCHDOG=1 arrives meanwhile, so systemd would kill it at the
+    last ping + WatchdogSec; thawed (SIGCONT), it pings again and still stops cleanly."""
+    watchdog_s = WATCHDOG_USEC / 1_000_000
+    config = write_config(tmp_path / "socd.yaml", servers, unique, free_port())
+    with listening() as listener:
+        monkeypatch.setenv("NOTIFY_SOCKET", listener.address)
+        monkeypatch.setenv("WATCHDOG_USEC", str(WATCHDOG_USEC))
+        with daemon(config, tmp_path / "socd.log") as process:
+            await listener.until(lambda got: len(got.named("WATCHDOG")) >= 3)
+            process.send_signal(signal.SIGSTOP)
+            frozen_at = time.monotonic()
+            await asyncio.sleep(0.5)  # datagrams sent before the stop are read meanwhile
+            before = len(listener.named("WATCHDOG"))
+            await asyncio.sleep(watchdog_s * 1.5)
+            during = len(listener.named("WATCHDOG")) - before
+            process.send_signal(signal.SIGCONT)
+            await listener.until(lambda got: len(got.named("WATCHDOG")) > before)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0
+    assert during == 0
+    last = max(at for at, _ in listener.named("WATCHDOG") if at < frozen_at + 0.5)
+    reaction = last + watchdog_s - frozen_at
+    print(f"frozen socd: no ping for {watchdog_s * 1.5 + 0.5:.1f} s; systemd would kill it "
+          f"{reaction:.2f} s after it froze (WatchdogSec={watchdog_s} s)")
