@@ -40,6 +40,12 @@ class Listener:
             time.sleep(0.01)
         return self.messages()
 
+    def settle_named(self, name: str, count: int, timeout: float = 10) -> None:
+        """Until at least ``count`` datagrams carrying ``name`` have arrived (or ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while len(self.named(name)) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     async def until(self, condition: Callable[[Listener], bool], timeout: float = 60) -> None:
         """Until ``condition(self)`` holds; AssertionError with what arrived after ``timeout``."""
         deadline = time.monotonic() + timeout

@@ -73,7 +73,7 @@ async def test_socd_run_tells_systemd_its_whole_life(
                 assert process.wait(timeout=30) == 0
             except (AssertionError, subprocess.TimeoutExpired):
                 raise AssertionError(log.read_text()[-3000:]) from None
-        listener.settle(len(listener.received) + 1, timeout=0.5)
+        listener.settle_named("STOPPING", 1)
 
     assert _lifecycle(listener) == ["READY", "RELOADING", "READY", "RELOADING", "READY",
                                     "STOPPING"]
@@ -106,7 +106,7 @@ async def test_no_ready_while_elasticsearch_cannot_be_reached(
             await listener.until(lambda got: len(got.named("EXTEND_TIMEOUT_USEC")) >= 2)
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
-        listener.settle(len(listener.received) + 1, timeout=0.5)
+        listener.settle_named("STOPPING", 1)
     assert "READY" not in _lifecycle(listener)
     assert _lifecycle(listener)[-1:] == ["STOPPING"]
     waiting = [fields for _, fields in listener.named("EXTEND_TIMEOUT_USEC")
