@@ -132,7 +132,7 @@ async def test_a_frozen_socd_stops_pinging(
             await listener.until(lambda got: len(got.named("WATCHDOG")) >= 3)
             process.send_signal(signal.SIGSTOP)
             frozen_at = time.monotonic()
-            await asyncio.sleep(0.5)  # datagrams sent before the stop are read meanwhile
+            await asyncio.sleep(1.0)  # datagrams sent before the stop are read meanwhile
             before = len(listener.named("WATCHDOG"))
             await asyncio.sleep(watchdog_s * 1.5)
             during = len(listener.named("WATCHDOG")) - before
@@ -141,7 +141,7 @@ async def test_a_frozen_socd_stops_pinging(
             process.send_signal(signal.SIGTERM)
             assert process.wait(timeout=30) == 0
     assert during == 0
-    last = max(at for at, _ in listener.named("WATCHDOG") if at < frozen_at + 0.5)
+    last = max(at for at, _ in listener.named("WATCHDOG") if at < frozen_at + 1.0)
     reaction = last + watchdog_s - frozen_at
-    print(f"frozen socd: no ping for {watchdog_s * 1.5 + 0.5:.1f} s; systemd would kill it "
+    print(f"frozen socd: no ping for {watchdog_s * 1.5:.1f} s; systemd would kill it "
           f"{reaction:.2f} s after it froze (WatchdogSec={watchdog_s} s)")

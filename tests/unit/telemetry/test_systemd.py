@@ -189,10 +189,11 @@ async def test_pings_go_every_half_of_the_watchdog_with_status_lines(
     await _until(lambda: len(sends.pings) >= 5)
     task.cancel()
     await asyncio.wait({task})
-    gaps = [b - a for a, b in zip(sends.pings, sends.pings[1:], strict=False)]
-    # Each gap is measured from the sends, a few lines after the supervisor reads the clock:
-    # the margin is for those lines, not for the schedule, which never pings early.
-    assert min(gaps) >= 0.5 - 0.05
+    # Never more often than every half of the timeout: counted over the whole span (the
+    # sends are stamped a few lines after the supervisor reads its clock; a pause there
+    # moves one stamp, and the count has one ping of margin for it).
+    pings = sends.pings
+    assert len(pings) - 1 <= (pings[-1] - pings[0]) / 0.5 + 1
     listener.settle_named("WATCHDOG", len(sends.pings))
     assert len(listener.named("WATCHDOG")) == len(sends.pings)
     statuses = listener.named("STATUS")
@@ -202,8 +203,8 @@ async def test_pings_go_every_half_of_the_watchdog_with_status_lines(
 async def test_a_blocked_event_loop_sends_no_ping(
         listener: Listener, monkeypatch: pytest.MonkeyPatch) -> None:
     """A callback that blocks the loop (time.sleep) longer than the watchdog timeout: no
-    ping is sent, and none arrives, while it blocks; systemd would kill socd at the last
-    ping + WatchdogSec. Pings resume once the loop runs again."""
+    ping is sent while it blocks; systemd would kill socd at the last ping + WatchdogSec.
+    Pings resume once the loop runs again."""
     watchdog_s, block_s = 0.4, 1.0
     sends = _Sends(monkeypatch)
     supervisor = systemd.Supervisor(lambda: "running", lambda: None, watchdog_s=watchdog_s,
@@ -225,8 +226,10 @@ async def test_a_blocked_event_loop_sends_no_ping(
     await asyncio.wait({task})
     start, end = blocked
     assert [at for at in sends.pings if start <= at < end] == []
+    # What systemd received is exactly what was sent (a datagram sent just before the
+    # block may be read by the listening thread during it: arrival times prove nothing).
     listener.settle_named("WATCHDOG", len(sends.pings))
-    assert [at for at, _ in listener.named("WATCHDOG") if start < at < end] == []
+    assert len(listener.named("WATCHDOG")) == len(sends.pings)
     last = max(at for at in sends.pings if at < start)
     reaction = last + watchdog_s - start  # systemd's kill, from the moment the loop blocked
     assert reaction <= watchdog_s
