@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -135,9 +135,10 @@ class Dataset:
 
 def socd_config_text(endpoints: Endpoints, topic: str, group: str, prefix: str,
                      dead_topic: str, metrics_port: int, rules: list[Path], *,
-                     sharing: bool = False) -> str:
+                     sharing: bool = False, input_extra: str = "") -> str:
     """socd's configuration for a run; ``sharing``: layer-4 sharing on, to
-    ``<dead_topic>.national`` (transactions where the broker has them)."""
+    ``<dead_topic>.national`` (transactions where the broker has them); ``input_extra``:
+    more keys of the input: YAML lines indented by four spaces, each ending in a newline."""
     paths = ", ".join(json.dumps(str(p)) for p in rules)
     shared = f"""sharing:
   topic: {dead_topic}.national
@@ -153,7 +154,7 @@ inputs:
     connector: cyradar
     layer: 2
     sensor: cyradar-ndr
-rules:
+{input_extra}rules:
   paths: [{paths}]
 elasticsearch:
   hosts: ["{endpoints.elasticsearch}"]
@@ -168,11 +169,15 @@ dead_letter:
 
 
 def build_dataset(config: Config, share: str, *, events: int | None = None,
-                  threats: int | None = None) -> Dataset:
+                  threats: int | None = None,
+                  shape: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
+                  ) -> Dataset:
     """Generate, encode, normalise and classify offline.
 
     ``events``: the first N events (with ``all``, the first N threats). ``threats``: events
     until the Nth threat (with ``all``, only the threats). Exactly one of the two is given.
+    ``shape(i, event)``: the ``i``-th generated event as it is to be sent (changed in place
+    or replaced), before it is encoded and classified.
     """
     assert (events is None) != (threats is None)
     rules, _ = RuleSet.load(config.rules.paths, strict=True)
@@ -194,8 +199,10 @@ def build_dataset(config: Config, share: str, *, events: int | None = None,
 
     while not done():
         want = n - len(messages) if events is not None and not only_threats else CHUNK
-        chunk = [(str(e["alert_id"]).encode(), _dumps(e))
-                 for e in itertools.islice(generator, want)]
+        fresh: Iterator[dict[str, Any]] = itertools.islice(generator, want)
+        if shape is not None:
+            fresh = (shape(generated + i, e) for i, e in enumerate(fresh))
+        chunk = [(str(e["alert_id"]).encode(), _dumps(e)) for e in fresh]
         records = [Record(topic, 0, generated + i, value, key)
                    for i, (key, value) in enumerate(chunk)]
         generated += len(chunk)
@@ -565,6 +572,10 @@ class SocdResult:
     profile: str | None = None
     shared: int = 0
     """Sightings socd published (``socd_shared_total``) by the end of the window."""
+    indexed: int = 0
+    """Bulk items Elasticsearch acknowledged (``socd_indexed_documents_total``) by then."""
+    whole_run: bool = False
+    """Too few events for a steady window: the figures are from spawn to the end."""
 
 
 SCRAPED = ("socd_events_total", "socd_threats_total", "socd_indexed_documents_total",
@@ -610,7 +621,11 @@ def spawned(argv: list[str], log_path: Path) -> Iterator[subprocess.Popen[bytes]
 
 async def run_socd(config_path: Path, log_path: Path, endpoints: Endpoints, prefix: str,
                    metrics_port: int, data: Dataset, server_pids: list[int],
-                   profile_to: Path | None) -> SocdResult:
+                   profile_to: Path | None, *, keep: bool = False, short_ok: bool = False
+                   ) -> SocdResult:
+    """One socd phase (see the module's docstring). ``keep``: leave its indices for the
+    caller to read and delete; ``short_ok``: a run too short for a steady window (a smoke
+    test) is measured from spawn to the end instead of failing."""
     es = AsyncElasticsearch(endpoints.elasticsearch, request_timeout=30)
     http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
     index = f"{prefix}-alerts*"
@@ -685,7 +700,8 @@ async def run_socd(config_path: Path, log_path: Path, endpoints: Endpoints, pref
             await asyncio.to_thread(spy.wait, 30)
         await es.indices.refresh(index=index)
         searchable = int((await es.count(index=index))["count"])
-        await delete_indices(es, prefix)  # the next round finds the server empty
+        if not keep:
+            await delete_indices(es, prefix)  # the next round finds the server empty
     finally:
         if first_doc_task is not None and not first_doc_task.done():
             first_doc_task.cancel()
@@ -694,6 +710,9 @@ async def run_socd(config_path: Path, log_path: Path, endpoints: Endpoints, pref
         await http.close()
         await es.close()
     steady_events = int(events - events0)
+    whole = short_ok and (steady_events <= 0 or t1 <= t0)
+    if whole:  # CPU too: from spawn, start-up included
+        t0, events0, threats0, steady_events, cpu0 = spawn, 0.0, 0.0, int(events), 0.0
     if steady_events <= 0 or t1 <= t0:
         raise RuntimeError("socd finished within one scrape: too few events to measure; "
                            "give more --events")
@@ -719,7 +738,8 @@ async def run_socd(config_path: Path, log_path: Path, endpoints: Endpoints, pref
         others_cpu_s=busy1 - busy0 - (cpu1 - cpu0) - (bench1 - bench0)
         - ((srv1 or 0.0) - (srv0 or 0.0)),
         profile=str(profile_to) if profile_to else None,
-        shared=int(scraped.get("socd_shared_total", 0.0)))
+        shared=int(scraped.get("socd_shared_total", 0.0)), indexed=int(indexed or 0),
+        whole_run=whole)
 
 
 async def scrape_cost(http: aiohttp.ClientSession, url: str, pid: int) -> float:

@@ -54,7 +54,10 @@ from socd.pipeline import Pipeline
 from socd.sharing.publish import SightingPublisher
 from socd.sinks.dead_letter import DeadLetterSink
 from socd.sinks.elasticsearch import ElasticsearchSink
+from socd.sinks.elasticsearch.retry import Backoff
 from socd.source.kafka import KafkaSource
+from socd.state.settle import Settler
+from socd.state.windows import WindowStore
 from socd.telemetry import systemd
 from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics, MetricsServer
@@ -278,7 +281,7 @@ class Daemon:
         cfg = self.config
         rules = self._rules if self._rules is not None else load_rules(cfg)
         self._rules = None  # a reload replaces them: keep no second reference
-        self._pipeline = Pipeline(cfg, rules)
+        self._pipeline = Pipeline(cfg, rules, defer=True)  # correlations: socd.state
         self._declare_series()
         self.metrics.rules_loaded.set(rules_loaded(rules))
         log.info("rules_loaded", rules_loaded=rules_loaded(rules),
@@ -307,9 +310,10 @@ class Daemon:
             self._sharing = SightingPublisher(cfg, self.metrics)
         self._source = KafkaSource(cfg.kafka, [i.topic for i in cfg.inputs], self._drain,
                                    on_revoked=self.metrics.forget_partitions)
-        self._delivery = Delivery(self._source, self._es, self._dead, self.pipeline,
-                                  self.metrics, Limits.of(cfg), self._stopping,
-                                  sharing=self._sharing)
+        settler = self._settler(self._es)
+        self._delivery = Delivery(settler.watching(self._source), self._es, self._dead,
+                                  self.pipeline, self.metrics, Limits.of(cfg), self._stopping,
+                                  sharing=self._sharing, settle=settler)
         # In parallel: the consumer's group join (seconds on a new group) overlaps the
         # template check. Nothing is fetched before all of them are done.
         try:
@@ -325,6 +329,15 @@ class Daemon:
         self._background.add(lag)
         if not template.result():
             return
+
+    def _settler(self, es: ElasticsearchSink) -> Settler:
+        """The correlation windows in Elasticsearch (:mod:`socd.state.windows`), and their
+        expiry sweep in the background."""
+        windows = WindowStore(lambda: es.client, self.config.elasticsearch.index_prefix,
+                              Backoff(self.config.elasticsearch.retry_backoff_max))
+        sweep = asyncio.get_running_loop().create_task(windows.sweep_forever())
+        self._background.add(sweep)
+        return Settler(self.pipeline, windows)
 
     def _declare_series(self) -> None:
         """Every events and threats series the inputs can produce under the rules in force,

@@ -2,7 +2,8 @@
 
 For every batch, in this order::
 
-    fetch ─► process ─► [dead letters acknowledged] ─► [documents durable]
+    fetch ─► process ─► [correlation windows durable (``settle``)]
+          ─► [dead letters acknowledged] ─► [documents durable]
           ─► rejected documents dead-lettered ─► threats counted
           ─► [sightings of the shared threats acknowledged] ─► offsets committed
 
@@ -11,6 +12,13 @@ What is guaranteed:
 * **Nothing is committed before it is durable.** A batch's offsets are committed only once
   its dead letters are acknowledged by Kafka (``acks=all``) and each of its documents is
   indexed or, refused for good, dead-lettered as ``index_rejected``.
+* **Suppressed threats counted once.** The threats of a batch under a ``suppress:`` setting
+  go as one update per alert (:meth:`Delivery._requests`), carrying their offsets and the
+  batch's fetched range above a *floor* per partition, the first offset of the oldest batch
+  not committed: the stored script counts only offsets not counted before, so the replays
+  and overtaking batches below leave every ``socd.suppression.docs_count`` exact
+  (:mod:`socd.state.suppress`, docs/state.md). An alert refused for good dead-letters each
+  of its threats.
 * **Nothing shared is lost.** With layer-4 sharing on, a batch's offsets are committed only
   once the sightings of its indexed shared threats are acknowledged on ``sharing.topic``.
   Where the broker has transactions, they are published in one transaction with the
@@ -50,8 +58,12 @@ What is not guaranteed:
   and ``socd_threats_total`` have no such ids and may count a replayed message twice.
 * **Memory exactly at the bounds.** The bounds are checked before each fetch, so one fetch
   (``kafka.max_batch`` records) and the batch being gathered may go past them.
-* **Side effects of processing once.** A message processed again (a replay, or a batch
-  processed one message at a time after an error) meets the correlation rules again.
+* **Side effects of processing once**, beyond correlation windows: a message processed
+  again (a replay, or a batch processed one message at a time after an error) meets the
+  rules again. Correlation windows do not count it twice: the ``settle`` step (run on each
+  processed batch, in fetch order, before it is launched: :mod:`socd.state.settle`) keeps
+  them in Elasticsearch with the offsets they counted, and a replayed event gets the
+  verdict it got the first time.
 """
 
 from __future__ import annotations
@@ -60,7 +72,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -204,7 +216,11 @@ class Delivery:
     def __init__(self, source: Source, documents: DocumentSink, letters: LetterSink,
                  processor: Processor, metrics: Metrics, limits: Limits,
                  stopping: asyncio.Event, *, sharing: SightingSink | None = None,
-                 stall_s: float = STALL_S) -> None:
+                 stall_s: float = STALL_S,
+                 settle: Callable[[Batch], Awaitable[None]] | None = None) -> None:
+        """``settle``: called on each processed batch, in fetch order, before it is
+        delivered (the correlation windows: :class:`socd.state.settle.Settler`)."""
+        self._settle = settle
         self._source = source
         self._documents = documents
         self._letters = letters
@@ -240,7 +256,8 @@ class Delivery:
         """Seconds (``time.monotonic()`` clock) since the fetch loop last turned or ended a
         wait by design; 0 while in such a wait, however long: a fetch (a rebalance holds it
         as long as the group takes), a commit (Kafka down: aiokafka retries until it
-        answers), a stall (Elasticsearch slow or down: deliveries retry with backoff, the
+        answers), a settle (the correlation windows in Elasticsearch, retried while it is
+        down), a stall (Elasticsearch slow or down: deliveries retry with backoff, the
         partitions are paused), a drain (the same deliveries). Those waits are left to the
         clients' own timeouts and retries; what grows this is the fetch loop held anywhere
         else. The systemd watchdog reads it (:mod:`socd.app`)."""
@@ -280,7 +297,7 @@ class Delivery:
                 records = await self._fetch_unless_stopping(
                     int(LINGER_S * 1000), target - len(pending.actions))
             if records:
-                batch = self._process(records)
+                batch = await self._processed(records)
                 if pending is None:
                     pending, pending_since = batch, time.monotonic()
                 else:
@@ -328,7 +345,7 @@ class Delivery:
                 self._source.pause(True)
                 records = await self._fetch_unless_stopping(0)
                 if records:  # from partitions a rebalance has just assigned: never dropped
-                    self.launch(self._process(records))
+                    self.launch(await self._processed(records))
                 await asyncio.wait({head}, timeout=POLL_WHILE_PAUSED_S)
             self._source.pause(False)
         finally:
@@ -356,6 +373,15 @@ class Delivery:
         return fetch.result()
 
     # ------------------------------------------------------------------ processing
+
+    async def _processed(self, records: list[Record]) -> Batch:
+        """:meth:`_process`, then the batch settled (its correlation windows durable) when a
+        ``settle`` step is given."""
+        batch = self._process(records)
+        if self._settle is not None:
+            with self._waiting():  # windows in Elasticsearch: retried while it is down
+                await self._settle(batch)
+        return batch
 
     def _process(self, records: list[Record]) -> Batch:
         """The batch of ``records``, its events counted. When processing raises (a defect,

@@ -13,11 +13,12 @@ import contextlib
 import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from socd.classify.ruleset import Deferred
 from socd.clock import ClockSkew, show_duration
 from socd.config import Config, InputConfig
 from socd.errors import InputError
@@ -32,6 +33,7 @@ from socd.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
     from socd.classify import BoundRules, RuleSet, Verdict
+    from socd.classify.correlate import Correlation
 
 log = get_logger("socd.pipeline")
 
@@ -47,6 +49,9 @@ otherwise."""
 class Batch:
     """What one or more fetches produced; ``offsets`` are the next offsets to read."""
 
+    correlated: list[Correlated] = field(default_factory=list)
+    """Events that feed correlation rules, their verdicts waiting for the correlation windows
+    (:meth:`Pipeline.settled` turns them into ``actions``); empty once settled."""
     actions: list[IndexAction] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     offsets: dict[Partition, int] = field(default_factory=dict)
@@ -57,6 +62,7 @@ class Batch:
 
     def merge(self, later: Batch) -> None:
         """Append a batch fetched after this one (its offsets are the newer ones)."""
+        self.correlated.extend(later.correlated)
         self.actions.extend(later.actions)
         self.dead.extend(later.dead)
         self.offsets.update(later.offsets)
@@ -68,6 +74,18 @@ class Batch:
         """``(first, next)`` offsets of each partition read."""
         return {position: (self.first.get(position, end), end)
                 for position, end in self.offsets.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Correlated:
+    """An event of the batch that feeds correlation rules: what its threat document needs
+    once the correlations have answered (see :meth:`Pipeline.settled`)."""
+
+    runtime: InputRuntime
+    record: Record
+    doc: dict[str, Any]
+    deferred: Deferred
+    clock: Clock
 
 
 @dataclass(slots=True)
@@ -179,7 +197,11 @@ def _socd(doc: dict[str, Any]) -> dict[str, Any]:
 class Pipeline:
     """The per-event stages, bound to the configuration and the rules in force."""
 
-    def __init__(self, config: Config, rules: RuleSet) -> None:
+    def __init__(self, config: Config, rules: RuleSet, *, defer: bool = False) -> None:
+        """``defer``: events that feed correlation rules are left in ``Batch.correlated``
+        for a store of the windows to count (the daemon: :mod:`socd.state.settle`); without
+        it they are counted in memory as they are classified (offline tools)."""
+        self._defer = defer
         self._prefix = config.elasticsearch.index_prefix
         self._share_classes: frozenset[str] = (
             frozenset(SHARED_CLASSES[config.sharing.min_class]) if config.sharing_active
@@ -250,6 +272,7 @@ class Pipeline:
     def _process(self, records: Iterable[Record]) -> Batch:
         batch = Batch()
         clock = Clock(datetime.now(UTC))
+        defer = self._defer
         for record in records:
             runtime = self._inputs.get(record.topic)
             position = (record.topic, record.partition)
@@ -282,11 +305,35 @@ class Pipeline:
                 batch.dead.append(DeadLetter(record, "invalid_event",
                                              f"connector error: {exc!r}", runtime.connector))
                 continue
-            verdict = runtime.rules.classify(doc)
+            verdict = runtime.rules.triage(doc) if defer else runtime.rules.classify(doc)
             if verdict is None:
+                continue
+            if isinstance(verdict, Deferred):
+                batch.correlated.append(Correlated(runtime, record, doc, verdict, clock))
                 continue
             batch.actions.append(self._threat(runtime, record, doc, verdict, clock))
         return batch
+
+    def settled(self, batch: Batch, fired: Sequence[Sequence[Correlation]]) -> None:
+        """Turn ``batch.correlated`` into threats, given per event the correlations that
+        fired on it (in the same order); the list is emptied. No I/O. An event whose document
+        cannot be made (socd's defect) becomes a ``processing_failed`` dead letter: its
+        windows are durable already, and reading it again would meet the same defect."""
+        with collector_paused():
+            for event, correlations in zip(batch.correlated, fired, strict=True):
+                deferred, record = event.deferred, event.record
+                try:
+                    verdict = deferred.rules.decide(deferred, correlations)
+                    if verdict is not None:
+                        batch.actions.append(self._threat(event.runtime, record, event.doc,
+                                                          verdict, event.clock))
+                except Exception as exc:
+                    log.exception("processing_failed", topic=record.topic,
+                                  partition=record.partition, offset=record.offset)
+                    batch.dead.append(DeadLetter(record, "processing_failed",
+                                                 f"{type(exc).__name__}: {exc}",
+                                                 event.runtime.connector))
+        batch.correlated.clear()
 
     def _threat(self, runtime: InputRuntime, record: Record, doc: dict[str, Any],
                 verdict: Verdict, clock: Clock) -> IndexAction:

@@ -15,8 +15,9 @@ ties them together::
 Correlation rules (:mod:`~socd.classify.correlate`, resolved by
 :mod:`~socd.classify.correlations`) count matches of other rules per group within a timespan;
 ``classify`` feeds them and returns the correlation's verdict for the event on which one
-fires, when it outranks the event's own. Their state is in memory only and bounded: see
-:mod:`socd.classify.correlate` for what it keeps and what survives a restart (nothing).
+fires, when it outranks the event's own; ``triage`` leaves that to a store of the windows
+(the daemon's, :mod:`socd.state.windows`, in Elasticsearch). See
+:mod:`socd.classify.correlate` for what a window keeps and what survives a restart.
 Tooling: :mod:`~socd.classify.tools` (``socd rules validate``/``test``, with
 :mod:`~socd.classify.explain` for ``--explain``) and :mod:`~socd.classify.watch` (reload
 when rule files change).

@@ -36,12 +36,23 @@ A group holds at most N timestamps (``event_count``), N values (``value_count``)
 per named rule (``temporal``, ``temporal_ordered``): memory is bounded by
 ``max_groups × N`` small entries per correlation rule.
 
-**What survives.** Nothing: the state is in memory. A restart (or a crash and the replay that
-follows) starts every window empty; a rule reload keeps the state of the correlation rules
-whose definition did not change (:meth:`Correlator.adopt`) and starts the others empty. With
-several socd processes in one consumer group, each counts only the events of its own
-partitions: a group is seen whole only when its events share a partition (Kafka message key =
-the group-by value) or when one process reads the topic.
+**What survives.** In the daemon (``socd run``), everything: each group's window is a
+document in Elasticsearch (``<prefix>-state``, :mod:`socd.state.windows`), counted with
+:meth:`Correlator.count_at` by the same step functions, in fetch order, and written before
+the batch's documents and its commit. A restart or a rebalance reads a window on its first
+use; a replayed event (read again after a crash) is not counted again and gets the verdict
+it got the first time; several processes in one consumer group count each group in its one
+document (a write that lost a race is answered 409, and the group is read again and the
+batch counted on top). This process then keeps only a cache of the windows (``max_groups``
+per correlation rule). What is not guaranteed: when one group's events come from several
+partitions, which of them completes a count depends on how the partitions interleave (the
+counts are exact; the event chosen is the same when a group's events share a partition).
+
+Offline (``socd classify``, ``socd rules test``, coverage, benchmarks: no Elasticsearch),
+:meth:`Correlator.count` keeps the windows in memory only: a new process starts them empty.
+A rule reload keeps the windows of the correlation rules whose definition did not change
+(:meth:`Correlator.adopt`; in the daemon their documents are found again anyway: the
+document id is derived from the definition and the group).
 """
 
 from __future__ import annotations
@@ -56,6 +67,7 @@ from typing import Any, Final, Literal
 
 from socd.classify.fields import MISSING, Getter
 from socd.classify.model import RuleInfo
+from socd.state.applied import AppliedSet
 
 Kind = Literal["event_count", "value_count", "temporal", "temporal_ordered"]
 """The correlation types socd evaluates."""
@@ -103,6 +115,54 @@ class _Group:
         self.data = data
 
 
+class StoredGroup(_Group):
+    """A group whose window is kept in a store (:mod:`socd.state.windows`): besides what the
+    type keeps, the offsets already counted in it and the offsets on which it fired.
+
+    ``applied``: the durable applied-offset set (:class:`~socd.state.applied.AppliedSet`).
+    ``counted``: per ``"topic/partition"``, offsets counted since the last durable write.
+    ``fired``: per partition, offset → time of the events on which the correlation fired
+    (pruned when the window is written once out of the timespan and committed).
+    ``latest``: the newest time ever seen (``newest`` starts afresh after a firing).
+    ``version``: ``(seq_no, primary_term)`` of the stored document; None when not yet stored.
+    """
+
+    __slots__ = ("applied", "counted", "fired", "latest", "version")
+
+    def __init__(self, data: Any) -> None:
+        super().__init__(data)
+        self.applied = _NOTHING_APPLIED
+        self.counted: dict[str, set[int]] = {}
+        self.fired: dict[str, dict[int, float]] = {}
+        self.latest = float("-inf")
+        self.version: tuple[int, int] | None = None
+
+    def replayed(self, partition: str, offset: int) -> bool:
+        """Whether the event at ``offset`` was counted here already (durably, or earlier in
+        this batch)."""
+        if self.applied.contains(partition, offset):
+            return True
+        counted = self.counted.get(partition)
+        return counted is not None and offset in counted
+
+    def fired_at(self, partition: str, offset: int) -> bool:
+        """Whether the correlation fired on the event at ``offset`` (its recorded verdict)."""
+        fired = self.fired.get(partition)
+        return fired is not None and offset in fired
+
+
+_NOTHING_APPLIED = AppliedSet()
+
+
+def empty_data(kind: Kind, inputs: int) -> Any:
+    """What a group of a correlation of ``kind`` with ``inputs`` rules keeps when it starts."""
+    if kind == "event_count":
+        return []
+    if kind == "temporal_ordered":
+        return [None] * inputs
+    return {}
+
+
 class _Window:
     """The groups of one correlation rule, least recently touched first."""
 
@@ -137,6 +197,52 @@ class _Window:
             del groups[key]
         self._evict()
         return fired
+
+    def stored(self, key: Hashable) -> StoredGroup:
+        """The stored group ``key`` (loaded by the store; a fresh one when it is not there)."""
+        groups = self.groups
+        group = groups.get(key)
+        if group is None:
+            correlation = self.correlation
+            group = groups[key] = StoredGroup(
+                empty_data(correlation.kind, len(correlation.inputs)))
+        else:
+            groups.move_to_end(key)
+        return group  # type: ignore[return-value]
+
+    def step_stored(self, group: StoredGroup, when: float, position: int, value: Any) -> bool:
+        """:meth:`add` for a stored group: counted by the same step function; on firing the
+        group starts afresh but stays (with its applied and fired offsets); nothing evicted
+        (the store trims the cache after the batch is written)."""
+        if when > self.newest:
+            self.newest = when
+        if when > group.newest:
+            group.newest = when
+        if when > group.latest:
+            group.latest = when
+        correlation = self.correlation
+        fired = self.step(group, when, correlation, position, value)
+        if fired:
+            group.data = empty_data(correlation.kind, len(correlation.inputs))
+            group.newest = float("-inf")
+        return fired
+
+    def trim(self) -> int:
+        """Drop groups past ``max_groups`` (least recently touched first) and those older
+        than the timespan; how many were dropped."""
+        groups = self.groups
+        before = len(groups)
+        while len(groups) > self.max_groups:
+            groups.popitem(last=False)
+        cutoff = self.newest - self.correlation.seconds
+        while groups:
+            oldest = next(iter(groups.values()))
+            if isinstance(oldest, StoredGroup) and oldest.latest >= cutoff:
+                break  # its window started afresh after a firing: still in use
+            if oldest.newest >= cutoff:
+                break
+            groups.popitem(last=False)
+        return before - len(groups)
 
     def _evict(self) -> None:
         groups = self.groups
@@ -251,7 +357,8 @@ class Correlator:
     Not thread-safe: one daemon event loop feeds it.
     """
 
-    __slots__ = ("_by_input", "_stamp", "_windows", "correlations", "feeds", "max_groups")
+    __slots__ = ("_by_input", "_reach", "_stamp", "_touched", "_window_of", "_windows",
+                 "correlations", "feeds", "max_groups")
 
     def __init__(
         self, correlations: Sequence[Correlation], *, max_groups: int = MAX_GROUPS
@@ -261,6 +368,7 @@ class Correlator:
         self.correlations = tuple(correlations)
         self.max_groups = max_groups
         self._windows = [_Window(c, max_groups) for c in self.correlations]
+        self._window_of = {id(w.correlation): w for w in self._windows}
         self._by_input: dict[str, list[tuple[_Window, int]]] = {}
         for window in self._windows:
             for position, rule_id in enumerate(window.correlation.inputs):
@@ -268,6 +376,8 @@ class Correlator:
         self.feeds: frozenset[str] = frozenset(self._by_input)
         """Ids of the rules whose matches the correlations count."""
         self._stamp: tuple[str | None, float] = (None, 0.0)
+        self._reach: dict[Inputs, Inputs] = {}
+        self._touched: dict[int, tuple[_Window, Hashable, StoredGroup]] = {}
 
     def observe(self, event: Mapping[str, Any], rule_ids: Iterable[str]) -> list[Correlation]:
         """Count one event that matched ``rule_ids``; the correlations that fire on it."""
@@ -324,6 +434,98 @@ class Correlator:
                         break
             inputs = self.inputs_of(pending) if pending else ()
         return fired
+
+    def count_at(self, event: Mapping[str, Any], inputs: Inputs, partition: str,
+                 offset: int) -> list[Correlation]:
+        """:meth:`count` against stored windows (:mod:`socd.state.windows` loads the groups
+        first): the event at ``offset`` of ``partition`` (``"topic/partition"``).
+
+        In a group that has counted that offset already (a replay, or a batch counted again
+        after a conflict) the event is not counted again: the correlation fires exactly when
+        it fired the first time (its recorded verdict). Otherwise it is counted by the same
+        step functions as :meth:`count`, the offset noted in ``counted`` (and in ``fired``
+        when it fires), and the group is listed for :meth:`take_touched`.
+        """
+        fired: list[Correlation] = []
+        when: float | None = None
+        touched = self._touched
+        while inputs:
+            pending: list[str] = []
+            for window, found in inputs:
+                correlation = window.correlation
+                if fired and correlation in fired:
+                    continue
+                met: dict[Hashable, bool] = {}  # group → whether this event is a replay there
+                for position in found:
+                    key = window.keys[position](event)
+                    if key is None:
+                        continue
+                    value: Any = None
+                    if correlation.value is not None:
+                        value = _key_part(correlation.value(event))
+                        if value is None:
+                            continue
+                    group = window.stored(key)
+                    replay = met.get(key)
+                    if replay is None:
+                        replay = met[key] = group.replayed(partition, offset)
+                        if not replay:
+                            group.counted.setdefault(partition, set()).add(offset)
+                            touched[id(group)] = (window, key, group)
+                    if replay:
+                        if group.fired_at(partition, offset):
+                            fired.append(correlation)
+                            pending.append(correlation.info.id)
+                            break
+                        continue
+                    if when is None:
+                        when = self._time(event)
+                    if window.step_stored(group, when, position, value):
+                        group.fired.setdefault(partition, {})[offset] = when
+                        fired.append(correlation)
+                        pending.append(correlation.info.id)
+                        break
+            inputs = self.inputs_of(pending) if pending else ()
+        return fired
+
+    def reach(self, inputs: Inputs) -> Inputs:
+        """Every window an event counting at ``inputs`` may reach, through chains of
+        correlations as if each fired (what a store loads before counting)."""
+        found = self._reach.get(inputs)
+        if found is not None:
+            return found
+        out: dict[int, tuple[_Window, set[int]]] = {}
+        todo = list(inputs)
+        while todo:
+            window, positions = todo.pop()
+            entry = out.get(id(window))
+            if entry is None:
+                out[id(window)] = (window, set(positions))
+                todo.extend(self.inputs_of([window.correlation.info.id]))
+            else:
+                entry[1].update(positions)
+        found = tuple((window, tuple(sorted(positions))) for window, positions in out.values())
+        if len(self._reach) >= 4096:
+            self._reach.clear()
+        self._reach[inputs] = found
+        return found
+
+    def take_touched(self) -> list[tuple[Correlation, Hashable, StoredGroup]]:
+        """The stored groups :meth:`count_at` counted events in since the last call, with
+        their correlation and key; the list starts empty again."""
+        touched = [(window.correlation, key, group)
+                   for window, key, group in self._touched.values()]
+        self._touched.clear()
+        return touched
+
+    def window_of(self, correlation: Correlation) -> _Window:
+        """The window (groups) of one of this correlator's correlations (KeyError for
+        another's)."""
+        return self._window_of[id(correlation)]
+
+    def trim(self) -> int:
+        """Bound every window (``max_groups``, timespan): how many groups were dropped."""
+        return sum(window.trim() for window in self._windows)
 
     def _time(self, event: Mapping[str, Any]) -> float:
         """:func:`event_time`; the last timestamp text parsed is remembered (events come in

@@ -44,6 +44,28 @@ logsource and, besides, every input that no other rule meets (an ``ecs`` input w
 logsource, a mapping file of a product no rule names)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """An event that feeds correlation rules, matched but not yet counted
+    (:meth:`BoundRules.triage`): its verdict waits for the correlations' answer, which the
+    store of the windows gives (:mod:`socd.state.windows`); then :meth:`BoundRules.decide`."""
+
+    rules: BoundRules
+    matched: tuple[int, ...]
+    """Positions of the rules the event matched."""
+    inputs: Inputs
+    """Where it counts (:meth:`~socd.classify.correlate.Correlator.inputs_of`)."""
+    verdict: Verdict | None
+    """Its verdict should no correlation fire on it."""
+
+    @property
+    def correlator(self) -> Correlator:
+        """The correlator whose windows it counts in."""
+        correlator = self.rules._correlator
+        assert correlator is not None
+        return correlator
+
+
 class BoundRules:
     """The rules one input's events can meet, indexed; ``classify`` is the per-event hot path.
 
@@ -133,6 +155,30 @@ class BoundRules:
                 winner, ids = self._upgraded(matched, fired)
                 return Verdict(winner.threat_class, winner, ids) if winner.threat_class else None
         return verdict
+
+    def triage(self, event: Mapping[str, Any]) -> Verdict | Deferred | None:
+        """:meth:`classify` without counting: an event that feeds a correlation comes back
+        :class:`Deferred`, for a store of the windows to count (see
+        :mod:`socd.state.windows`); the others get their verdict, as from ``classify``."""
+        matched = self._matching(event)
+        if not matched:
+            return None
+        key = tuple(matched)
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self._known(key)
+        verdict, inputs = known
+        if inputs is not None:
+            return Deferred(self, key, inputs, verdict)
+        return verdict
+
+    def decide(self, deferred: Deferred, fired: Sequence[Correlation]) -> Verdict | None:
+        """The verdict of a :class:`Deferred` event, given the correlations that fired on it
+        (as :meth:`classify` would have given it)."""
+        if not fired:
+            return deferred.verdict
+        winner, ids = self._upgraded(list(deferred.matched), list(fired))
+        return Verdict(winner.threat_class, winner, ids) if winner.threat_class else None
 
     def _known(self, key: tuple[int, ...]) -> tuple[Verdict | None, Inputs | None]:
         """The verdict and correlation inputs of a set of matching rules, worked out once

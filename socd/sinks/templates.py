@@ -243,3 +243,38 @@ def lifecycle_policy() -> dict[str, Any]:
 def alerts_index(prefix: str, timestamp: str) -> str:
     """The monthly index of a document: ``@timestamp`` 2026-11-22T... → ``socd-alerts-2026.11``."""
     return f"{prefix}-alerts-{timestamp[0:4]}.{timestamp[5:7]}"
+
+
+STATE_TEMPLATE_VERSION = 1
+
+
+def state_index(prefix: str) -> str:
+    """The index of socd's correlation windows (see :mod:`socd.state.windows`)."""
+    return f"{prefix}-state"
+
+
+def state_template(prefix: str) -> dict[str, Any]:
+    """Keyword arguments for ``indices.put_index_template``: ``<prefix>-state``, where each
+    correlation window is one document. Only ``correlation``, ``kind`` and the times are
+    fields; what the window keeps (``data``, ``group``, ``applied``, ``fired``, times) stays
+    in ``_source``, never mapped (``dynamic: false``: values of any type, no mapping
+    explosion)."""
+    return {
+        "name": f"{prefix}-state",
+        "index_patterns": [state_index(prefix)],
+        "priority": 200,
+        "version": STATE_TEMPLATE_VERSION,
+        "meta": {"managed_by": "socd", "description": "socd correlation windows"},
+        "template": {
+            "settings": {"index": {"number_of_shards": 1}},
+            "mappings": {
+                "dynamic": False,
+                "properties": {
+                    "correlation": {"type": "keyword"},
+                    "kind": {"type": "keyword"},
+                    "expires": {"type": "date", "format": "epoch_millis"},
+                    "updated": {"type": "date", "format": "epoch_millis"},
+                },
+            },
+        },
+    }

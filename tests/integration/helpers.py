@@ -144,11 +144,14 @@ async def wait_for_count(es: AsyncElasticsearch, index: str, want: int,
     return count
 
 
-async def produce(bootstrap: str, topic: str, messages: list[bytes]) -> None:
+async def produce(bootstrap: str, topic: str, messages: list[bytes],
+                  partitions: list[int] | None = None) -> None:
+    """Each message with key ``i`` (its position), to ``partitions[i]`` when given."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
-        sent = [await producer.send(topic, message, key=str(i).encode())
+        sent = [await producer.send(topic, message, key=str(i).encode(),
+                                    partition=partitions[i] if partitions else None)
                 for i, message in enumerate(messages)]
         await asyncio.gather(*sent)  # acknowledged (acks=all), in order per partition
     finally:

@@ -97,8 +97,8 @@ async def test_ack_then_close_by_id_and_list(es: AsyncElasticsearch, unique: str
         found = await run_socd("alerts", "list", "-c", config, *filters)
         assert [orjson.loads(line)["id"] for line in found.stdout.splitlines()] == want, filters
     table = await run_socd("alerts", "list", "-c", config, "--format", "table")
-    assert table.stdout.splitlines()[0].split()[:5] == ["@timestamp", "id", "class",
-                                                        "layer", "status"]
+    assert table.stdout.splitlines()[0].split()[:6] == ["@timestamp", "id", "class",
+                                                        "layer", "threats", "status"]
     assert "closed:true_positive" in table.stdout
     assert table.stdout.endswith("socd: 3 threats match; 3 shown (newest first)\n")
 

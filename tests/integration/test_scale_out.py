@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -13,7 +13,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from socd.devservers import Endpoints, free_port
-from tests.integration.conftest import given_or_local, make_topics
+from tests.integration.conftest import make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
@@ -26,23 +26,6 @@ from tests.integration.helpers import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def group_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    """Servers whose group coordinator completes a rebalance after a member leaves.
-
-    noida-db's does not (the remaining member waits in SyncGroup for the departed leader
-    forever), so locally this test always runs on the Tansu broker; SOCD_TEST_* still win.
-    """
-    yield from given_or_local(tmp_path_factory, "tansu", kafka="tansu")
-
-
-@pytest.fixture
-async def group_es(group_servers: Endpoints) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(group_servers.elasticsearch)
-    yield client
-    await client.close()
 
 
 def critical(i: int) -> bytes:

@@ -7,7 +7,6 @@ import asyncio
 import random
 import signal
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from socd.devservers import Endpoints, free_port
-from tests.integration.conftest import given_or_local, make_topics
+from tests.integration.conftest import make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
@@ -35,20 +34,6 @@ WINDOW = timedelta(hours=1)
 BASE = datetime(2026, 4, 1, 5, 0, tzinfo=UTC)
 """The events fall in two windows: [05:00, 06:00) and [06:00, 07:00) UTC."""
 SUPPRESS = "    suppress: {by: [source.ip], for: 1h}"
-
-
-@pytest.fixture(scope="module")
-def group_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    """Tansu for Kafka: it hands a killed member's partitions to the others (noida-db's
-    Kafka does not); noida-db for Elasticsearch. SOCD_TEST_* still win."""
-    yield from given_or_local(tmp_path_factory, "tansu", kafka="tansu")
-
-
-@pytest.fixture
-async def group_es(group_servers: Endpoints) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(group_servers.elasticsearch)
-    yield client
-    await client.close()
 
 
 def flood_event(i: int) -> tuple[bytes, str, datetime]:

@@ -18,6 +18,7 @@ import pytest
 from socd import app
 from socd.app import Daemon
 from socd.delivery import Limits, Partition
+from socd.pipeline import Batch
 from socd.telemetry.logging import configure
 from socd.telemetry.metrics import Metrics
 from tests.unit.test_app import config, write
@@ -106,8 +107,9 @@ async def _stop(wired: Wired, task: asyncio.Task[None]) -> None:
 
 async def test_waits_on_kafka_and_elasticsearch_are_waits_by_design() -> None:
     """While the fetch loop waits on a fetch (a rebalance may hold it for minutes), on a
-    commit (Kafka down: aiokafka retries), or for Elasticsearch (partitions paused), it is
-    not stuck, however long that lasts: socd is alive and waiting."""
+    commit (Kafka down: aiokafka retries), on the correlation windows or the deliveries
+    (Elasticsearch down: retried, partitions paused), it is not stuck, however long that
+    lasts: socd is alive and waiting."""
     fetching = Wired(_FetchHangs())
     task = await _run(fetching)
     assert isinstance(fetching.source, _FetchHangs)
@@ -121,6 +123,19 @@ async def test_waits_on_kafka_and_elasticsearch_are_waits_by_design() -> None:
     await committing.committing.wait()
     assert wired.delivery.stuck_for(time.monotonic() + 3600) == 0
     await _stop(wired, task)
+
+    settling = Wired(FakeSource([records(0, 3)]))
+    held = asyncio.Event()
+
+    async def settle_while_elasticsearch_is_down(batch: Batch) -> None:
+        held.set()
+        await asyncio.Event().wait()
+
+    settling.delivery._settle = settle_while_elasticsearch_is_down
+    task = await _run(settling)
+    await held.wait()
+    assert settling.delivery.stuck_for(time.monotonic() + 3600) == 0
+    await _stop(settling, task)
 
     stalled = Wired(FakeSource([records(0, 5)]), documents=FakeDocuments(hold=True),
                     limits=Limits(slots=1), stall_s=0.01)

@@ -25,7 +25,7 @@ from socd.sinks.elasticsearch import Rejected, encode_action
 from socd.state.applied import AppliedSet, Update, apply_update
 from socd.state.suppress import SCRIPT_ID, Suppression, suppressed_threat
 from socd.telemetry.metrics import Metrics
-from tests.unit.test_delivery import FakeLetters, FakeSource, _Call, until
+from tests.unit.test_delivery import FakeDocuments, FakeLetters, FakeSource, until
 
 TOPIC = "sensors.ndr"
 SUPPRESSION = Suppression(("source.ip",), timedelta(hours=1))
@@ -70,30 +70,20 @@ class Alert:
     count: int = 0
 
 
-class AlertStore:
+class AlertStore(FakeDocuments):
     """Elasticsearch's side of an update, in memory: the script's twin applied per item
     when the call is released (``hold``); ``reject``: alert ids refused for good."""
 
     def __init__(self, hold: bool = False, reject: Iterable[str] = ()) -> None:
-        self.hold = hold
-        self.reject = set(reject)
+        super().__init__(hold=hold, reject=dict.fromkeys(reject, "HTTP 400: script_exception"))
         self.alerts: dict[str, Alert] = {}
-        self.calls: list[_Call] = []
         self.updates: list[dict[str, object]] = []
 
     async def index(self, actions: Sequence[IndexAction]) -> list[Rejected]:
-        call = _Call(list(actions))
-        self.calls.append(call)
-        if not self.hold:
-            call.gate.set()
-        await call.gate.wait()
-        if call.error is not None:
-            raise call.error
-        rejected: list[Rejected] = []
+        rejected = await super().index(actions)
         for action in actions:
             assert action.op == "update"
             if action.doc_id in self.reject:
-                rejected.append((action, "HTTP 400: script_exception: no"))
                 continue
             header, body = action.body.decode().splitlines()
             assert orjson.loads(header)["update"]["_id"] == action.doc_id

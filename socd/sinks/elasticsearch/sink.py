@@ -134,6 +134,9 @@ class ElasticsearchSink:
             await client.put_script(id=suppress.SCRIPT_ID, script={
                 "lang": "painless", "source": suppress.SCRIPT_SOURCE})
             done.append(f"stored script {suppress.SCRIPT_ID} installed (alert suppression)")
+            state = templates.state_template(prefix)
+            await client.indices.put_index_template(**state)
+            done.append(f"index template {state['name']} installed for correlation windows")
         except es_exc.ApiError as exc:
             if exc.meta.status in (401, 403):
                 raise refused(self._cfg, exc, "the set-up of the index template") from exc
