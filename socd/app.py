@@ -494,7 +494,6 @@ class Daemon:
             _log_warnings(rule_warnings(self.config, rules, self._sources(),
                                        sharing=self.config.sharing_active))
 
-
     @contextlib.asynccontextmanager
     async def _told_reloading(self) -> AsyncIterator[None]:
         """``RELOADING=1`` now, ``READY=1`` (with the rules in force) at the end, whatever
