@@ -19,7 +19,7 @@ newline-separated ``NAME=value`` assignments. socd sends:
 No library is used: ``sdnotify`` (last release 2017) swallows every error and connects once
 at construction; ``systemd-python`` needs libsystemd's headers and a compiler (no wheels);
 ``cysystemd`` is a compiled wrapper of libsystemd for what is one ``sendto``; ``sd-notify``
-(2020) has no watchdog support. The protocol is small and fixed, so it is written here and
+has had one release (2020). The protocol is small and fixed, so it is written here and
 tested against a real datagram socket.
 
 Text is sent as UTF-8 (Vietnamese sensor names arrive intact). A value never carries a
