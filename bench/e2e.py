@@ -760,8 +760,9 @@ def log_event_delay(log_path: Path, event: str, since: float) -> float | None:
             entry = json.loads(line)
         except ValueError:
             continue
-        if isinstance(entry, dict) and entry.get("event") == event and "timestamp" in entry:
-            moment = datetime.fromisoformat(str(entry["timestamp"]).replace("Z", "+00:00"))
+        if (isinstance(entry, dict) and entry.get("event.action") == event
+                and "@timestamp" in entry):
+            moment = datetime.fromisoformat(str(entry["@timestamp"]).replace("Z", "+00:00"))
             return moment.timestamp() - since
     return None
 

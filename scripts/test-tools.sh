@@ -2,7 +2,11 @@
 # Install the programs the tests run, where they are missing: promtool and prometheus
 # (Debian/Ubuntu package prometheus) and amtool and prometheus-alertmanager (package
 # prometheus-alertmanager) for the tests of deploy/prometheus/; chromium (package chromium)
-# for the screenshot of the html period report. Does nothing when they are present, so it
+# for the screenshot of the html period report; stunnel4 (package stunnel4) to put TLS in
+# front of the local Kafka and Elasticsearch (tests/integration/test_tls.py); docker-compose
+# (package docker-compose: `config` validates deploy/compose/ without a Docker daemon,
+# tests/unit/test_compose.py) unless `docker compose` is there. Does nothing
+# when they are present, so it
 # is cheap to run before every test run.
 #
 # Installing needs apt-get and root (or password-less sudo). Where that is impossible, or
@@ -22,6 +26,10 @@ command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/nu
   || missing+=(prometheus-alertmanager)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
   || missing+=(chromium)
+command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 \
+  || missing+=(stunnel4)
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 \
+  || missing+=(docker-compose)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
@@ -68,3 +76,5 @@ for program in promtool prometheus amtool prometheus-alertmanager; do
 done
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
   || cannot "chromium is still missing after apt-get"
+command -v stunnel4 >/dev/null 2>&1 || command -v stunnel >/dev/null 2>&1 \
+  || cannot "stunnel4 is still missing after apt-get"

@@ -60,7 +60,7 @@ from socd.state.settle import Settler
 from socd.state.windows import WindowStore
 from socd.telemetry import systemd
 from socd.telemetry.logging import get_logger
-from socd.telemetry.metrics import Metrics, MetricsServer
+from socd.telemetry.metrics import Metrics, MetricsServer, metrics_options
 
 log = get_logger("socd.app")
 
@@ -297,12 +297,15 @@ class Daemon:
             self._background.add(watch)
         if cfg.metrics.listen:
             try:
-                self._metrics_server = self.metrics.serve(cfg.metrics.listen)
+                self._metrics_server = self.metrics.serve(cfg.metrics.listen,
+                                                          **metrics_options(cfg.metrics))
             except OSError as exc:
                 raise SocdError(f"metrics.listen {cfg.metrics.listen}: cannot listen there "
                                 f"({exc.strerror or exc}): choose a free address, or \"\" to "
                                 "turn the endpoint off") from exc
-            log.info("metrics_listening", address=cfg.metrics.listen)
+            log.info("metrics_listening", address=cfg.metrics.listen,
+                     tls=cfg.metrics.certfile is not None,
+                     basic_auth=cfg.metrics.username is not None)
         self._es = ElasticsearchSink(cfg.elasticsearch, self.metrics)
         await self._es.start()
         self._dead = DeadLetterSink(cfg.kafka, cfg.dead_letter.topic)

@@ -194,7 +194,8 @@ def _suppress_warnings(places: Places, rules: RuleSet,
             warnings.append(Problem(rule.source, (
                 f"suppress.by names {shown}, which the connectors of the inputs this rule "
                 f"meets ({inputs}) never write: no threat would have it, so none would be "
-                "suppressed; name fields those connectors write"),
+                "suppressed; name fields those connectors write (each connector's mapping "
+                "in connectors/ lists them: connectors/README.md)"),
                 line=lines.get((rule.source, rule.id)), key="socd.suppress", warning=True))
     return warnings
 

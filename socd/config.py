@@ -23,6 +23,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,16 +35,18 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    SkipValidation,
+    SecretStr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from socd.clock import ClockSkew, parse_duration
+from socd.clock import ClockSkew, Duration, parse_duration
 from socd.configsource import Origin, apply_environment
 from socd.errors import ConfigError, Problem
-from socd.state.suppress import Suppression, parse_suppress
+from socd.secrets import SECRETS, apply_secret_files
+from socd.state.suppress import Suppression, check_by, check_window
+from socd.tls import tls_problems
 from socd.yamlfile import YamlFileError, describe, error_key, parse_yaml
 
 Layer = Literal[1, 2, 3, 4]
@@ -129,8 +132,21 @@ class KafkaConfig(_Model):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = None
+    sasl_password: SecretStr | None = None
+    sasl_password_file: Path | None = None
+    """A file holding ``sasl_password`` (see :mod:`socd.secrets`)."""
     ssl_cafile: Path | None = None
+    """PEM file of the CA(s) that signed the brokers' certificates (SSL, SASL_SSL); default:
+    the system's trusted CAs."""
+    ssl_certfile: Path | None = None
+    """PEM file of socd's client certificate (with its chain), for brokers that require one
+    (``ssl.client.auth=required``); goes with ``ssl_keyfile``."""
+    ssl_keyfile: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    """The password of an encrypted ``ssl_keyfile``."""
+    ssl_key_password_file: Path | None = None
+    ssl_check_hostname: bool = True
+    """Check that a broker's certificate names the host socd connected to."""
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"
     max_batch: Annotated[int, Field(ge=1, le=100_000)] = 2000
     """Most records taken from Kafka in one fetch."""
@@ -148,12 +164,38 @@ class KafkaConfig(_Model):
                 raise ValueError(f"{item!r} is not HOST:PORT (for example 127.0.0.1:9092)")
         return value
 
+    @model_validator(mode="after")
+    def _security(self) -> KafkaConfig:
+        _raise_first(_kafka_security_problems(self.model_dump()))
+        return self
 
-def _suppress(value: Any) -> Suppression | None:
-    """``inputs[].suppress``: a mapping, or false/null for none."""
-    if value is None or isinstance(value, Suppression):
-        return value
-    return parse_suppress(value) or None
+
+def _by(value: list[str]) -> list[str]:
+    check_by(value)
+    return value
+
+
+def _window(value: timedelta) -> timedelta:
+    check_window(value)
+    return value
+
+
+class SuppressConfig(_Model):
+    """``inputs[].suppress``: one alert per rule, key and window (:mod:`socd.state.suppress`)."""
+
+    by: Annotated[Texts, AfterValidator(_by)]
+    """The key: 1 to 8 ECS field names."""
+    for_: Annotated[Duration, AfterValidator(_window), Field(alias="for")]
+    """The window's length: 1 s to 31 d."""
+
+    @property
+    def suppression(self) -> Suppression:
+        return Suppression(tuple(self.by), self.for_)
+
+
+def _no_suppress(value: Any) -> Any:
+    """``suppress: false`` (or null) on an input: none."""
+    return None if value is False else value
 
 
 class InputConfig(_Model):
@@ -180,7 +222,7 @@ class InputConfig(_Model):
     max_clock_skew: ClockSkew = Field(default_factory=ClockSkew)
     """How far a threat's ``@timestamp`` may be ahead of or behind socd's clock (see
     :mod:`socd.clock`)."""
-    suppress: Annotated[SkipValidation[Suppression | None], BeforeValidator(_suppress)] = None
+    suppress: Annotated[SuppressConfig | None, BeforeValidator(_no_suppress)] = None
     """``{by: [fields…], for: DURATION}``: the default suppression of this input's threats
     (one alert per rule, key and window; see :mod:`socd.state.suppress`), for the rules
     whose ``socd:`` section does not say ``suppress:``."""
@@ -225,13 +267,38 @@ def _index_prefix(value: str) -> str:
     return value
 
 
+_FINGERPRINT = re.compile(r"[0-9a-f]{64}")
+
+
+def _fingerprint(value: str) -> str:
+    """A SHA-256 fingerprint, 64 hex digits, with or without ``:`` between bytes."""
+    digits = value.replace(":", "").strip().lower()
+    if not _FINGERPRINT.fullmatch(digits):
+        raise ValueError("not a SHA-256 fingerprint: write the 64 hex digits (with or without "
+                         "':'), as `openssl x509 -noout -fingerprint -sha256 -in ca.crt` "
+                         "prints them")
+    return digits
+
+
 class ElasticsearchConfig(_Model):
     hosts: Texts = Field(default_factory=lambda: ["http://127.0.0.1:9200"])
     index_prefix: Annotated[str, AfterValidator(_index_prefix)] = "socd"
     username: str | None = None
-    password: str | None = None
-    api_key: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
+    """A file holding ``password`` (see :mod:`socd.secrets`)."""
+    api_key: SecretStr | None = None
+    """The ``encoded`` value of Elasticsearch's create-API-key call."""
+    api_key_file: Path | None = None
     ca_certs: Path | None = None
+    """PEM file of the CA(s) that signed the cluster's certificate; default: the system's."""
+    ssl_assert_fingerprint: Annotated[str, AfterValidator(_fingerprint)] | None = None
+    """The SHA-256 fingerprint of the cluster's certificate or of a CA in its chain (as
+    Elasticsearch prints it at its first start), trusted instead of ``ca_certs``."""
+    client_cert: Path | None = None
+    """PEM file of socd's client certificate, for a cluster that requires one; goes with
+    ``client_key``."""
+    client_key: Path | None = None
     verify_certs: bool = True
     request_timeout: Seconds = 30.0
     """Seconds a request may go unanswered. A bulk request that times out is sent again in
@@ -256,13 +323,27 @@ class ElasticsearchConfig(_Model):
 
     @model_validator(mode="after")
     def _auth(self) -> ElasticsearchConfig:
-        _raise_first(_login_problems(self.model_dump()))
+        _raise_first(_login_problems(self.model_dump()) + _pair_problems(
+            self.model_dump(), "client_cert", "client_key"))
         return self
 
 
 class MetricsConfig(_Model):
     listen: str = "127.0.0.1:9464"
     """HOST:PORT for GET /metrics; an empty string turns the endpoint off."""
+    certfile: Path | None = None
+    """PEM certificate (with its chain): serve /metrics over HTTPS; goes with ``keyfile``."""
+    keyfile: Path | None = None
+    username: str | None = None
+    """HTTP basic authentication of /metrics (RFC 7617): every request must carry it."""
+    password: SecretStr | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _auth(self) -> MetricsConfig:
+        _raise_first(_login_problems(self.model_dump()) + _pair_problems(
+            self.model_dump(), "certfile", "keyfile"))
+        return self
 
     @field_validator("listen")
     @classmethod
@@ -398,9 +479,11 @@ class KibanaConfig(_Model):
     """
 
     url: str | None = None
-    api_key: str | None = None
+    api_key: SecretStr | None = None
+    api_key_file: Path | None = None
     username: str | None = None
-    password: str | None = None
+    password: SecretStr | None = None
+    password_file: Path | None = None
     ca_certs: Path | None = None
     verify_certs: bool = True
     space: Annotated[str, Field(pattern=r"^[a-z0-9_-]+$")] | None = None
@@ -490,6 +573,32 @@ def _sharing_problems(section: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def _pair_problems(section: Mapping[str, Any], first: str, second: str) -> list[str]:
+    """``first`` and ``second`` must be set together (a certificate and its key)."""
+    if (section.get(first) is None) != (section.get(second) is None):
+        return [f"{first} and {second} go together: set both or neither"]
+    return []
+
+
+def _kafka_security_problems(section: Mapping[str, Any]) -> list[str]:
+    """The SASL settings against ``security_protocol`` (Kafka's client configuration:
+    ``sasl.mechanism`` applies to SASL_PLAINTEXT and SASL_SSL only), and the client
+    certificate with its key."""
+    protocol = section.get("security_protocol", "PLAINTEXT")
+    sasl = str(protocol).startswith("SASL_")
+    problems: list[str] = []
+    if sasl and section.get("sasl_mechanism") is None:
+        problems.append(f"security_protocol {protocol} needs sasl_mechanism (PLAIN, "
+                        "SCRAM-SHA-256 or SCRAM-SHA-512), sasl_username and sasl_password")
+    elif sasl and (section.get("sasl_username") is None or section.get("sasl_password") is None):
+        problems.append(f"security_protocol {protocol} needs sasl_username and sasl_password "
+                        "(or sasl_password_file)")
+    elif not sasl and section.get("sasl_mechanism") is not None:
+        problems.append(f"sasl_mechanism has no effect with security_protocol {protocol}: "
+                        "use SASL_SSL (or SASL_PLAINTEXT), or remove it")
+    return problems + _pair_problems(section, "ssl_certfile", "ssl_keyfile")
+
+
 def _raise_first(problems: list[str]) -> None:
     if problems:
         raise ValueError(problems[0])
@@ -497,6 +606,9 @@ def _raise_first(problems: list[str]) -> None:
 
 _SECTION_CHECKS = {
     "elasticsearch": (("username", "password"), _login_problems),
+    "metrics": (("username", "password"), _login_problems),
+    "kafka": (("security_protocol", "sasl_mechanism", "sasl_username", "sasl_password",
+               "ssl_certfile", "ssl_keyfile"), _kafka_security_problems),
     "kibana": (("username", "password", "api_key"), _auth_problems),
     "sharing": (("enabled", "identity"), _sharing_problems),
 }
@@ -668,6 +780,7 @@ def read_config(path: str | Path, environ: Mapping[str, str] | None = None) -> R
     env_keys, env_problems = apply_environment(raw.data, environ, Config)
     raw.problems.extend(env_problems)
     raw.origin = Origin(path, document.lines, env_keys)
+    raw.problems.extend(apply_secret_files(raw.data, environ, raw.origin))
     return raw
 
 
@@ -682,6 +795,8 @@ def validate_config(raw: RawConfig) -> Config | None:
         failed: set[Loc] = set()
         for err in exc.errors():
             failed.add(tuple(err["loc"]))
+            if _is_secret(err["loc"]):
+                err["input"] = _HIDDEN  # a wrongly typed secret is still a secret
             raw.problems.append(raw.origin.problem(error_key(err),
                                                    describe(err, _UNKNOWN_KEY_HINT)))
         raw.problems.extend(_partial_problems(raw.data, raw.origin, failed, raw.problems))
@@ -689,6 +804,7 @@ def validate_config(raw: RawConfig) -> Config | None:
     config = _resolve_paths(config, raw.origin.path.parent)
     config._origin = raw.origin
     raw.problems.extend(config_problems(config))
+    raw.problems.extend(tls_problems(config))
     raw.problems.extend(config_warnings(config))
     return config
 
@@ -705,6 +821,21 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> C
 
 
 _UNKNOWN_KEY_HINT = "remove it or check its spelling against README.md (Configuration)"
+
+
+class _Hidden:
+    """Stands for a secret's value in a message."""
+
+    def __repr__(self) -> str:
+        return "the value (not shown: it is a secret)"
+
+
+_HIDDEN = _Hidden()
+
+
+def _is_secret(loc: Sequence[str | int]) -> bool:
+    """Whether the key at ``loc`` (a pydantic error's) holds a secret (:data:`SECRETS`)."""
+    return len(loc) >= 2 and (loc[0], loc[1]) in SECRETS
 
 
 def _looks_like_path(connector: str) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 
 from socd.errors import Problem
 from socd.yamlfile import KeyLines, line_of
@@ -117,7 +117,7 @@ def kind_at(root: type[BaseModel], keys: Sequence[str]) -> Literal["text", "text
         else:
             return "other"
     annotation = _bare(annotation)
-    if annotation in (str, Path):
+    if annotation in (str, Path, SecretStr):
         return "text"
     if get_origin(annotation) is list and _bare(get_args(annotation)[0]) in (str, Path):
         return "texts"

@@ -39,7 +39,7 @@ from aiokafka.errors import KafkaError
 from socd.clock import parse_duration
 from socd.config import Config
 from socd.errors import SinkError, UsageError
-from socd.source.kafka import client_options, unreachable
+from socd.source.kafka import START_FAILURES, client_options, unreachable
 
 PREFIX = "socd."
 REPLAYED = "socd.replayed"
@@ -159,7 +159,7 @@ async def read_letters(config: Config) -> AsyncIterator[Letter]:
                                 + 1_048_576)
     try:
         await consumer.start()
-    except KafkaError as exc:
+    except START_FAILURES as exc:
         await consumer.stop()
         raise SinkError(await unreachable(config.kafka, exc, "the reader of the dead-letter "
                                           f"topic {topic!r}")) from exc
@@ -378,7 +378,7 @@ async def _send(config: Config, letters: Sequence[Letter], dead_topic: str) -> N
                                 max_request_size=config.kafka.max_message_bytes * 2 + 65536)
     try:
         await producer.start()
-    except KafkaError as exc:
+    except START_FAILURES as exc:
         await producer.stop()
         raise SinkError(await unreachable(config.kafka, exc, "the replay producer")) from exc
     try:

@@ -13,8 +13,10 @@
     │   └── NormalizeError        required field missing, wrong type
     └── SinkError                 Elasticsearch or Kafka refused or could not be reached
         ├── DeadLetterUnavailable the dead-letter topic cannot take a message: stop consuming
-        └── CredentialsRefused    Elasticsearch refused socd's credentials or privileges at
-                                  start-up (401/403): not retriable, start-up stops
+        ├── CredentialsRefused    Elasticsearch refused socd's credentials or privileges at
+        │                         start-up (401/403): not retriable, start-up stops
+        └── TlsRefused            a server's TLS certificate is not trusted (CA, fingerprint)
+                                  at start-up: not retriable, start-up stops
 
 Errors of aiokafka and elasticsearch-py are translated into these at the source and sink
 boundaries; the stages in between never see them.
@@ -125,6 +127,13 @@ class DeadLetterUnavailable(SinkError):
 class CredentialsRefused(SinkError):
     """Elasticsearch answered 401 (the credentials) or 403 (the privileges) at start-up.
     The message names the settings to correct; trying again cannot help."""
+
+    retriable = False
+
+
+class TlsRefused(SinkError):
+    """A TLS handshake failed at start-up: the server's certificate is not trusted by the
+    configured CA or fingerprint. The message names the settings; trying again cannot help."""
 
     retriable = False
 

@@ -28,7 +28,7 @@ from socd.normalize.convert import format_utc, parse_timestamp
 from socd.normalize.timeformats import Zones
 from socd.sinks.elasticsearch import encode_action
 from socd.sinks.templates import alerts_index
-from socd.state.suppress import suppressed_threat
+from socd.state.suppress import Suppression, suppressed_threat
 from socd.telemetry.logging import get_logger
 
 if TYPE_CHECKING:
@@ -96,6 +96,8 @@ class InputRuntime:
     normalizer: Normalizer
     logsource: Mapping[str, str]
     rules: BoundRules
+    suppression: Suppression | None = None
+    """``inputs[].suppress``, for the rules that say nothing of it."""
 
     @property
     def connector(self) -> str:
@@ -217,7 +219,8 @@ class Pipeline:
             logsource = ({str(k): v for k, v in item.logsource.items()} if item.logsource
                          else dict(normalizer.logsource))
             self._inputs[item.topic] = InputRuntime(
-                item, normalizer, logsource, rules.bind(logsource, pipelines=item.pipelines))
+                item, normalizer, logsource, rules.bind(logsource, pipelines=item.pipelines),
+                item.suppress.suppression if item.suppress else None)
         self.rules = rules
 
     @property
@@ -370,7 +373,7 @@ class Pipeline:
         )
         suppression = verdict.rule.suppress
         if suppression is None:
-            suppression = runtime.cfg.suppress
+            suppression = runtime.suppression
         if suppression:  # None when the threat lacks a key field: a document of its own
             action.suppress = suppressed_threat(
                 suppression, verdict.rule.id, runtime.cfg.label, doc, doc_id, timestamp,

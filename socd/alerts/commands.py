@@ -86,7 +86,7 @@ async def list_threats(config: Config, selection: Selection, *, limit: int, fmt:
         return 0
     if rows:
         write_table(rows, out)
-    out.write(f"socd: {found.total} threat{'s' if found.total != 1 else ''} match"
+    out.write(f"socd: {found.total} alert{'s' if found.total != 1 else ''} match"
               f"{'es' if found.total == 1 else ''}; {len(rows)} shown (newest first)\n")
     return 0
 
@@ -125,10 +125,12 @@ async def handle(config: Config, change: Change, *, ids: Sequence[str], selectio
             result = await store.search(selection.es_query(), limit)
             hits = result.hits
             verb = "acknowledge" if change.action == "ack" else "close"
-            out.write(f"socd: {result.total} threat{'s' if result.total != 1 else ''} match; "
+            out.write(f"socd: {result.total} alert{'s' if result.total != 1 else ''} match; "
                       f"{'would ' if dry_run else ''}{verb} the newest {len(hits)} "
                       f"(--limit {limit})\n")
         counts = {"changed": 0, "unchanged": 0, "refused": 0}
+        threats = 0
+        """The threats the changed alerts stand for (several under suppression)."""
         touched: set[str] = set()
         for doc_id in missing:
             err.write(f"socd: {doc_id}: no such threat in {store.pattern}: check the id "
@@ -141,12 +143,14 @@ async def handle(config: Config, change: Change, *, ids: Sequence[str], selectio
             counts[outcome] += 1
             if outcome == "changed":
                 touched.add(hit["_index"])
+                threats += summary(hit)["threats"]
             out.write(f"{hit['_id']}: {shown}\n")
         if not dry_run:
             await store.refresh(touched)
     finally:
         await store.client.close()
     done = "would change" if dry_run else "changed"
-    out.write(f"socd: {counts['changed']} {done}, {counts['unchanged']} unchanged, "
+    standing = (f" (standing for {threats} threats)" if threats != counts["changed"] else "")
+    out.write(f"socd: {counts['changed']} {done}{standing}, {counts['unchanged']} unchanged, "
               f"{counts['refused']} left as they are, {len(missing)} not found\n")
     return 1 if missing else 0

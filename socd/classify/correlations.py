@@ -45,6 +45,7 @@ def resolve_correlations(
     Correlations that do not resolve are left out and their problems appended.
     """
     known = dict(names)
+    failed = bool(problems)  # some rule may not have loaded: a reference to it fails too
     for loaded in correlations:
         known.setdefault(loaded.info.id, loaded.info.id)
         if loaded.sigma.name:
@@ -52,7 +53,7 @@ def resolve_correlations(
     out: list[Correlation] = []
     for loaded in correlations:
         try:
-            out.append(_resolve(loaded, known))
+            out.append(_resolve(loaded, known, failed))
         except _Invalid as error:
             problems.append(Problem(loaded.info.source, str(error),
                                     line=_line(loaded, error.key), key=".".join(error.key)))
@@ -84,7 +85,8 @@ def _line(loaded: LoadedRule, key: tuple[str, ...]) -> int | None:
     return min(loaded.lines.values(), default=None)
 
 
-def _resolve(loaded: LoadedRule, known: Mapping[str, str]) -> Correlation:
+def _resolve(loaded: LoadedRule, known: Mapping[str, str], failed: bool = False
+             ) -> Correlation:
     rule = loaded.sigma
     assert isinstance(rule, SigmaCorrelationRule)
     kind = str(rule.type)
@@ -101,9 +103,11 @@ def _resolve(loaded: LoadedRule, known: Mapping[str, str]) -> Correlation:
     for reference in rule.rules:
         target = known.get(reference.reference)
         if target is None:
-            raise _Invalid(("correlation", "rules"),
-                           f"no loaded rule has the id or name '{reference.reference}': "
-                           "check the reference (and that the rule itself loads)")
+            raise _Invalid(("correlation", "rules"), (
+                f"no loaded rule has the id or name '{reference.reference}': "
+                + ("if it is a rule with a problem listed here, fixing that problem fixes "
+                   "this one; otherwise check the reference" if failed else
+                   "check the reference (and that the rule itself loads)")))
         if target == loaded.info.id:
             raise _Invalid(("correlation", "rules"), "a correlation cannot count itself")
         inputs.append(target)

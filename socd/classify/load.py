@@ -343,7 +343,7 @@ def _socd_settings(
             try:
                 suppress = parse_suppress(value)
             except ValueError as exc:
-                found.append(Problem(name, f"suppress: {exc}", line=line, key=where))
+                found.append(Problem(name, str(exc), line=line, key=where))
         else:
             found.append(Problem(
                 name, f"unknown key '{key}' under socd: the allowed keys are "

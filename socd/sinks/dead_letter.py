@@ -35,7 +35,7 @@ from aiokafka.errors import KafkaError
 from socd.config import KafkaConfig
 from socd.errors import DeadLetterUnavailable
 from socd.event import DeadLetter
-from socd.source.kafka import client_options, unreachable
+from socd.source.kafka import START_FAILURES, client_options, unreachable
 from socd.telemetry.logging import get_logger
 
 _CANCELLED_STOP_S = 1.0
@@ -87,7 +87,7 @@ class DeadLetterSink:
         )
         try:
             await producer.start()
-        except KafkaError as exc:
+        except START_FAILURES as exc:
             await producer.stop()
             raise DeadLetterUnavailable(await unreachable(
                 self._cfg, exc, f"the producer of the dead-letter topic {self.topic!r}")

@@ -17,13 +17,20 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, InvalidSessionTimeoutError, KafkaError
+from aiokafka.errors import (
+    AuthenticationFailedError,
+    CommitFailedError,
+    InvalidSessionTimeoutError,
+    KafkaError,
+    SaslAuthenticationFailed,
+)
 
 from socd.config import KafkaConfig
-from socd.errors import SinkError
+from socd.errors import ConfigError, Problem, SinkError
 from socd.event import Record
 from socd.source.lag import LagMeter
 from socd.telemetry.logging import get_logger
+from socd.tls import TlsFileError, kafka_context, tls_reason
 
 log = get_logger("socd.source")
 
@@ -33,24 +40,41 @@ Offsets = Mapping[Partition, int]
 
 
 def client_options(cfg: KafkaConfig) -> dict[str, Any]:
-    """aiokafka connection settings shared by the consumer and the producers."""
+    """aiokafka connection settings shared by the consumer and the producers: the brokers,
+    ``security_protocol``, an SSL context for SSL and SASL_SSL (:func:`socd.tls.kafka_context`)
+    and, for SASL_PLAINTEXT and SASL_SSL, the mechanism, user and password (aiokafka takes
+    them as ``sasl_plain_username``/``sasl_plain_password`` for SCRAM too).
+
+    Raises ConfigError when a TLS file cannot be loaded (``check-config`` reports it first).
+    """
     options: dict[str, Any] = {
         "bootstrap_servers": cfg.bootstrap_servers,
         "client_id": cfg.client_id,
         "security_protocol": cfg.security_protocol,
     }
     if cfg.security_protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = ssl.create_default_context(
-            cafile=str(cfg.ssl_cafile) if cfg.ssl_cafile else None)
-    if cfg.sasl_mechanism:
+        try:
+            options["ssl_context"] = kafka_context(cfg)
+        except TlsFileError as exc:
+            raise ConfigError([Problem(None, exc.message, key=exc.key)]) from None
+    if cfg.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL") and cfg.sasl_mechanism:
+        password = cfg.sasl_password.get_secret_value() if cfg.sasl_password else None
         options.update(sasl_mechanism=cfg.sasl_mechanism,
                        sasl_plain_username=cfg.sasl_username,
-                       sasl_plain_password=cfg.sasl_password)
+                       sasl_plain_password=password)
     return options
 
 
+START_FAILURES: tuple[type[Exception], ...] = (KafkaError, KeyError)
+"""What a Kafka client's ``start()`` raises when it cannot start, for :func:`unreachable`:
+aiokafka's errors, and the KeyError of aiokafka 0.14's SCRAM client when the broker ends
+the exchange with an error (RFC 5802 §7 ``e=``: an unknown user or a wrong password)
+instead of its signature ``v=``."""
+
 _PROBE_TIMEOUT_S = 3.0
 """How long :func:`unreachable` waits for one broker's TCP connection before saying so."""
+_ALERT_WAIT_S = 0.5
+"""How long a TLS probe waits for the broker's alert after the handshake."""
 
 
 def os_reason(exc: BaseException) -> str:
@@ -66,21 +90,62 @@ def os_reason(exc: BaseException) -> str:
     return type(exc).__name__
 
 
-async def _probe(server: str, timeout_s: float) -> str | None:
-    """Why a TCP connection to ``server`` (HOST:PORT) fails, or None when it opens."""
+class _TlsReason(str):
+    """A reason of :func:`_probe` that is the TLS handshake's: the broker was reached."""
+
+    __slots__ = ()
+
+
+async def _probe(server: str, timeout_s: float,
+                 context: ssl.SSLContext | None = None) -> str | None:
+    """Why a TCP connection to ``server`` (HOST:PORT) fails, or None when it opens (with
+    ``context``: a TLS connection, whose failure names the TLS setting to check)."""
     host, _, port = server.rpartition(":")
     try:
-        _, writer = await asyncio.wait_for(
-            asyncio.open_connection(host.strip("[]"), int(port)), timeout_s)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(
+            host.strip("[]"), int(port), ssl=context), timeout_s)
+    except ssl.SSLCertVerificationError as exc:
+        return _TlsReason(
+            f"its TLS certificate is not trusted ({exc.verify_message or 'verify failed'}): "
+            "set kafka.ssl_cafile to the CA that signed the brokers' certificates (and check "
+            "kafka.ssl_check_hostname)")
+    except ssl.SSLError as exc:
+        return _TlsReason(
+            f"the TLS handshake failed ({tls_reason(exc)}): check kafka.security_protocol (the "
+            "listener may not speak TLS, or may require a client certificate: "
+            "kafka.ssl_certfile and kafka.ssl_keyfile)")
+    except ConnectionResetError:
+        if context is None:
+            return "the connection was reset"
+        return _TlsReason(
+            "the broker closed the connection during the TLS handshake: it may require a "
+            "client certificate (kafka.ssl_certfile and kafka.ssl_keyfile) or not speak TLS")
     except (OSError, TimeoutError) as exc:
         return os_reason(exc)
+    if context is not None:
+        # TLS 1.3: a server that requires a client certificate says so after the handshake,
+        # with an alert the client reads next; a broker waiting for a request sends nothing.
+        try:
+            closed = await asyncio.wait_for(reader.read(1), _ALERT_WAIT_S) == b""
+        except TimeoutError:
+            closed = False
+        except (ssl.SSLError, OSError) as exc:
+            closed = True
+            detail = tls_reason(exc)
+        else:
+            detail = "closed after the handshake"
+        if closed:
+            writer.close()
+            return _TlsReason(
+                f"the broker ended the TLS connection ({detail}): it requires a client "
+                "certificate it trusts: set kafka.ssl_certfile and kafka.ssl_keyfile")
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
     return None
 
 
-async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
+async def unreachable(cfg: KafkaConfig, exc: Exception, purpose: str) -> str:
     """One line for a Kafka client that could not start: the servers
     (``kafka.bootstrap_servers``), the reason per server in plain words, and what to check.
 
@@ -97,10 +162,24 @@ async def unreachable(cfg: KafkaConfig, exc: KafkaError, purpose: str) -> str:
                 f"{cfg.session_timeout_ms}: it must lie within their "
                 "group.min.session.timeout.ms and group.max.session.timeout.ms (6000 and "
                 "1800000 by default): set kafka.session_timeout_ms within them")
-    reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S) for s in servers))
+    context = None
+    if cfg.security_protocol in ("SSL", "SASL_SSL"):
+        with contextlib.suppress(TlsFileError):
+            context = kafka_context(cfg)
+    refused = (SaslAuthenticationFailed, AuthenticationFailedError)
+    if cfg.security_protocol.startswith("SASL_") and (
+            not isinstance(exc, KafkaError) or isinstance(exc, refused)):
+        return (f"cannot start {purpose}: kafka.bootstrap_servers = [{', '.join(servers)}]: "
+                f"the brokers refused the SASL authentication ({cfg.sasl_mechanism} as "
+                f"{cfg.sasl_username!r}): check kafka.sasl_username and kafka.sasl_password "
+                "(or its file, or the credential socd-kafka-sasl-password), and that the "
+                "brokers know this user for this mechanism")
+    reasons = await asyncio.gather(*(_probe(s, _PROBE_TIMEOUT_S, context) for s in servers))
     failed = [f"{s}: {r}" for s, r in zip(servers, reasons, strict=True) if r is not None]
     listed = ", ".join(servers)
     where = f"cannot start {purpose}: kafka.bootstrap_servers = [{listed}]"
+    if failed and all(isinstance(r, _TlsReason) for r in reasons if r is not None):
+        return f"{where}: {'; '.join(failed)}"
     if failed:
         return (f"{where}: no broker could be reached ({'; '.join(failed)}); check "
                 "kafka.bootstrap_servers, that Kafka is running, and that this host may "
@@ -182,7 +261,7 @@ class KafkaSource:
         consumer.subscribe(self._topics, listener=_Listener(self))
         try:
             await consumer.start()  # aiokafka waits here for the first assignment
-        except KafkaError as exc:
+        except START_FAILURES as exc:
             await consumer.stop()
             raise SinkError(await unreachable(self._cfg, exc, "the consumer of the input "
                                               "topics")) from exc

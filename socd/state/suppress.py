@@ -55,6 +55,8 @@ __all__ = [
     "Suppression",
     "aggregate",
     "alert_id",
+    "check_by",
+    "check_window",
     "key_terms",
     "parse_suppress",
     "suppressed_threat",
@@ -100,20 +102,14 @@ class Suppression:
     """One function per ``by`` field (:func:`socd.classify.fields.make_getter`)."""
 
     def __post_init__(self) -> None:
-        if not self.by:
-            raise ValueError("by: name at least one field, such as [source.ip]")
-        if len(self.by) > MAX_BY:
-            raise ValueError(f"by: at most {MAX_BY} fields, not {len(self.by)}")
-        for name in self.by:
-            if not isinstance(name, str) or not name.strip():
-                raise ValueError(f"by: {name!r} is not a field name")
-        if len(set(self.by)) != len(self.by):
-            raise ValueError(f"by: a field is named twice in {list(self.by)}")
-        if not MIN_WINDOW <= self.window <= MAX_WINDOW:
-            raise ValueError(f"for: {show_duration(self.window)} is not between "
-                             f"{show_duration(MIN_WINDOW)} and {show_duration(MAX_WINDOW)}")
-        if self.window % timedelta(milliseconds=1):
-            raise ValueError(f"for: {self.window} is not whole milliseconds")
+        try:
+            check_by(self.by)
+        except ValueError as exc:
+            raise ValueError(f"by: {exc}") from None
+        try:
+            check_window(self.window)
+        except ValueError as exc:
+            raise ValueError(f"for: {exc}") from None
         object.__setattr__(self, "getters", tuple(make_getter(name) for name in self.by))
 
     @property
@@ -128,6 +124,29 @@ class Suppression:
     def describe(self) -> str:
         """``by source.ip, destination.port for 10m``: for messages."""
         return f"by {', '.join(self.by)} for {show_duration(self.window)}"
+
+
+def check_by(by: Sequence[Any]) -> None:
+    """Raise ValueError unless ``by`` is 1 to :data:`MAX_BY` distinct field names."""
+    if not by:
+        raise ValueError("name at least one field, such as [source.ip]")
+    if len(by) > MAX_BY:
+        raise ValueError(f"at most {MAX_BY} fields, not {len(by)}")
+    for name in by:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"{name!r} is not a field name")
+    if len(set(by)) != len(by):
+        raise ValueError(f"a field is named twice in {list(by)}")
+
+
+def check_window(window: timedelta) -> None:
+    """Raise ValueError unless ``window`` is whole milliseconds between :data:`MIN_WINDOW`
+    and :data:`MAX_WINDOW`."""
+    if not MIN_WINDOW <= window <= MAX_WINDOW:
+        raise ValueError(f"{show_duration(window)} is not between "
+                         f"{show_duration(MIN_WINDOW)} and {show_duration(MAX_WINDOW)}")
+    if window % timedelta(milliseconds=1):
+        raise ValueError(f"{window} is not whole milliseconds")
 
 
 def parse_suppress(value: Any) -> Suppression | Literal[False]:
@@ -148,7 +167,11 @@ def parse_suppress(value: Any) -> Suppression | Literal[False]:
         by = [by]
     if not isinstance(by, list) or not all(isinstance(name, str) for name in by):
         raise ValueError(f"by: {by!r} is not a list of field names: {form}")
-    return Suppression(tuple(by), parse_duration(value["for"]))
+    try:
+        window = parse_duration(value["for"])
+    except ValueError as exc:
+        raise ValueError(f"for: {exc}") from None
+    return Suppression(tuple(by), window)
 
 
 def _term_value(value: Any) -> str | None:

@@ -10,16 +10,19 @@ formatted by structlog's :class:`~structlog.stdlib.ProcessorFormatter`:
   formatter, so an outage never puts a plain-text line between JSON lines
   (``journalctl -o cat | jq .`` keeps working exactly when it is needed).
 
-A JSON line carries ``timestamp`` (ISO-8601, UTC), ``level``, ``logger`` (the logger's
-name: ``socd.app``, ``elastic_transport.node_pool`` …), ``event`` (socd's event name, or a
-library's message) and the event's own keys; ``exception`` holds a formatted traceback.
+A JSON line has ECS keys (:mod:`socd.telemetry.ecslog`): ``@timestamp`` (ISO-8601, UTC),
+``log.level``, ``message`` (socd's event name, or a library's message), ``ecs.version``,
+``log.logger`` (``socd.app``, ``elastic_transport.node_pool`` …), ``service.name``,
+``event.dataset`` (``socd.log``), ``event.action`` (socd's event name, on socd's own lines),
+``error.type`` / ``error.message`` / ``error.stack_trace`` for an exception, and the event's
+own keys under ``socd``.
 
 Repeats are rate-limited per logger, level and event (for a library: its message before
 arguments, so ``"Connection to %s failed"`` is one kind whatever the address): at most
 :data:`REPEAT_BURST` lines of a kind in :data:`REPEAT_WINDOW_SECONDS`; the rest are counted
-and reported in one ``log_repeats_suppressed`` line (``suppressed``: the count,
-``repeated_logger`` and ``repeated_event``: the kind) with the first line of any kind logged
-after its window has ended, and for every kind still pending when logging shuts down.
+and reported in one ``log_repeats_suppressed`` line (``socd.suppressed``: the count,
+``socd.repeated_logger`` and ``socd.repeated_event``: the kind) with the first line of any
+kind logged after its window has ended, and for every kind still pending when logging shuts down.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 import structlog
+
+from socd.telemetry.ecslog import ecs_shape
 
 REPEAT_WINDOW_SECONDS = 60.0
 """The length of one rate-limit window, per kind of log line."""
@@ -59,8 +64,8 @@ def configure(level: str = "info", fmt: str = "json", *, stream: TextIO | None =
         raise ValueError(f"unknown log level {level!r}")
     out = stream if stream is not None else sys.stderr
     rendering: list[structlog.typing.Processor]
-    if fmt == "json":  # the traceback as text under "exception"
-        rendering = [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    if fmt == "json":  # ECS keys (see socd.telemetry.ecslog), the traceback under "error.*"
+        rendering = [ecs_shape, structlog.processors.JSONRenderer()]
     else:  # the console renderer lays the traceback out itself
         rendering = [structlog.dev.ConsoleRenderer(colors=_is_terminal(out))]
     shared: list[structlog.typing.Processor] = [

@@ -22,13 +22,28 @@ Series that alert rules read are created or removed on purpose (deploy/prometheu
 
 from __future__ import annotations
 
+import ssl
 import threading
 from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 
-from socd.errors import DEAD_LETTER_REASONS
+from socd.config import MetricsConfig
+from socd.errors import DEAD_LETTER_REASONS, ConfigError, Problem
+from socd.telemetry.httpserver import serve
+from socd.tls import TlsFileError, metrics_context
+
+disable_created_metrics()  # type: ignore[no-untyped-call]
+"""No ``*_created`` series beside each counter: a Unix time in a counter's family reads as a
+huge count at a glance, and neither the shipped rules nor Prometheus' ``rate()`` use it."""
 
 THREAT_CLASSES = ("critical", "high-risk")
 
@@ -178,11 +193,28 @@ class Metrics:
         self.in_flight_events.dec(events)
         self.in_flight_bytes.dec(body_bytes)
 
-    def serve(self, listen: str) -> MetricsServer:
+    def serve(self, listen: str, *, tls: ssl.SSLContext | None = None,
+              login: tuple[str, str] | None = None) -> MetricsServer:
+        """Serve ``GET /metrics`` at ``listen`` (HOST:PORT): over HTTPS with ``tls``, behind
+        HTTP basic authentication with ``login`` (user, password); see
+        :mod:`socd.telemetry.httpserver`. Raises OSError when it cannot listen there."""
         host, _, port = listen.rpartition(":")
-        server, thread = start_http_server(int(port), addr=host.strip("[]"),
-                                           registry=self.registry)
+        server, thread = serve(host.strip("[]"), int(port), self.registry, tls=tls,
+                               login=login)
         return MetricsServer(server, thread)
+
+
+def metrics_options(cfg: MetricsConfig) -> dict[str, Any]:
+    """The ``tls`` and ``login`` arguments of :meth:`Metrics.serve` for ``metrics.*``.
+    Raises ConfigError when ``metrics.certfile``/``keyfile`` cannot be loaded."""
+    try:
+        tls = metrics_context(cfg)
+    except TlsFileError as exc:
+        raise ConfigError([Problem(None, exc.message, key=exc.key)]) from None
+    login = None
+    if cfg.username is not None and cfg.password is not None:
+        login = (cfg.username, cfg.password.get_secret_value())
+    return {"tls": tls, "login": login}
 
 
 class MetricsServer:

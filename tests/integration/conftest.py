@@ -101,3 +101,12 @@ async def make_topics(bootstrap: str, *names: str, partitions: int = 3) -> None:
         await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
     finally:
         await admin.close()
+
+
+@pytest.fixture(scope="module")
+def noida_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
+    """noida-db for both APIs: its Kafka speaks SASL/PLAIN (and accepts any password)."""
+    if given_servers() is not None:
+        pytest.skip("servers given by SOCD_TEST_*: this test needs noida-db's Kafka (SASL)")
+    with LocalServers(Path(tmp_path_factory.mktemp("noida-kafka")), kafka="noida") as endpoints:
+        yield endpoints

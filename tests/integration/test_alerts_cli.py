@@ -100,7 +100,7 @@ async def test_ack_then_close_by_id_and_list(es: AsyncElasticsearch, unique: str
     assert table.stdout.splitlines()[0].split()[:6] == ["@timestamp", "id", "class",
                                                         "layer", "threats", "status"]
     assert "closed:true_positive" in table.stdout
-    assert table.stdout.endswith("socd: 3 threats match; 3 shown (newest first)\n")
+    assert table.stdout.endswith("socd: 3 alerts match; 3 shown (newest first)\n")
 
 
 async def test_by_query_dry_run_then_limit(es: AsyncElasticsearch, unique: str,
@@ -117,7 +117,7 @@ async def test_by_query_dry_run_then_limit(es: AsyncElasticsearch, unique: str,
     dry = await run_socd(*args, "--dry-run")
     assert dry.returncode == 0, dry.stderr
     lines = dry.stdout.splitlines()
-    assert lines[0] == "socd: 5 threats match; would close the newest 3 (--limit 3)"
+    assert lines[0] == "socd: 5 alerts match; would close the newest 3 (--limit 3)"
     assert len([line for line in lines if "open → closed (benign)" in line]) == 3
     assert lines[-1].startswith("socd: 3 would change, 0 unchanged")
     for doc_id in docs:
@@ -125,12 +125,12 @@ async def test_by_query_dry_run_then_limit(es: AsyncElasticsearch, unique: str,
 
     done = await run_socd(*args)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[0] == "socd: 5 threats match; close the newest 3 (--limit 3)"
+    assert done.stdout.splitlines()[0] == "socd: 5 alerts match; close the newest 3 (--limit 3)"
     statuses = {doc_id: (await socd_of(es, prefix, doc_id)).get("status") for doc_id in docs}
     assert sum(status == "closed" for status in statuses.values()) == 3
     assert statuses["other"] is None
     rest = await run_socd(*args)
-    assert rest.stdout.splitlines()[0] == "socd: 2 threats match; close the newest 2 (--limit 3)"
+    assert rest.stdout.splitlines()[0] == "socd: 2 alerts match; close the newest 2 (--limit 3)"
     statuses = {doc_id: (await socd_of(es, prefix, doc_id)).get("status") for doc_id in docs}
     assert statuses == {**{f"q{i}": "closed" for i in range(1, 6)}, "other": None}
 

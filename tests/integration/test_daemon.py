@@ -81,7 +81,9 @@ async def test_mixed_stream_indexed_counted_dead_lettered_and_committed(
         assert process.wait(timeout=20) == 0
 
     log_text = (tmp_path / "socd.log").read_text()
-    assert '"event": "stopped"' in log_text and '"status": "ok"' in log_text
+    stopped = [line for line in map(orjson.loads, log_text.splitlines())
+               if line.get("event.action") == "stopped"]
+    assert [line["socd"]["status"] for line in stopped] == ["ok"]
 
     # Elasticsearch: one document per threat, socd's verdict on each.
     await es.indices.refresh(index=index)

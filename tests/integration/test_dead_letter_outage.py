@@ -93,11 +93,12 @@ async def test_refused_dead_letter_stops_socd_and_the_message_is_read_again(
         assert process.wait(timeout=180) == 1
     assert await committed_total(servers.kafka, group, input_topic) == 2
     assert await wait_for_count(es, f"t{unique}-alerts*", 2, None) == 2
-    fatal = [line for line in log_lines(first_log) if line.get("event") == "fatal"]
+    fatal = [line for line in log_lines(first_log) if line.get("event.action") == "fatal"]
     assert len(fatal) == 1, first_log.read_text()
-    assert fatal[0]["error_type"] == "DeadLetterUnavailable"
-    assert REFUSED_TOPIC in str(fatal[0]["error"])
-    assert not [line for line in log_lines(first_log) if line.get("event") == "dead_letter"]
+    assert fatal[0]["error.type"] == "DeadLetterUnavailable"
+    assert REFUSED_TOPIC in str(fatal[0]["error.message"])
+    assert not [line for line in log_lines(first_log)
+                if line.get("event.action") == "dead_letter"]
 
     with daemon(config, tmp_path / "second.log") as process:
         dead = await read_topic(servers.kafka, dead_topic, 1, timeout=60)

@@ -145,7 +145,8 @@ async def test_nothing_committed_while_elasticsearch_is_down(
     assert await committed_total(servers.kafka, group, input_topic) == 6
     # the Elasticsearch client's own warnings of the outage are JSON lines among socd's
     written = [json.loads(line) for line in (tmp_path / "socd.log").read_text().splitlines()]
-    assert {line["logger"] for line in written} >= {"socd.app", "elastic_transport.node_pool"}
+    assert {line["log.logger"] for line in written} >= {"socd.app",
+                                                          "elastic_transport.node_pool"}
 
 
 async def _settled(port: int, timeout: float = 15) -> dict[str, float]:

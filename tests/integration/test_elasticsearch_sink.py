@@ -81,11 +81,12 @@ async def test_credentials_refused_stop_start_up_naming_the_keys(
             status = process.wait(timeout=60)
     assert status == 2
     lines = _log_lines(tmp_path / "socd.log")
-    fatal = [line for line in lines if line.get("event") == "fatal"]
-    assert fatal and fatal[0]["error_type"] == "CredentialsRefused"
-    assert "correct elasticsearch.api_key" in fatal[0]["error"]
-    assert "unable to authenticate user" in fatal[0]["error"]
-    assert not [line for line in lines if line.get("event") == "elasticsearch_unavailable"]
+    fatal = [line for line in lines if line.get("event.action") == "fatal"]
+    assert fatal and fatal[0]["error.type"] == "CredentialsRefused"
+    assert "correct elasticsearch.api_key" in fatal[0]["error.message"]
+    assert "unable to authenticate user" in fatal[0]["error.message"]
+    assert not [line for line in lines
+                if line.get("event.action") == "elasticsearch_unavailable"]
 
 
 async def test_unreachable_at_start_up_is_logged_with_the_hosts_and_retried(
@@ -103,10 +104,11 @@ async def test_unreachable_at_start_up_is_logged_with_the_hosts_and_retried(
             assert process.poll() is None, "socd exited early"
             await asyncio.sleep(0.2)
             waits = [line for line in _log_lines(log)
-                     if line.get("event") == "elasticsearch_unavailable"]
+                     if line.get("event.action") == "elasticsearch_unavailable"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
     assert len(waits) >= 2
-    assert all(line["hosts"] == url and line["level"] == "warning" for line in waits)
-    assert [line["attempt"] for line in waits[:2]] == [1, 2]
-    assert "elasticsearch.hosts" in waits[0]["note"]
+    assert all(line["socd"]["hosts"] == url and line["log.level"] == "warning"
+               for line in waits)
+    assert [line["socd"]["attempt"] for line in waits[:2]] == [1, 2]
+    assert "elasticsearch.hosts" in waits[0]["socd"]["note"]

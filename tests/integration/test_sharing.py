@@ -259,9 +259,9 @@ async def test_the_daemon_shares_in_transactions_where_the_broker_has_them(
                                     process) == 4 * EACH
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
-    started = [orjson.loads(line) for line in log.read_bytes().splitlines()
-               if b'"sharing_ready"' in line]
-    assert started and started[0]["transactional"] is True
+    started = [line for line in map(orjson.loads, log.read_bytes().splitlines())
+               if line.get("event.action") == "sharing_ready"]
+    assert started and started[0]["socd"]["transactional"] is True
     seen = await read_all(servers.kafka, national, committed_only=True)
     assert len(seen) == SHARED
     assert len({check_bundle(message).id for message in seen}) == SHARED

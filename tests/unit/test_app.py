@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -138,7 +139,7 @@ async def test_a_fetch_counts_events_and_stamps_only_its_inputs(tmp_path: Path) 
     assert before <= stamps[(("input", "sensors.ndr"),)] <= after
 
 
-def _logged(stream: io.StringIO) -> list[dict[str, object]]:
+def _logged(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
@@ -156,9 +157,9 @@ async def test_stopped_is_logged_at_the_level_of_its_status(
             return None
         daemon._drain = drained  # type: ignore[method-assign]
     await daemon._shutdown()
-    stopped = [line for line in _logged(stream) if line["event"] == "stopped"]
-    assert len(stopped) == 1 and stopped[0]["level"] == level
-    assert stopped[0]["status"] == ("ok" if fatal is None else "error")
+    stopped = [line for line in _logged(stream) if line["event.action"] == "stopped"]
+    assert len(stopped) == 1 and stopped[0]["log.level"] == level
+    assert stopped[0]["socd"]["status"] == ("ok" if fatal is None else "error")
 
 
 async def test_a_drain_that_cannot_finish_is_an_error(tmp_path: Path,
@@ -177,10 +178,10 @@ async def test_a_drain_that_cannot_finish_is_an_error(tmp_path: Path,
 
     daemon._drain = stuck  # type: ignore[method-assign]
     await daemon._shutdown()
-    by_event = {line["event"]: line for line in _logged(stream)}
-    assert by_event["drain_timeout"]["level"] == "error"
-    assert by_event["stopped"]["level"] == "error"
-    assert by_event["stopped"]["status"] == "error"
+    by_event = {line["event.action"]: line for line in _logged(stream)}
+    assert by_event["drain_timeout"]["log.level"] == "error"
+    assert by_event["stopped"]["log.level"] == "error"
+    assert by_event["stopped"]["socd"]["status"] == "error"
     assert daemon._fatal is not None
 
 
@@ -340,9 +341,10 @@ async def test_every_shutdown_wait_is_cut_at_its_bound(
         release.set()
         over.set()
     logged = _logged(stream)
-    cut = [line["phase"] for line in logged if line["event"] == "shutdown_phase_timeout"]
+    cut = [line["socd"]["phase"] for line in logged
+           if line["event.action"] == "shutdown_phase_timeout"]
     assert cut == ["background", "consumer", "dead_letter_producer", "elasticsearch", "metrics"]
-    assert [line["event"] for line in logged].count("drain_timeout") == 1
+    assert [line["event.action"] for line in logged].count("drain_timeout") == 1
     assert source.stopped_with == [{"timeout_s": app.CONSUMER_STOP_S}]
     assert len(dead.stopped_with) == len(es.stopped_with) == server.closed == 1
     assert daemon._fatal is not None
@@ -374,7 +376,7 @@ async def test_a_fetch_loop_that_does_not_stop_is_cancelled(
         await daemon._consume_until_stopped()
         await asyncio.wait(daemon._background)
     assert cancelled.is_set()
-    assert "fetch_loop_cancelled" in [line["event"] for line in _logged(stream)]
+    assert "fetch_loop_cancelled" in [line["event.action"] for line in _logged(stream)]
     assert _received(notify_socket) == [STOPPING, "EXTEND_TIMEOUT_USEC=10000"]
 
 

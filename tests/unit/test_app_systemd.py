@@ -210,7 +210,7 @@ async def test_supervision_starts_only_under_systemd(
         daemon._supervision.cancel()
         await asyncio.wait({daemon._supervision})
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [line["event"] for line in logged if line["event"].startswith("watchdog")] == [
-        "watchdog_invalid"]
-    assert "WATCHDOG_USEC" in next(line["error"] for line in logged
-                                   if line["event"] == "watchdog_invalid")
+    assert [line["event.action"] for line in logged
+            if line["event.action"].startswith("watchdog")] == ["watchdog_invalid"]
+    assert "WATCHDOG_USEC" in next(line["error.message"] for line in logged
+                                   if line["event.action"] == "watchdog_invalid")

@@ -206,7 +206,13 @@ def test_a_wrong_suppression_stops_start_up_with_its_key(tmp_path: Path) -> None
                             "    sensor: ndr\n    suppress: {by: [], for: 10m}\n")
     status, _, err = run_check(setup(tmp_path, config))
     assert status == 2
-    assert "socd.yaml:8: inputs.0.suppress: by: name at least one field" in err
+    assert "socd.yaml:8: inputs.0.suppress.by: name at least one field" in err
+    config = CONFIG.replace("    sensor: ndr\n",
+                            "    sensor: ndr\n    suppress:\n      by: source.ip\n"
+                            "      for: 10mn\n")
+    status, _, err = run_check(setup(tmp_path, config))
+    assert status == 2
+    assert "socd.yaml:10: inputs.0.suppress.for: '10mn' is not a duration" in err
 
 
 def test_sharing_without_the_departments_name_is_an_error(tmp_path: Path) -> None:
@@ -272,7 +278,8 @@ def test_the_example_configuration_is_clean() -> None:
 
 def _keys(model: type[BaseModel], prefix: str = "") -> Iterator[tuple[str, str]]:
     """(dotted path, key) of every configuration key, sections and their keys."""
-    for name, info in model.model_fields.items():
+    for field_name, info in model.model_fields.items():
+        name = info.alias or field_name  # as written in the file ("for", not "for_")
         yield prefix + name, name
         for kind in (info.annotation, *typing.get_args(info.annotation)):
             for inner in (kind, *typing.get_args(kind)):

@@ -113,7 +113,8 @@ CASES: dict[str, Case] = {
                               one_line=False),
     "run bad value, console": Case(("run", "-c", "{p}/console.yaml"), 2,
                                    "socd: {p}/console.yaml:3: inputs.0.layer: must be one"),
-    "run servers unreachable": Case(("run", "-c", "{p}/good.yaml"), 1, '"event": "fatal"',
+    "run servers unreachable": Case(("run", "-c", "{p}/good.yaml"), 1,
+                                    '"event.action": "fatal"',
                                     one_line=False),
     # setup
     "setup missing file": Case(("setup", "-c", "{p}/none.yaml"), 2, "no such file"),
@@ -288,12 +289,13 @@ def test_run_logs_configuration_problems_as_json(
     records = [json.loads(line) for line in lines]
     assert all(isinstance(record, dict) for record in records)
     *problems, fatal = records
-    assert problems and all(p["event"] == "config_problem" for p in problems)
-    assert {p["level"] for p in problems} <= {"error", "warning"}
-    assert any(p["level"] == "error" for p in problems)
-    assert all({"file", "line", "key", "message"} <= p.keys() for p in problems)
-    assert fatal["event"] == "fatal" and fatal["level"] == "error"
-    assert "problem" in fatal["error"] and "check-config" in fatal["error"]
+    assert problems and all(p["event.action"] == "config_problem" for p in problems)
+    assert {p["log.level"] for p in problems} <= {"error", "warning"}
+    assert any(p["log.level"] == "error" for p in problems)
+    assert all({"file", "line", "key", "message"} <= p["socd"].keys() for p in problems)
+    assert fatal["event.action"] == "fatal" and fatal["log.level"] == "error"
+    assert fatal["error.type"] == "ConfigError"
+    assert "problem" in fatal["error.message"] and "check-config" in fatal["error.message"]
 
 
 def _commands(parser: argparse.ArgumentParser, prefix: tuple[str, ...] = ()) -> set[str]:

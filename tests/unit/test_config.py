@@ -218,6 +218,7 @@ LIST_KEYS: dict[tuple[str, ...], tuple[str, str]] = {
     ("sharing", "identity", "sectors"): ("government-regional", "government-local"),
     ("sharing", "redact", "networks"): ("10.0.0.0/8", "192.168.0.0/16"),
     ("sharing", "redact", "domains"): ("internal.example", "corp.example"),
+    ("inputs", "0", "suppress", "by"): ("source.ip", "destination.port"),
 }
 """Every list-of-strings key, with two valid items."""
 
@@ -243,6 +244,8 @@ def _with(path: tuple[str, ...], value: Any) -> str:
         key = "admins" if key == "NAME" else key
         node = node[int(key)] if isinstance(node, list) else node.setdefault(key, {})
     node["admins" if path[-1] == "NAME" else path[-1]] = value
+    if path[-2:] == ("suppress", "by"):
+        node["for"] = "10m"  # required beside it
     return yaml.safe_dump(data, sort_keys=False)
 
 
@@ -345,7 +348,9 @@ def test_environment_numbers_and_switches_are_yaml(tmp_path: Path) -> None:
     assert (config.inputs[0].layer, config.rules.watch) == (3, False)
     assert config.elasticsearch.request_timeout == 2.5
     assert config.kafka.group_id == "0123"
-    assert (config.elasticsearch.username, config.elasticsearch.password) == ("yes", "0777")
+    assert config.elasticsearch.password is not None
+    assert (config.elasticsearch.username,
+            config.elasticsearch.password.get_secret_value()) == ("yes", "0777")
 
 
 def test_environment_value_not_utf8_is_named(tmp_path: Path) -> None:

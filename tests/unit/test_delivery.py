@@ -10,6 +10,7 @@ import io
 import json
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -221,7 +222,7 @@ async def until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.001)
 
 
-def _logged(stream: io.StringIO) -> list[dict[str, object]]:
+def _logged(stream: io.StringIO) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stream.getvalue().splitlines()]
 
 
@@ -545,11 +546,12 @@ async def test_a_message_whose_processing_raises_is_dead_lettered_and_the_rest_d
     assert processor.alone[1] == 3
     assert w.value("socd_dead_letter_total", reason="processing_failed") == 1
     assert w.value("socd_events_total", input="ndr", sensor="sensor") == 3
-    failed = [line for line in _logged(stream) if line["event"] == "processing_failed"]
+    failed = [line for line in _logged(stream) if line["event.action"] == "processing_failed"]
     assert len(failed) == 1
-    assert {k: failed[0][k] for k in ("topic", "partition", "offset", "error_type")} == {
-        "topic": TOPIC, "partition": 0, "offset": 1, "error_type": "RuntimeError"}
-    assert failed[0]["level"] == "error" and "Traceback" in str(failed[0]["exception"])
+    assert {k: failed[0]["socd"][k] for k in ("topic", "partition", "offset")} == {
+        "topic": TOPIC, "partition": 0, "offset": 1}
+    assert failed[0]["error.type"] == "RuntimeError"
+    assert failed[0]["log.level"] == "error" and "Traceback" in str(failed[0]["error.stack_trace"])
 
 
 @pytest.mark.parametrize(("fails", "max_attempts", "dead_lettered"), [
@@ -631,5 +633,5 @@ async def test_the_first_durable_document_is_logged_once() -> None:
     for first in (0, 2):
         w.delivery.launch(batch_of(first, 2))
     await w.delivery.drain()
-    assert [line["event"] for line in _logged(stream)].count("first_document_indexed") == 1
+    assert [line["message"] for line in _logged(stream)].count("first_document_indexed") == 1
     assert w.delivery.first_indexed_at is not None

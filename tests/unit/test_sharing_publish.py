@@ -124,7 +124,7 @@ async def test_auto_falls_back_and_says_so_on_a_broker_without_transactions() ->
     await publisher.publish([sighting(1)])
     assert ("send", b"sighting--1") in FakeProducer.log
     assert not any(step == "begin" for step, _ in FakeProducer.log)
-    events = [line["event"] for line in logged(stream)]
+    events = [line["event.action"] for line in logged(stream)]
     assert "sharing_transactions_unavailable" in events
 
 
@@ -157,9 +157,9 @@ async def test_a_topic_that_fails_is_tried_again_until_it_takes_the_sightings(
     FakeProducer.failures = [KafkaTimeoutError(), KafkaConnectionError()]
     await publisher.publish([sighting(1)], {("sensors.ndr", 0): 3} if transactional else None)
     lines = logged(stream)
-    retries = [line for line in lines if line["event"] == "sharing_unavailable"]
-    assert [line["attempt"] for line in retries] == [1, 2]
-    assert [line["event"] for line in lines][-1] == "sharing_resumed"
+    retries = [line for line in lines if line["event.action"] == "sharing_unavailable"]
+    assert [line["socd"]["attempt"] for line in retries] == [1, 2]
+    assert [line["event.action"] for line in lines][-1] == "sharing_resumed"
     assert FakeProducer.log.count(("send", b"sighting--1")) >= 1
     assert len(FakeProducer.made) == (3 if transactional else 1)
     if transactional:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -25,10 +26,19 @@ def make_client(cfg: ElasticsearchConfig) -> AsyncElasticsearch:
     }
     if cfg.ca_certs:
         options["ca_certs"] = str(cfg.ca_certs)
+    if cfg.ssl_assert_fingerprint:
+        # elastic-transport then trusts the certificate whose (or whose chain's) SHA-256
+        # fingerprint this is, instead of checking the chain against CAs.
+        options["ssl_assert_fingerprint"] = cfg.ssl_assert_fingerprint
+    if cfg.client_cert and cfg.client_key:
+        options.update(client_cert=str(cfg.client_cert), client_key=str(cfg.client_key))
     if cfg.api_key:
-        options["api_key"] = cfg.api_key
+        options["api_key"] = cfg.api_key.get_secret_value()
     elif cfg.username is not None and cfg.password is not None:
-        options["basic_auth"] = (cfg.username, cfg.password)
+        # Encoded here as UTF-8 (RFC 7617 §2.1, as Elasticsearch decodes it): the client
+        # encodes a (user, password) pair as ASCII and fails on any other character.
+        pair = f"{cfg.username}:{cfg.password.get_secret_value()}".encode()
+        options["basic_auth"] = base64.b64encode(pair).decode("ascii")
     return AsyncElasticsearch(cfg.hosts, **options)
 
 

@@ -10,6 +10,8 @@ healthy on a 2xx answer):
 * 403 — authenticated, but the role may not read the cluster's health (the ``monitor``
   privilege): reachable (``"unknown"``); the index template check that follows tells whether
   socd may do what it needs (:func:`refused` then names the privileges);
+* a TLS handshake that fails (certificate not trusted, fingerprint not matching):
+  :class:`~socd.errors.TlsRefused`, naming the settings; trying again cannot help;
 * 429, 5xx, connection errors, timeouts — :class:`~socd.errors.SinkError` (retriable): the
   caller waits and tries again;
 * any other status (a server without this API) — reachable (``"unknown"``).
@@ -17,11 +19,14 @@ healthy on a 2xx answer):
 
 from __future__ import annotations
 
+import ssl
+
+from aiohttp import ServerFingerprintMismatch
 from elasticsearch import AsyncElasticsearch
 from elasticsearch import exceptions as es_exc
 
 from socd.config import ElasticsearchConfig
-from socd.errors import CredentialsRefused, SinkError
+from socd.errors import CredentialsRefused, SinkError, TlsRefused
 from socd.sinks.elasticsearch.client import shown_hosts
 from socd.sinks.elasticsearch.service import api_reason
 
@@ -46,10 +51,49 @@ async def check_health(client: AsyncElasticsearch, cfg: ElasticsearchConfig) -> 
             raise SinkError(f"{shown_hosts(cfg)}: {api_reason(exc)}") from exc
         return "unknown"
     except es_exc.TransportError as exc:
+        if tls_failure(exc) is not None:
+            raise tls_refused(cfg, exc) from exc
         raise SinkError(f"cannot reach {shown_hosts(cfg)}: {type(exc).__name__}: {exc}"
                         ) from exc
     body = response.body
     return str(body.get("status", "unknown")) if isinstance(body, dict) else "unknown"
+
+
+def tls_failure(exc: BaseException) -> BaseException | None:
+    """The TLS failure behind a transport error (a certificate not trusted, a fingerprint
+    that does not match), found along its causes; None when it is no TLS failure."""
+    found: BaseException | None = None
+    seen: BaseException | None = exc
+    for _ in range(8):  # elastic-transport → aiohttp → ssl: a few links at most
+        if seen is None:
+            break
+        if isinstance(seen, (ssl.SSLError, es_exc.SSLError, ServerFingerprintMismatch)):
+            found = seen  # the deepest one says most (ssl's own verify message)
+        seen = seen.__cause__ or seen.__context__
+    return found
+
+
+def tls_refused(cfg: ElasticsearchConfig, exc: BaseException) -> TlsRefused:
+    """The error for a TLS handshake that failed (:func:`tls_failure`): it names the
+    settings to correct; trying again cannot help."""
+    cause = tls_failure(exc) or exc
+    if isinstance(cause, ServerFingerprintMismatch):
+        fix = ("its certificate does not have the fingerprint elasticsearch."
+               "ssl_assert_fingerprint gives: correct the fingerprint (the SHA-256 of the "
+               "cluster's certificate, as `openssl x509 -noout -fingerprint -sha256` prints "
+               "it)")
+    elif isinstance(cause, ssl.SSLCertVerificationError):
+        fix = (f"its TLS certificate is not trusted "
+               f"({getattr(cause, 'verify_message', None) or 'verify failed'}): set "
+               "elasticsearch.ca_certs to the CA that signed it (now "
+               f"{cfg.ca_certs or 'the system CAs'}) or elasticsearch.ssl_assert_fingerprint")
+    else:
+        reason = getattr(cause, "reason", None)
+        fix = (f"the TLS handshake failed{f' ({reason.lower()})' if reason else ''}: check "
+               "that elasticsearch.hosts are https:// addresses, elasticsearch.ca_certs, and "
+               "elasticsearch.client_cert/client_key where the cluster requires a client "
+               "certificate")
+    return TlsRefused(f"Elasticsearch at {shown_hosts(cfg)}: {fix}")
 
 
 def refused(cfg: ElasticsearchConfig, exc: es_exc.ApiError, doing: str) -> CredentialsRefused:

@@ -104,10 +104,10 @@ def _ssl(config: KibanaConfig) -> ssl.SSLContext | bool:
 async def _post_file(config: KibanaConfig, endpoint: str, payload: bytes) -> tuple[int, str]:
     headers = {"kbn-xsrf": "true"}
     if config.api_key:
-        headers["Authorization"] = f"ApiKey {config.api_key}"
+        headers["Authorization"] = f"ApiKey {config.api_key.get_secret_value()}"
     elif config.username is not None and config.password is not None:
         # RFC 7617 with UTF-8, as Elasticsearch's security realm decodes it
-        pair = f"{config.username}:{config.password}".encode()
+        pair = f"{config.username}:{config.password.get_secret_value()}".encode()
         headers["Authorization"] = f"Basic {base64.b64encode(pair).decode('ascii')}"
     form = aiohttp.FormData()
     form.add_field("file", payload, filename="socd.ndjson", content_type="application/ndjson")

@@ -176,3 +176,35 @@ def test_a_threat_lacking_a_key_field_is_not_suppressed() -> None:
                               "0" * 32, "2026-04-01T05:00:00.000Z", lambda text: "alerts")
     assert found is not None and found.terms == (("source.ip", "10.0.0.1"),
                                                  ("destination.port", "445"))
+
+
+def test_a_rule_that_fails_names_itself_and_its_correlation_points_to_it(
+        tmp_path: Path) -> None:
+    """A typo in a rule's suppress: its own problem says what is wrong once; the
+    correlation counting it says that fixing that problem fixes this one."""
+    (tmp_path / "base.yml").write_text("""title: t
+id: 5f0a6c1e-2d6f-4d6f-9a53-000000000002
+name: base
+logsource: {product: cyradar}
+detection:
+  s: {event.severity: 9}
+  condition: s
+level: high
+socd:
+  suppress: {by: [source.ip], for: 10 minutes}
+""")
+    (tmp_path / "corr.yml").write_text("""title: c
+id: 5f0a6c1e-2d6f-4d6f-9a53-000000000003
+correlation:
+  type: event_count
+  rules: [base]
+  group-by: [source.ip]
+  timespan: 10m
+  condition: {gte: 3}
+level: critical
+""")
+    with pytest.raises(RuleError) as raised:
+        RuleSet.load([tmp_path])
+    messages = {p.file.rsplit("/", 1)[-1]: p.message for p in raised.value.problems if p.file}
+    assert messages["base.yml"].startswith("for: '10 minutes' is not a duration")
+    assert "fixing that problem fixes this one" in messages["corr.yml"]

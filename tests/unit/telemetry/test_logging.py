@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from socd.telemetry.ecslog import ECS_VERSION
 from socd.telemetry.logging import REPEAT_BURST, REPEAT_WINDOW_SECONDS, configure, get_logger
 
 
@@ -49,19 +50,21 @@ def test_library_lines_are_json_with_their_logger_name(stream: io.StringIO) -> N
         "http://127.0.0.1:9200", 1, 1)
     get_logger("socd.app").info("stopped", status="ok")
     written = lines(stream)
-    assert [line["event"] for line in written] == [
+    assert [line["message"] for line in written] == [
         "started",
         "Node 'http://127.0.0.1:9200' has failed for 1 times in a row, putting on 1 second "
         "timeout",
         "stopped"]
-    assert written[1]["logger"] == "elastic_transport.node_pool"
-    assert written[1]["level"] == "warning"
-    assert written[0]["logger"] == "socd.app" and written[0]["inputs"] == 2
-    assert all(str(line["timestamp"]).endswith("Z") for line in written)
+    assert written[1]["log.logger"] == "elastic_transport.node_pool"
+    assert written[1]["log.level"] == "warning"
+    assert written[0]["log.logger"] == "socd.app" and written[0]["socd"] == {"inputs": 2}
+    assert all(str(line["@timestamp"]).endswith("Z") for line in written)
+    assert [line.get("event.action") for line in written] == ["started", None, "stopped"]
 
 
 def test_tracebacks_stay_inside_the_json_line(stream: io.StringIO) -> None:
-    """An exception, socd's or a library's, is one line with the traceback as text."""
+    """An exception, socd's or a library's, is one line with the traceback as text, its
+    class and its message in ECS's error fields."""
     try:
         raise ZeroDivisionError("division by zero")
     except ZeroDivisionError:
@@ -70,8 +73,10 @@ def test_tracebacks_stay_inside_the_json_line(stream: io.StringIO) -> None:
     written = lines(stream)
     assert len(written) == 2
     for line in written:
-        assert "ZeroDivisionError: division by zero" in str(line["exception"])
-    assert written[1]["logger"] == "aiokafka.consumer"
+        assert "ZeroDivisionError: division by zero" in str(line["error.stack_trace"])
+        assert line["error.type"] == "ZeroDivisionError"
+        assert line["error.message"] == "division by zero"
+    assert written[1]["log.logger"] == "aiokafka.consumer"
 
 
 def test_levels_below_the_threshold_are_dropped(stream: io.StringIO) -> None:
@@ -79,7 +84,7 @@ def test_levels_below_the_threshold_are_dropped(stream: io.StringIO) -> None:
     get_logger("socd.pipeline").debug("per_batch")
     logging.getLogger("aiokafka").info("per-request detail")
     logging.getLogger("aiokafka").warning("kept")
-    assert [line["event"] for line in lines(stream)] == ["kept"]
+    assert [line["message"] for line in lines(stream)] == ["kept"]
 
 
 def test_repeats_are_rate_limited_and_counted(stream: io.StringIO, clock: Clock) -> None:
@@ -91,19 +96,23 @@ def test_repeats_are_rate_limited_and_counted(stream: io.StringIO, clock: Clock)
         if attempt < 3:
             get_logger("socd.elasticsearch").info("bulk_retry", attempt=attempt)
     written = lines(stream)
-    failures = [line for line in written if line["logger"] == "elastic_transport.node_pool"]
+    failures = [line for line in written
+                if line["log.logger"] == "elastic_transport.node_pool"]
     assert len(failures) == REPEAT_BURST
-    assert len([line for line in written if line["event"] == "bulk_retry"]) == 3
+    assert len([line for line in written if line.get("event.action") == "bulk_retry"]) == 3
     clock.now = REPEAT_WINDOW_SECONDS + 1
     node_pool.warning("Node %s has failed for %d times", "http://es:9200", 50)
     written = lines(stream)
-    summary = [line for line in written if line["event"] == "log_repeats_suppressed"]
+    summary = [line for line in written if line["message"] == "log_repeats_suppressed"]
     assert summary == [{
-        "event": "log_repeats_suppressed", "level": "warning", "logger": "socd.telemetry",
-        "timestamp": summary[0]["timestamp"], "suppressed": 50 - REPEAT_BURST,
-        "repeated_logger": "elastic_transport.node_pool", "repeated_level": "warning",
-        "repeated_event": "Node %s has failed for %d times"}]
-    assert written[-1]["event"] == "Node http://es:9200 has failed for 50 times"
+        "@timestamp": summary[0]["@timestamp"], "log.level": "warning",
+        "message": "log_repeats_suppressed", "ecs.version": ECS_VERSION,
+        "log.logger": "socd.telemetry", "service.name": "socd", "event.dataset": "socd.log",
+        "event.action": "log_repeats_suppressed",
+        "socd": {"suppressed": 50 - REPEAT_BURST,
+                 "repeated_logger": "elastic_transport.node_pool", "repeated_level": "warning",
+                 "repeated_event": "Node %s has failed for %d times"}}]
+    assert written[-1]["message"] == "Node http://es:9200 has failed for 50 times"
 
 
 def test_repeats_still_pending_are_reported_at_shutdown(stream: io.StringIO) -> None:
@@ -112,8 +121,9 @@ def test_repeats_still_pending_are_reported_at_shutdown(stream: io.StringIO) -> 
         log.warning("broker_unreachable", broker="k1:9092")
     configure("info", "json", stream=io.StringIO())  # replaces, and so closes, the handler
     summary = [line for line in [json.loads(text) for text in stream.getvalue().splitlines()]
-               if line["event"] == "log_repeats_suppressed"]
-    assert [(line["suppressed"], line["repeated_event"]) for line in summary] == [
+               if line["message"] == "log_repeats_suppressed"]
+    assert [(line["socd"]["suppressed"], line["socd"]["repeated_event"])
+            for line in summary] == [
         (7, "broker_unreachable")]
 
 
@@ -160,9 +170,9 @@ def test_a_real_process_writes_only_json_lines() -> None:
     result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                             timeout=60, check=True)
     written = [json.loads(line) for line in result.stderr.splitlines()]
-    assert [line["logger"] for line in written] == [
+    assert [line["log.logger"] for line in written] == [
         "socd.app", "aiokafka.conn", "asyncio", "py.warnings"]
-    assert "old API" in written[-1]["event"]
+    assert "old API" in written[-1]["message"]
 
 
 def test_held_back_repeats_are_reported_with_the_next_line_of_any_kind(
@@ -175,6 +185,6 @@ def test_held_back_repeats_are_reported_with_the_next_line_of_any_kind(
     clock.now = REPEAT_WINDOW_SECONDS + 5
     get_logger("socd.elasticsearch").info("delivery_resumed")
     written = lines(stream)
-    assert [line["event"] for line in written[-2:]] == ["log_repeats_suppressed",
-                                                        "delivery_resumed"]
-    assert written[-2]["suppressed"] == 3
+    assert [line["message"] for line in written[-2:]] == ["log_repeats_suppressed",
+                                                          "delivery_resumed"]
+    assert written[-2]["socd"]["suppressed"] == 3

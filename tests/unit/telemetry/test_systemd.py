@@ -127,7 +127,7 @@ def test_an_unreachable_socket_is_logged_once_and_never_raised(
     systemd._failed.discard(address)
     assert [systemd.status("x"), systemd.notify(("WATCHDOG", "1")), systemd.ready()] == [False] * 3
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["event"], line["notify_socket"]) for line in lines] == [
+    assert [(line["event.action"], line["socd"]["notify_socket"]) for line in lines] == [
         ("systemd_notify_failed", address)]
 
 
@@ -254,7 +254,8 @@ async def test_a_stuck_pipeline_withholds_the_pings_and_says_so(
     listener.settle(2)
     assert listener.messages() == ["WATCHDOG=1", "WATCHDOG=1"]
     logged = [json.loads(line) for line in stream.getvalue().splitlines()]
-    assert [(line["event"], line.get("reason", line.get("was"))) for line in logged] == [
+    assert [(line["event.action"], line["socd"].get("reason", line["socd"].get("was")))
+            for line in logged] == [
         ("watchdog_withheld", "the fetch loop has not turned for 91 s"),
         ("watchdog_resumed", "the fetch loop has not turned for 91 s")]
 
