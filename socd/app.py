@@ -23,6 +23,14 @@ wait between SIGTERM and exit is bounded, in this order (:data:`SHUTDOWN_BUDGET`
 At the start of shutdown socd sends systemd ``STOPPING=1``, and before each phase
 ``EXTEND_TIMEOUT_USEC=<that phase's bound>`` (sd_notify(3), systemd ≥ 236: a stop that runs
 past ``TimeoutStopSec`` is not killed while such messages keep coming in time).
+
+Under systemd (:mod:`socd.telemetry.systemd`): ``READY=1`` once the rules are loaded and
+Elasticsearch and Kafka have answered (while Elasticsearch cannot be reached at start-up,
+``STATUS=`` says so and ``EXTEND_TIMEOUT_USEC`` keeps the start from timing out); then
+``STATUS=`` every few seconds and, with ``WatchdogSec=``, ``WATCHDOG=1`` at half of it from
+the event loop while the fetch loop is not stuck for more than ``PROGRESS_TIMEOUT_S``
+(:meth:`socd.delivery.Delivery.stuck_for`): a blocked loop or a stuck pipeline stops the pings,
+and systemd restarts socd. ``RELOADING=1`` … ``READY=1`` around each rule reload.
 """
 
 from __future__ import annotations
@@ -31,10 +39,9 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import TypeVar
 
 from socd.check import InputSource, rule_warnings, rules_loaded, startup_warnings
@@ -51,6 +58,7 @@ from socd.sinks.elasticsearch.retry import Backoff
 from socd.source.kafka import KafkaSource
 from socd.state.settle import Settler
 from socd.state.windows import WindowStore
+from socd.telemetry import systemd
 from socd.telemetry.logging import get_logger
 from socd.telemetry.metrics import Metrics, MetricsServer, metrics_options
 
@@ -88,6 +96,13 @@ SHUTDOWN_BUDGET: tuple[tuple[str, float], ...] = (
 """Every wait between SIGTERM and exit, in order: (phase, bound in seconds)."""
 SHUTDOWN_WORST_CASE_S = sum(seconds for _, seconds in SHUTDOWN_BUDGET)
 """The longest a shutdown can take (53 s); kept below the unit's ``TimeoutStopSec`` (60 s)."""
+START_MARGIN_S = 30.0
+"""Added to the next Elasticsearch try's wait and timeout in the start-up's
+``EXTEND_TIMEOUT_USEC`` while Elasticsearch cannot be reached."""
+PROGRESS_TIMEOUT_S = 60.0
+"""How long the fetch loop may go without turning, outside its waits by design on Kafka and
+Elasticsearch (:meth:`socd.delivery.Delivery.stuck_for`), before the systemd watchdog pings
+stop: far above the work of one turn (processing one fetch takes well under a second)."""
 
 _T = TypeVar("_T")
 
@@ -132,6 +147,7 @@ class Daemon:
         self._fatal: BaseException | None = None
         self._reload_lock = asyncio.Lock()
         self._background: set[asyncio.Task[None]] = set()
+        self._supervision: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,8 +167,9 @@ class Daemon:
             log.info("started", seconds=round(time.monotonic() - started, 3),
                      inputs=[i.label for i in self.config.inputs],
                      rules_loaded=rules_loaded(rules), correlations=len(rules.correlations))
-            _sd_notify("READY=1")
+            systemd.ready("running: consuming")
             self.metrics.ready.set(1)
+            self._supervise()
             await self._consume_until_stopped()
         except SocdError as exc:
             log.error("fatal", error=str(exc), error_type=type(exc).__name__)
@@ -160,6 +177,9 @@ class Daemon:
         finally:
             self._begin_stopping()
             await self._shutdown()
+            if self._supervision is not None:  # the last: pings go on while shutting down
+                self._supervision.cancel()
+                await asyncio.wait({self._supervision})
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
         if isinstance(self._fatal, SinkError) and not self._fatal.retriable:
@@ -177,7 +197,41 @@ class Daemon:
         if not self._stopping_told:
             self._stopping_told = True
             self.metrics.ready.set(0)
-            _sd_notify("STOPPING=1")
+            systemd.stopping()
+
+    def _supervise(self) -> None:
+        """Start the systemd supervision task (STATUS=, WATCHDOG=1): see the module's doc."""
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
+        try:
+            usec = systemd.watchdog_usec()
+        except ValueError as exc:
+            log.error("watchdog_invalid", error=str(exc),
+                      note="no WATCHDOG=1 is sent: systemd's watchdog, if any, will fire")
+            usec = None
+        watchdog_s = None if usec is None else usec / 1_000_000
+        status = systemd.PipelineStatus(self.metrics)
+
+        def describe() -> str:
+            return "stopping: finishing the batches in flight" if self._stopping.is_set() \
+                else status()
+
+        supervisor = systemd.Supervisor(describe, self._stuck, watchdog_s=watchdog_s)
+        self._supervision = asyncio.get_running_loop().create_task(supervisor.run())
+        if watchdog_s is not None:
+            log.info("watchdog_enabled", watchdog_seconds=watchdog_s,
+                     ping_seconds=supervisor.ping_every_s, progress_timeout=PROGRESS_TIMEOUT_S)
+
+    def _stuck(self) -> str | None:
+        """Why the watchdog must not be pinged, or None. Shutdown is never stuck: each of
+        its waits is bounded (SHUTDOWN_BUDGET) and told to systemd."""
+        if self._delivery is None or self._stopping.is_set():
+            return None
+        stuck = self._delivery.stuck_for(time.monotonic())
+        if stuck > PROGRESS_TIMEOUT_S:
+            return (f"the fetch loop has not turned for {stuck:.0f} s, nor been waiting for "
+                    "Kafka or Elasticsearch")
+        return None
 
     async def _start_unless_stopped(self) -> bool:
         """Start; False when a stop request came first. Nothing has been fetched before the
@@ -347,6 +401,12 @@ class Daemon:
                                 "socd waits for it and tries again; nothing is fetched from "
                                 "Kafka meanwhile. Check elasticsearch.hosts and that the "
                                 "cluster is running"))
+                # Waiting is by design: systemd's start timeout is pushed past the next try.
+                systemd.notify(("STATUS", f"starting: waiting for Elasticsearch (attempt "
+                                          f"{attempt})"),
+                               ("EXTEND_TIMEOUT_USEC", str(round(
+                                   (delay + self.config.elasticsearch.request_timeout
+                                    + START_MARGIN_S) * 1_000_000))))
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 if self._stopping.is_set():
@@ -415,7 +475,8 @@ class Daemon:
         task.add_done_callback(self._background.discard)
 
     async def _reload(self) -> None:
-        async with self._reload_lock:  # one reload at a time, in the order asked
+        # One reload at a time, in the order asked; systemd told RELOADING=1 … READY=1.
+        async with self._reload_lock, self._told_reloading():
             try:
                 # A large rule set takes seconds to compile: not on the event loop, which
                 # must keep serving heartbeats and deliveries meanwhile.
@@ -435,6 +496,16 @@ class Daemon:
                      correlations=len(rules.correlations), correlations_kept=kept)
             _log_warnings(rule_warnings(self.config, rules, self._sources(),
                                        sharing=self.config.sharing_active))
+
+    @contextlib.asynccontextmanager
+    async def _told_reloading(self) -> AsyncIterator[None]:
+        """``RELOADING=1`` now, ``READY=1`` (with the rules in force) at the end, whatever
+        the reload's outcome: a rejected set leaves the running one in force."""
+        systemd.reloading()
+        try:
+            yield
+        finally:
+            systemd.ready(f"running: {rules_loaded(self.pipeline.rules)} rules in force")
 
 
 async def _bounded(phase: str, seconds: float, wait: Awaitable[object]) -> None:
@@ -482,16 +553,10 @@ async def _in_daemon_thread(call: Callable[[], _T]) -> _T:
 
 def _extend_stop(seconds: float) -> None:
     """Tell systemd the stop may take ``seconds`` more (``EXTEND_TIMEOUT_USEC``, µs)."""
-    _sd_notify(f"EXTEND_TIMEOUT_USEC={round(seconds * 1_000_000)}")
+    systemd.extend_timeout(seconds)
 
 
 def _sd_notify(state: str) -> None:
-    """Tell systemd (Type=notify) about our state; a no-op outside systemd."""
-    address = os.environ.get("NOTIFY_SOCKET")
-    if not address:
-        return
-    if address.startswith("@"):
-        address = "\0" + address[1:]
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(address)
-        sock.sendall(state.encode())
+    """Tell systemd (Type=notify) one ``NAME=value``; a no-op outside systemd."""
+    name, _, value = state.partition("=")
+    systemd.notify((name, value))

@@ -72,7 +72,7 @@ import asyncio
 import contextlib
 import time
 from collections import Counter, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -241,12 +241,37 @@ class Delivery:
         """The error of the first batch that failed; nothing after it is ever committed."""
         self.first_indexed_at: float | None = None
         """``time.monotonic()`` when the first document became durable."""
+        self._turned_at = time.monotonic()
+        self._waits = 0
 
     @property
     def in_flight(self) -> list[asyncio.Task[None]]:
         """The deliveries not yet committed, oldest first (the daemon cancels those left
         when the drain is cut off)."""
         return [pending.task for pending in self._in_flight]
+
+    # ------------------------------------------------------------------ progress
+
+    def stuck_for(self, now: float) -> float:
+        """Seconds (``time.monotonic()`` clock) since the fetch loop last turned or ended a
+        wait by design; 0 while in such a wait, however long: a fetch (a rebalance holds it
+        as long as the group takes), a commit (Kafka down: aiokafka retries until it
+        answers), a settle (the correlation windows in Elasticsearch, retried while it is
+        down), a stall (Elasticsearch slow or down: deliveries retry with backoff, the
+        partitions are paused), a drain (the same deliveries). Those waits are left to the
+        clients' own timeouts and retries; what grows this is the fetch loop held anywhere
+        else. The systemd watchdog reads it (:mod:`socd.app`)."""
+        return 0.0 if self._waits else max(now - self._turned_at, 0.0)
+
+    @contextlib.contextmanager
+    def _waiting(self) -> Iterator[None]:
+        """A wait by design (see :meth:`stuck_for`); nests."""
+        self._waits += 1
+        try:
+            yield
+        finally:
+            self._waits -= 1
+            self._turned_at = time.monotonic()
 
     # ------------------------------------------------------------------ the fetch loop
 
@@ -260,6 +285,7 @@ class Delivery:
         pending: Batch | None = None
         pending_since = 0.0
         while not self._stopping.is_set():
+            self._turned_at = time.monotonic()
             if not self._commit_lock.locked():  # a sharing transaction may hold it long
                 await self.commit_finished()
             if self._full():
@@ -296,6 +322,10 @@ class Delivery:
         down), pause the partitions and poll, so that the consumer stays in its group.
         Pausing makes aiokafka discard what it prefetched, which is why it is not done at
         once."""
+        with self._waiting():
+            await self._wait_for_head()
+
+    async def _wait_for_head(self) -> None:
         head = self._in_flight[0].task
         stop = asyncio.ensure_future(self._stopping.wait())
         try:  # a stop request ends the wait: the drain takes over
@@ -331,7 +361,8 @@ class Delivery:
         fetch = asyncio.ensure_future(self._source.fetch(timeout_ms, max_records))
         stop = asyncio.ensure_future(self._stopping.wait())
         try:
-            await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
+            with self._waiting():
+                await asyncio.wait({fetch, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
         if not fetch.done():
@@ -348,7 +379,8 @@ class Delivery:
         ``settle`` step is given."""
         batch = self._process(records)
         if self._settle is not None:
-            await self._settle(batch)
+            with self._waiting():  # windows in Elasticsearch: retried while it is down
+                await self._settle(batch)
         return batch
 
     def _process(self, records: list[Record]) -> Batch:
@@ -534,7 +566,8 @@ class Delivery:
         if not offsets:
             return
         started = time.monotonic()
-        await self._source.commit(offsets)
+        with self._waiting():  # Kafka down: aiokafka retries until the coordinator answers
+            await self._source.commit(offsets)
         self._committed(started)
 
     def _committed(self, started: float) -> None:
@@ -546,5 +579,6 @@ class Delivery:
         """Finish every batch in flight and commit (shutdown, and before a rebalance takes
         partitions away). Raises the error of a failed batch."""
         if self._in_flight:
-            await asyncio.wait(self.in_flight)
+            with self._waiting():
+                await asyncio.wait(self.in_flight)
         await self.commit_finished()

@@ -1,1 +1,2 @@
-"""Telemetry: Prometheus metrics (:mod:`.metrics`) and structured logs (:mod:`.logging`)."""
+"""Telemetry: Prometheus metrics (:mod:`.metrics`), structured logs (:mod:`.logging`) and
+systemd's notifications and watchdog (:mod:`.systemd`)."""

@@ -239,6 +239,9 @@ def _received(sock: socket.socket) -> list[str]:
             return messages
 
 
+STOPPING = "STOPPING=1\nSTATUS=stopping: finishing the batches in flight"
+
+
 def _fast_phases(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STOP_FETCH_S", "DRAIN_TIMEOUT_S", "BACKGROUND_STOP_S", "CONSUMER_STOP_S",
                  "DEAD_LETTER_STOP_S", "SHARING_STOP_S", "ELASTICSEARCH_STOP_S",
@@ -286,7 +289,7 @@ async def test_shutdown_tells_systemd_each_phase(tmp_path: Path,
     daemon.request_stop("SIGTERM")  # a second signal: no second STOPPING=1
     await daemon._shutdown()
     budget = dict(app.SHUTDOWN_BUDGET)
-    assert _received(notify_socket) == ["STOPPING=1"] + [
+    assert _received(notify_socket) == [STOPPING] + [
         f"EXTEND_TIMEOUT_USEC={int(budget[phase] * 1_000_000)}"
         for phase in ("drain", "consumer", "dead_letter_producer", "sharing_producer",
                       "elasticsearch", "metrics")]  # nothing in the background: no wait
@@ -374,7 +377,7 @@ async def test_a_fetch_loop_that_does_not_stop_is_cancelled(
         await asyncio.wait(daemon._background)
     assert cancelled.is_set()
     assert "fetch_loop_cancelled" in [line["event.action"] for line in _logged(stream)]
-    assert _received(notify_socket) == ["STOPPING=1", "EXTEND_TIMEOUT_USEC=10000"]
+    assert _received(notify_socket) == [STOPPING, "EXTEND_TIMEOUT_USEC=10000"]
 
 
 async def test_a_fetch_loop_failure_is_raised(tmp_path: Path) -> None:
