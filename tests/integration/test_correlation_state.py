@@ -15,7 +15,6 @@ member's partitions over; see test_scale_out), noida-db for Elasticsearch.
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -24,7 +23,7 @@ import pytest
 from elasticsearch import AsyncElasticsearch
 
 from socd.devservers import Endpoints, free_port
-from tests.integration.conftest import given_or_local, given_servers, make_topics
+from tests.integration.conftest import given_servers, make_topics
 from tests.integration.helpers import (
     RULES,
     committed_total,
@@ -58,16 +57,15 @@ level: critical
 """
 
 
-@pytest.fixture(scope="module")
-def tansu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Endpoints]:
-    yield from given_or_local(tmp_path_factory, "tansu-correlation", kafka="tansu")
+@pytest.fixture
+def tansu(group_servers: Endpoints) -> Endpoints:
+    """Tansu: it hands a SIGKILLed member's partitions to the others (conftest)."""
+    return group_servers
 
 
 @pytest.fixture
-async def es(tansu: Endpoints) -> AsyncIterator[AsyncElasticsearch]:
-    client = AsyncElasticsearch(tansu.elasticsearch)
-    yield client
-    await client.close()
+def es(group_es: AsyncElasticsearch) -> AsyncElasticsearch:
+    return group_es
 
 
 @pytest.fixture
