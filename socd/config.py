@@ -548,9 +548,19 @@ def _login_problems(section: Mapping[str, Any]) -> list[str]:
     """What is wrong with a section's ``username`` and ``password`` taken together: one
     message per problem. ``section`` may be the raw mapping of a section whose other keys
     failed, so the check runs however the rest of it fared."""
-    if (section.get("username") is None) != (section.get("password") is None):
-        return ["username and password go together: set both or neither"]
+    user = section.get("username") is not None
+    if (user and not _given(section, "password")) or (
+            not user and section.get("password") is not None):
+        return ["username and password go together: set both or neither (the password as "
+                "password, password_file, or a systemd credential: deploy/README.md, "
+                "'Secrets'; outside systemd no credential is seen)"]
     return []
+
+
+def _given(section: Mapping[str, Any], key: str) -> bool:
+    """Whether a secret is given: the key, or its ``_file`` twin (whose own problems, if
+    any, are reported on it)."""
+    return section.get(key) is not None or section.get(f"{key}_file") is not None
 
 
 def _auth_problems(section: Mapping[str, Any]) -> list[str]:
@@ -590,9 +600,12 @@ def _kafka_security_problems(section: Mapping[str, Any]) -> list[str]:
     if sasl and section.get("sasl_mechanism") is None:
         problems.append(f"security_protocol {protocol} needs sasl_mechanism (PLAIN, "
                         "SCRAM-SHA-256 or SCRAM-SHA-512), sasl_username and sasl_password")
-    elif sasl and (section.get("sasl_username") is None or section.get("sasl_password") is None):
+    elif sasl and (section.get("sasl_username") is None
+                   or not _given(section, "sasl_password")):
         problems.append(f"security_protocol {protocol} needs sasl_username and sasl_password "
-                        "(or sasl_password_file)")
+                        "(or sasl_password_file, or the systemd credential "
+                        "socd-kafka-sasl-password: deploy/README.md, 'Secrets'; outside "
+                        "systemd no credential is seen)")
     elif not sasl and section.get("sasl_mechanism") is not None:
         problems.append(f"sasl_mechanism has no effect with security_protocol {protocol}: "
                         "use SASL_SSL (or SASL_PLAINTEXT), or remove it")

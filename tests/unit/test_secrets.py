@@ -106,6 +106,19 @@ def test_a_file_that_cannot_be_used_names_the_key_and_the_path(
     assert any("metrics.password_file" in p and str(secret) in p and told in p
                for p in problems), problems
     assert not any("xxxx" in p for p in problems)
+    assert not any("go together" in p for p in problems), problems  # the file is given
+
+
+def test_a_missing_password_says_where_it_may_come_from(tmp_path: Path) -> None:
+    """Under systemd credentials, a command run outside systemd sees no password: the
+    problem says the credential exists as a source, and that outside systemd none is seen."""
+    problems = _problems(_write(tmp_path, "elasticsearch: {username: socd}\nkafka:\n"
+                                "  {security_protocol: SASL_SSL, sasl_mechanism: PLAIN,"
+                                " sasl_username: socd}\n"))
+    assert any("elasticsearch: username and password go together" in p
+               and "systemd credential" in p for p in problems), problems
+    assert any("socd-kafka-sasl-password" in p and "outside systemd" in p
+               for p in problems), problems
 
 
 def test_a_key_and_its_file_together_is_an_error_naming_both(tmp_path: Path) -> None:
