@@ -855,11 +855,31 @@ def _looks_like_path(connector: str) -> bool:
     return "/" in connector or connector.endswith((".yaml", ".yml"))
 
 
+_TLS_FILES: dict[str, tuple[str, ...]] = {
+    "kafka": ("ssl_cafile", "ssl_certfile", "ssl_keyfile"),
+    "elasticsearch": ("ca_certs", "client_cert", "client_key"),
+    "kibana": ("ca_certs",),
+    "metrics": ("certfile", "keyfile"),
+}
+"""The certificate and key files of each section, relative to the config file's folder."""
+
+
 def _resolve_paths(config: Config, base: Path) -> Config:
-    """Relative rule and mapping-file paths are relative to the config file's folder."""
-    return config.model_copy(update={
+    """Relative rule, mapping-file and TLS file paths are relative to the config file's
+    folder (as the ``_file`` keys of secrets are), whatever the working directory."""
+    update: dict[str, Any] = {
         "rules": resolve_rules(config.rules, base),
-        "inputs": [resolve_input(item, base) for item in config.inputs]})
+        "inputs": [resolve_input(item, base) for item in config.inputs]}
+    for name, keys in _TLS_FILES.items():
+        section = getattr(config, name, None)
+        if section is None:
+            continue
+        files = {key: base / path for key in keys
+                 if isinstance(path := getattr(section, key, None), Path)
+                 and not path.is_absolute()}
+        if files:
+            update[name] = section.model_copy(update=files)
+    return config.model_copy(update=update)
 
 
 def resolve_rules(rules: RulesConfig, base: Path) -> RulesConfig:

@@ -336,7 +336,10 @@ def test_environment_text_stays_text(tmp_path: Path, path: tuple[str, ...]) -> N
             messages = [p.message for p in caught.problems]
             assert not any("expected text" in m or "Input should" in m for m in messages)
             continue
-        assert str(_value_at(config, path)) == written
+        value = _value_at(config, path)
+        if isinstance(value, Path) and value.is_absolute():  # a file beside socd.yaml
+            value = value.relative_to(tmp_path)
+        assert str(value) == written
 
 
 def test_environment_numbers_and_switches_are_yaml(tmp_path: Path) -> None:
@@ -623,3 +626,17 @@ def test_any_comma_separated_list_of_strings_splits(items: list[str], spaces: st
     assert env_value(Config, ("rules", "placeholders", "admins"), text) == text
     loaded = RulesConfig.model_validate({"placeholders": {"admins": text}})
     assert loaded.placeholders["admins"] == [item.strip() for item in items if item.strip()]
+
+
+def test_relative_tls_files_are_next_to_the_config_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ca_certs: tls/ca.pem`` names the file beside socd.yaml, whatever the working
+    directory (as rules, mapping files and the secrets' ``_file`` keys do)."""
+    trustme = pytest.importorskip("trustme")
+    (tmp_path / "tls").mkdir()
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "tls" / "ca.pem"))
+    path = write(tmp_path, GOOD.replace("elasticsearch:\n",
+                                        "elasticsearch:\n  ca_certs: tls/ca.pem\n", 1))
+    monkeypatch.chdir("/")
+    config = load_config(path, {})
+    assert config.elasticsearch.ca_certs == tmp_path / "tls" / "ca.pem"
