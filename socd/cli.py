@@ -30,6 +30,7 @@ from socd.errors import (
     RuleError,
     SinkError,
     SocdError,
+    TlsRefused,
     UsageError,
     in_order,
 )
@@ -523,11 +524,12 @@ async def _setup(config: Config, kibana: str | None = None) -> int:
     try:
         await sink.start()
         try:
+            await sink.check_health()  # a certificate not trusted: told with its setting
             for line in await sink.setup():
                 print(f"socd: {line}")
         finally:
             await sink.stop()
-    except CredentialsRefused:
+    except (CredentialsRefused, TlsRefused):
         raise  # its message names the settings to correct
     except SinkError as exc:
         hosts = shown_hosts(config.elasticsearch)

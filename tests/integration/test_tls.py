@@ -45,7 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from elasticsearch import AsyncElasticsearch
 
 from socd.devservers import Endpoints, _tansu_binary, free_port
-from tests.integration.helpers import daemon, wait_for_count, write_config
+from tests.integration.helpers import daemon, socd, wait_for_count, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -306,6 +306,11 @@ def test_a_wrong_ca_stops_start_up_naming_the_setting(
     assert "Traceback" not in output
     setting = "kafka.ssl_cafile" if side == "kafka" else "elasticsearch.ca_certs"
     assert setting in output and "not trusted" in output, output[-3000:]
+    if side == "elasticsearch":  # `socd setup`, the first command of an install, says it too
+        setup = socd("setup", "-c", str(config))
+        assert setup.returncode in (1, 2), setup.stderr[-3000:]
+        assert setting in setup.stderr and "not trusted" in setup.stderr, setup.stderr[-3000:]
+        assert "Traceback" not in setup.stderr
 
 
 @pytest.mark.parametrize("matches", [True, False])
