@@ -318,7 +318,17 @@ class Daemon:
                                   self.pipeline, self.metrics, Limits.of(cfg), self._stopping,
                                   sharing=self._sharing, settle=settler)
         # In parallel: the consumer's group join (seconds on a new group) overlaps the
-        # template check. Nothing is fetched before all of them are done.
+        # template check. Nothing is fetched before all of them are done. A join waits for
+        # the broker to give up on a member that died (up to its session): said, and
+        # systemd's start timeout pushed past it.
+        session_s = cfg.kafka.session_timeout_ms / 1000
+        log.info("joining_group", group_id=cfg.kafka.group_id, note=(
+            "the broker assigns the partitions once the group is settled: up to "
+            f"kafka.session_timeout_ms ({session_s:g} s) after a member died"))
+        systemd.notify(("STATUS", f"starting: joining the Kafka consumer group "
+                                  f"{cfg.kafka.group_id}"),
+                       ("EXTEND_TIMEOUT_USEC", str(round(
+                           (2 * session_s + START_MARGIN_S) * 1_000_000))))
         try:
             async with asyncio.TaskGroup() as group:
                 template = group.create_task(self._ensure_template(self._es))

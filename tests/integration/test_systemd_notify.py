@@ -109,11 +109,12 @@ async def test_no_ready_while_elasticsearch_cannot_be_reached(
         listener.settle_named("STOPPING", 1)
     assert "READY" not in _lifecycle(listener)
     assert _lifecycle(listener)[-1:] == ["STOPPING"]
-    waiting = [fields for _, fields in listener.named("EXTEND_TIMEOUT_USEC")
-               if "STATUS" in fields]
-    assert waiting and all(f["STATUS"].startswith("starting: waiting for Elasticsearch")
-                           for f in waiting)
-    assert all(int(f["EXTEND_TIMEOUT_USEC"]) > 30_000_000 for f in waiting)
+    starting = [fields for _, fields in listener.named("EXTEND_TIMEOUT_USEC")
+                if "STATUS" in fields]
+    assert all(f["STATUS"].startswith("starting: ") for f in starting)
+    waiting = [f for f in starting
+               if f["STATUS"].startswith("starting: waiting for Elasticsearch")]
+    assert waiting and all(int(f["EXTEND_TIMEOUT_USEC"]) > 30_000_000 for f in starting)
     assert listener.named("WATCHDOG") == []  # the watchdog counts from READY=1
 
 
