@@ -431,7 +431,9 @@ class Delivery:
         events = sum(batch.events.values())
         entry = _InFlight(batch.offsets, batch.first)
         actions = self._requests(batch, entry)
-        body_bytes = sum(len(action.body) for action in actions)
+        # the threats' own bodies stay held by an alert's update (its members) too
+        body_bytes = sum(len(action.body) for action in batch.actions) + sum(
+            len(action.body) for action in actions if action.members)
         task = entry.task = asyncio.create_task(
             self._deliver(batch, actions, entry, list(self._in_flight)))
         self._in_flight.append(entry)
