@@ -52,7 +52,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1225,18 +1225,27 @@ def work_directory(stack: contextlib.ExitStack, keep: Path | None, prefix: str) 
     return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=prefix)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+Bench = Callable[[argparse.Namespace, Endpoints, list[int], Path], Coroutine[Any, Any, int]]
+"""A benchmark's body: its arguments, the servers, their pids (none when given), a folder."""
+
+
+def run_bench(args: argparse.Namespace, prefix: str, body: Bench) -> int:
+    """Run ``body`` against ``--kafka``/``--elasticsearch``, or local servers started in a
+    work folder (``--keep``, or a temporary one named ``prefix…``); its exit status."""
     with contextlib.ExitStack() as stack:
-        workdir = work_directory(stack, args.keep, "socd-e2e-")
+        workdir = work_directory(stack, args.keep, prefix)
         if args.kafka:
             endpoints, pids = Endpoints(args.kafka, args.elasticsearch), []
         else:
             servers = LocalServers(workdir / "servers")
             endpoints = stack.enter_context(servers)
             pids = servers.pids
-        return asyncio.run(bench(args, endpoints, pids, workdir))
+        return asyncio.run(body(args, endpoints, pids, workdir))
     return 1  # not reached
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_bench(parse_args(argv), "socd-e2e-", bench)
 
 
 if __name__ == "__main__":

@@ -75,16 +75,16 @@ from bench.e2e import (
     install_template,
     log_event_delay,
     produce,
+    run_bench,
     run_socd,
     servers_quiet,
     socd_command,
     socd_config_text,
     spawned,
-    work_directory,
 )
 from bench.outage import committed_total, metrics
 from socd.config import Config, load_config
-from socd.devservers import Endpoints, LocalServers, free_port
+from socd.devservers import Endpoints, free_port
 from socd.simulate import VIETNAM
 
 SUPPRESS = "    suppress: {by: [source.ip], for: 1h}\n"
@@ -552,17 +552,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    with contextlib.ExitStack() as stack:
-        workdir = work_directory(stack, args.keep, "socd-suppression-")
-        if args.kafka:
-            endpoints, pids = Endpoints(args.kafka, args.elasticsearch), []
-        else:
-            servers = LocalServers(workdir / "servers")
-            endpoints = stack.enter_context(servers)
-            pids = servers.pids
-        return asyncio.run(bench(args, endpoints, pids, workdir))
-    return 1  # not reached
+    return run_bench(parse_args(argv), "socd-suppression-", bench)
 
 
 if __name__ == "__main__":
