@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -237,3 +238,25 @@ async def run_socd(*argv: str) -> subprocess.CompletedProcess[str]:
     result = await asyncio.to_thread(socd, *argv)
     assert "Traceback" not in result.stderr, result.stderr
     return result
+
+
+def events_counted(port: int) -> float:
+    """``socd_events_total`` summed, of the process whose /metrics is at ``port``; 0 while
+    it does not answer (starting, or killed)."""
+    try:
+        metrics = scrape(port)
+    except OSError:
+        return 0.0
+    return sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
+
+
+async def until(condition: Callable[[], bool] | Callable[[], Awaitable[bool]], what: str,
+                timeout: float = 60) -> None:
+    """Wait for ``condition`` (a function, or a coroutine function) to hold, asked every
+    0.2 s; AssertionError naming ``what`` after ``timeout`` seconds."""
+    for _ in range(int(timeout / 0.2)):
+        found = condition()
+        if await found if inspect.isawaitable(found) else found:
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout} s")

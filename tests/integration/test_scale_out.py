@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -17,9 +16,11 @@ from tests.integration.conftest import make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
+    events_counted,
     labelled,
     produce,
     scrape,
+    until,
     wait_for_count,
     wait_ready,
     write_config,
@@ -33,12 +34,6 @@ def critical(i: int) -> bytes:
                          "severity": 9, "category": "ransomware"})
 
 
-def events_counted(port: int) -> float:
-    try:
-        metrics = scrape(port)
-    except OSError:
-        return 0.0
-    return sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
 
 
 def lag_partitions(port: int) -> set[int]:
@@ -51,12 +46,6 @@ def lag_partitions(port: int) -> set[int]:
             for labels in labelled(metrics, "socd_consumer_lag")}
 
 
-async def until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    for _ in range(int(timeout / 0.2)):
-        if condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 async def test_two_processes_share_and_hand_over_partitions(

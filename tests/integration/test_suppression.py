@@ -3,7 +3,6 @@ crashed, whichever process delivered and however often a batch was read (docs/st
 
 from __future__ import annotations
 
-import asyncio
 import random
 import signal
 from collections import Counter
@@ -20,8 +19,10 @@ from tests.integration.conftest import make_topics
 from tests.integration.helpers import (
     committed_total,
     daemon,
+    events_counted,
     produce,
     scrape,
+    until,
     wait_ready,
     write_config,
 )
@@ -47,20 +48,8 @@ def flood_event(i: int) -> tuple[bytes, str, datetime]:
     return message, source, when
 
 
-def events_counted(port: int) -> float:
-    try:
-        metrics = scrape(port)
-    except OSError:
-        return 0.0
-    return sum(v for k, v in metrics.items() if k.startswith("socd_events_total"))
 
 
-async def until(condition: Any, what: str, timeout: float = 120) -> None:
-    for _ in range(int(timeout / 0.2)):
-        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 def expected_alerts() -> dict[tuple[str, str], tuple[int, str, str]]:
@@ -131,7 +120,7 @@ async def test_a_flood_through_two_processes_killed_and_restarted_gives_exact_al
         await wait_ready(ports[0], a)
         await wait_ready(ports[1], b)
         await until(lambda: events_counted(ports[0]) + events_counted(ports[1]) >= first_kill,
-                    f"{first_kill} events read")
+                    f"{first_kill} events read", timeout=120)
         a.send_signal(signal.SIGKILL)
         a.wait()
         group = f"socd-test-{unique}"
@@ -141,7 +130,7 @@ async def test_a_flood_through_two_processes_killed_and_restarted_gives_exact_al
             await wait_ready(ports[2], a2)
             await until(lambda: events_counted(ports[1]) - b_before
                         + events_counted(ports[2]) >= second_kill,
-                        f"{second_kill} more events read")
+                        f"{second_kill} more events read", timeout=120)
             b.send_signal(signal.SIGKILL)
             b.wait()
             assert await committed_total(servers.kafka, group, topic) < EVENTS
